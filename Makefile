@@ -1,0 +1,111 @@
+# LLM-Sentinel: one non-recursive Makefile for the whole tree.
+#
+#   make            build everything into build/
+#   make run        install missing build deps, build, run the daemon set
+#                   on built-in defaults in the foreground
+#   make test       install missing deps, build, run unit and integration
+#                   tests; ends with one line "N passed, N failed"
+#   make asan       the same tests built with ASan and UBSan (build-asan/)
+#   make format     clang-format every source file
+#
+# Every daemon links the static library build/libsentinel.a built from
+# common/.  A source file's folder decides which program it belongs to.
+
+VERSION  := 0.1.0
+BUILD    ?= build
+CC       ?= gcc
+PREFIX   ?= /usr/local
+LIBEXECDIR ?= $(PREFIX)/libexec/sentinel
+
+PKGS     := libevent jansson libcyaml yaml-0.1 libcurl sqlite3
+WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wno-format-nonliteral
+OPT      ?= -O2 -g
+SAN      ?=
+CPPFLAGS += -D_GNU_SOURCE -Icommon -DSENTINEL_VERSION='"$(VERSION)"' \
+            -DSENTINEL_LIBEXECDIR='"$(LIBEXECDIR)"'
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -MMD -MP \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
+LDFLAGS  += $(SAN)
+
+COMMON_SRCS := $(wildcard common/*.c)
+INGESTD_SRCS := $(wildcard ingestd/*.c)
+DETECTD_SRCS := $(wildcard detectd/*.c)
+STORED_SRCS := $(wildcard stored/*.c)
+ALERTD_SRCS := $(wildcard alertd/*.c)
+CLI_SRCS := $(wildcard supervisor/cli*.c)
+SUP_SRCS := $(filter-out $(CLI_SRCS),$(wildcard supervisor/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+# Daemon objects without main.o, so unit tests can link a daemon's pure code.
+lib_objs = $(call obj,$(filter-out %/main.c,$(1)))
+
+LIB := $(BUILD)/libsentinel.a
+PROGS := $(BUILD)/sentinel $(BUILD)/sentinel-cli $(BUILD)/sentinel-ingestd \
+         $(BUILD)/sentinel-detectd $(BUILD)/sentinel-stored \
+         $(BUILD)/sentinel-alertd
+
+UNIT_SRCS := $(wildcard test/unit/test_*.c)
+UNIT_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
+
+.PHONY: all deps run test check unit integration asan format clean
+all: $(PROGS) $(UNIT_BINS)
+
+deps:
+	@sh packaging/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(call obj,$(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/sentinel: $(call obj,$(SUP_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sentinel-cli: $(call obj,$(CLI_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sentinel-ingestd: $(call obj,$(INGESTD_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sentinel-detectd: $(call obj,$(DETECTD_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sentinel-stored: $(call obj,$(STORED_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sentinel-alertd: $(call obj,$(ALERTD_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link the common library and the pure code of every daemon.
+UNIT_DEPS := $(call lib_objs,$(SUP_SRCS) $(INGESTD_SRCS) $(DETECTD_SRCS) \
+             $(STORED_SRCS) $(ALERTD_SRCS)) $(LIB)
+$(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/sentinel
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh test/run-tests.sh $(BUILD)
+
+check: test
+
+asan:
+	@sh packaging/install-deps.sh
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		sh test/run-tests.sh build-asan
+
+format:
+	clang-format -i $(wildcard */*.c */*.h test/*/*.c)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

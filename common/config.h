@@ -1,0 +1,226 @@
+/*
+ * config.h: the three configuration files, loaded with libcyaml schemas
+ * (config.c) and resolved into plain structs with defaults applied.
+ *
+ *   config.yaml     this struct sn_config
+ *   detectors.yaml  struct sn_detectors   (file named by detectors.configFile)
+ *   alerts.yaml     struct sn_alerts      (file named by alerts.configFile)
+ *
+ * Loading never prints: every problem found is appended to a
+ * struct sn_cfg_errors as "file:line: key: problem", and the loader goes
+ * on to find the rest before it fails.  Durations are milliseconds,
+ * sizes bytes, relative paths are resolved against the folder of the file
+ * that named them.  ${VAR} and ${VAR:-default} in string values are
+ * replaced from the environment.  MODE and LOG_LEVEL in the environment
+ * override mode and observability.logging.level.
+ */
+#ifndef SN_CONFIG_H
+#define SN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Built-in defaults (docs/configuration.md lists them all). */
+#define SN_DEFAULT_HTTP_PORT 8080
+#define SN_DEFAULT_GRPC_PORT 9090
+#define SN_DEFAULT_METRICS_PORT 9102
+#define SN_DEFAULT_RUN_DIR "./var/run"
+#define SN_DEFAULT_STORAGE_PATH "./var/data"
+#define SN_DEFAULT_MAX_BODY_BYTES (10u * 1024 * 1024)
+#define SN_DEFAULT_MAX_BATCH_EVENTS 10000
+#define SN_DB_FILE "sentinel.db" /* under storage.path */
+
+/* Collected problems; each is one "file:line: key: problem" line. */
+struct sn_cfg_errors {
+	char **msgs;
+	size_t count;
+};
+
+void cfg_errors_add(struct sn_cfg_errors *e, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+void cfg_errors_free(struct sn_cfg_errors *e);
+
+enum sn_mode {
+	SN_MODE_STANDALONE = 0,
+	SN_MODE_DISTRIBUTED,
+	SN_MODE_SIDECAR,
+};
+
+struct sn_tls {
+	bool enabled;
+	char *cert_file;
+	char *key_file;
+	char *client_ca_file;
+};
+
+/* One key: value label matcher (route match, detector filter). */
+struct sn_label {
+	char *key;
+	char *value;
+};
+
+/* detectors.yaml ------------------------------------------------------ */
+
+struct sn_detector_action {
+	char *alert;    /* "high-latency-alert" */
+	char *severity; /* "warning", "critical", "info" */
+};
+
+struct sn_detector {
+	char *id;      /* unique */
+	char *name;    /* defaults to id */
+	char *type;    /* "threshold", "statistical" */
+	bool enabled;  /* default true */
+	/* config: */
+	char *metric;    /* "latency_ms", "cost", "error_rate", ... */
+	char *condition; /* threshold: greater_than, less_than, ... */
+	double threshold;
+	bool has_threshold;
+	int64_t window_ms; /* 0 when not given */
+	char *strategy;    /* statistical: "zscore" */
+	struct sn_detector_action *actions;
+	size_t nactions;
+	unsigned line; /* where the detector starts in its file */
+};
+
+struct sn_detectors {
+	char *path; /* the file they came from, NULL for built-in */
+	struct sn_detector *items;
+	size_t count;
+};
+
+/* alerts.yaml --------------------------------------------------------- */
+
+struct sn_route {
+	struct sn_label *match; /* all must equal */
+	size_t nmatch;
+	char **receivers;
+	size_t nreceivers;
+	int64_t repeat_interval_ms; /* 0 when not given */
+};
+
+struct sn_receiver {
+	char *name;
+	char *type; /* "email", "slack", "webhook", "pagerduty" */
+	/* email */
+	char *smtp_host;
+	int smtp_port;
+	char *smtp_username;
+	char *smtp_password;
+	char *from;
+	char **to;
+	size_t nto;
+	/* slack / webhook / pagerduty */
+	char *webhook_url; /* slack webhookUrl */
+	char *channel;
+	char *url;         /* webhook */
+	char *routing_key; /* pagerduty */
+};
+
+struct sn_alerts {
+	char *path;
+	struct sn_route *routes;
+	size_t nroutes;
+	struct sn_receiver *receivers;
+	size_t nreceivers;
+};
+
+/* config.yaml --------------------------------------------------------- */
+
+struct sn_config {
+	char *path; /* absolute path of config.yaml, NULL for built-in */
+	char *dir;  /* folder relative paths resolve against */
+	enum sn_mode mode;
+	char *run_dir; /* sockets and pid files; default ./var/run */
+
+	struct {
+		char *host; /* listen address, default 0.0.0.0 */
+		int port;   /* 8080 */
+		uint64_t max_body_bytes;
+		uint32_t max_batch_events;
+	} http;
+	struct {
+		int port; /* 9090 */
+		struct sn_tls tls;
+	} grpc;
+	struct {
+		bool enabled;
+		char **brokers;
+		size_t nbrokers;
+		char **topics;
+		size_t ntopics;
+		char *consumer_group;
+	} kafka;
+	struct {
+		int workers;
+		int batch_size;
+	} detection;
+	struct {
+		char *path; /* folder of sentinel.db; default ./var/data */
+		int64_t retention_raw_ms;        /* 7d */
+		int64_t retention_aggregated_ms; /* 90d */
+		char *timeseries_type;
+		char *timeseries_url;
+		char *events_type;
+		char **events_urls; /* events.urls, or events.url as one */
+		size_t nevents_urls;
+	} storage;
+	struct {
+		bool observatory_enabled;
+		char *observatory_endpoint;
+		bool shield_enabled;
+		char *shield_endpoint;
+	} integrations;
+	struct {
+		bool metrics_enabled; /* true */
+		char *metrics_host;   /* 0.0.0.0 */
+		int metrics_port;     /* 9102 */
+		int log_level;        /* enum log_level */
+		int log_format;       /* enum log_format */
+	} obs;
+
+	char *detectors_file; /* resolved path, NULL: built-in defaults */
+	char *alerts_file;
+	struct sn_detectors detectors;
+	struct sn_alerts alerts;
+};
+
+/*
+ * Loads config.yaml at path and the detectors and alerts files it names,
+ * or the built-in defaults when path is NULL (the seed's standalone
+ * files compiled in).  Returns a new config, or NULL with errs filled.
+ * Free with config_free.
+ */
+struct sn_config *config_load(const char *path, struct sn_cfg_errors *errs);
+void config_free(struct sn_config *cfg);
+
+/*
+ * The lower-level loaders, used by config_load and the unit tests: parse
+ * one file's text (name is used in messages only).  Return 0, or -1 with
+ * errs filled.
+ */
+int config_parse_detectors(const char *name, const char *text, size_t len,
+                           struct sn_detectors *out,
+                           struct sn_cfg_errors *errs);
+int config_parse_alerts(const char *name, const char *text, size_t len,
+                        struct sn_alerts *out, struct sn_cfg_errors *errs);
+void config_detectors_free(struct sn_detectors *d);
+void config_alerts_free(struct sn_alerts *a);
+
+/*
+ * Replaces ${VAR} and ${VAR:-default} in s from the environment.
+ * Returns a new string, or NULL when a variable is unset and has no
+ * default (*missing then names it, a new string the caller frees) or the
+ * syntax is broken (*missing NULL).  "$$" stands for a literal "$".
+ */
+char *config_expand_env(const char *s, char **missing);
+
+const char *config_mode_name(enum sn_mode m);
+
+/* Path of the control socket and of an nng endpoint under run_dir. */
+#define SN_CONTROL_SOCKET "sentinel.sock"
+int config_run_path(const struct sn_config *cfg, const char *name, char *buf,
+                    size_t size);
+
+#endif

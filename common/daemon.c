@@ -1,0 +1,164 @@
+/*
+ * daemon.c: start-up, signals and reload shared by the stage daemons.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+static void
+daemon_usage(const char *name)
+{
+	fprintf(stderr, "usage: sentinel-%s [--config FILE] [--version]\n",
+	        name);
+	exit(SN_EXIT_PERMANENT);
+}
+
+void
+daemon_apply_logging(const struct sn_config *cfg)
+{
+	log_set_level((enum log_level)cfg->obs.log_level);
+	log_set_format((enum log_format)cfg->obs.log_format);
+}
+
+/* Loads the config at path; logs every error and returns NULL when bad. */
+static struct sn_config *
+daemon_load_config(const char *path)
+{
+	struct sn_cfg_errors errs = {0};
+	struct sn_config *cfg;
+	size_t i;
+
+	cfg = config_load(path, &errs);
+	for (i = 0; i < errs.count; i++)
+		log_error("%s", errs.msgs[i]);
+	cfg_errors_free(&errs);
+	return cfg;
+}
+
+static void
+daemon_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct sn_daemon *d = arg;
+	struct sn_config *next;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("reloading configuration");
+		if ((next = daemon_load_config(d->config_path)) == NULL) {
+			log_warnx("configuration invalid, keeping the running "
+			          "one");
+			return;
+		}
+		if (d->on_reload != NULL && d->on_reload(d, next) < 0) {
+			config_free(next);
+			return;
+		}
+		config_free(d->cfg);
+		d->cfg = next;
+		daemon_apply_logging(d->cfg);
+		return;
+	}
+	if (d->stopping) {
+		log_info("second stop signal, exiting at once");
+		event_base_loopbreak(d->base);
+		return;
+	}
+	d->stopping = 1;
+	log_info("stopping on signal %d", (int)sig);
+	if (d->on_stop != NULL)
+		d->on_stop(d);
+	else
+		daemon_stop(d);
+}
+
+void
+daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"config", required_argument, NULL, 'c'},
+	        {"version", no_argument, NULL, 'v'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	int ch;
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	log_init(name, LOG_LEVEL_INFO, LOG_FORMAT_JSON);
+	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			d->config_path = sn_xstrdup(optarg);
+			break;
+		case 'v':
+			printf("sentinel-%s %s\n", name, SENTINEL_VERSION);
+			exit(0);
+		default:
+			daemon_usage(name);
+		}
+	}
+	if (optind != argc)
+		daemon_usage(name);
+
+	if ((d->cfg = daemon_load_config(d->config_path)) == NULL)
+		exit(SN_EXIT_PERMANENT);
+	daemon_apply_logging(d->cfg);
+
+	/* A reader gone away must not kill a daemon (style.md 9). */
+	signal(SIGPIPE, SIG_IGN);
+	if ((d->base = event_base_new()) == NULL)
+		fatalx("cannot create event loop");
+	for (i = 0; i < SN_ARRAY_LEN(sigs); i++) {
+		d->sig_ev[i] = evsignal_new(d->base, sigs[i], daemon_on_signal,
+		                            d);
+		if (d->sig_ev[i] == NULL || event_add(d->sig_ev[i], NULL) < 0)
+			fatalx("cannot watch signal %d", sigs[i]);
+	}
+}
+
+void
+daemon_ready(struct sn_daemon *d)
+{
+	log_info("ready");
+	(void)d;
+	sn_notify_ready();
+}
+
+int
+daemon_run(struct sn_daemon *d)
+{
+	event_base_dispatch(d->base);
+	log_info("stopped");
+	return 0;
+}
+
+void
+daemon_stop(struct sn_daemon *d)
+{
+	event_base_loopexit(d->base, NULL);
+}
+
+void
+daemon_free(struct sn_daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < SN_ARRAY_LEN(d->sig_ev); i++)
+		if (d->sig_ev[i] != NULL)
+			event_free(d->sig_ev[i]);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	config_free(d->cfg);
+	free(d->config_path);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,69 @@
+/*
+ * log.h: the one logging API of the tree.
+ *
+ * Every line goes to stderr, as a JSON object by default
+ *   {"ts":"2025-11-06T12:00:00.123Z","level":"info","daemon":"ingestd",
+ *    "msg":"listening","port":"8080"}
+ * or as plain text when the format is LOG_FORMAT_TEXT.  The supervisor
+ * lets its children inherit stderr, so journald sees all of them.
+ *
+ * Naming follows relayd's log.c: log_warn appends strerror(errno),
+ * log_warnx does not; fatal/fatalx log and exit(1).
+ */
+#ifndef SN_LOG_H
+#define SN_LOG_H
+
+#include <stdarg.h>
+
+struct json_t;
+
+enum log_level {
+	LOG_LEVEL_DEBUG = 0,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR,
+};
+
+enum log_format {
+	LOG_FORMAT_JSON = 0,
+	LOG_FORMAT_TEXT,
+};
+
+/* Sets the daemon name shown in every line, the threshold and format. */
+void log_init(const char *daemon, enum log_level level, enum log_format fmt);
+void log_set_level(enum log_level level);
+void log_set_format(enum log_format fmt);
+enum log_level log_get_level(void);
+
+/* Parses "debug", "info", "warn"/"warning", "error"; -1 when unknown. */
+int log_level_parse(const char *s);
+const char *log_level_name(enum log_level level);
+
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...)
+        __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+        __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Logs msg with extra string fields given as key, value pairs ending with
+ * a NULL key:  log_kv(LOG_LEVEL_INFO, "child exited", "daemon", "stored",
+ * "status", "1", NULL).
+ */
+void log_kv(enum log_level level, const char *msg, ...)
+        __attribute__((sentinel));
+
+/*
+ * Logs msg with every member of the jansson object fields as a field of
+ * the line (numbers stay numbers).  fields is borrowed, not stolen.
+ */
+void log_json(enum log_level level, const char *msg, struct json_t *fields);
+
+void vlog_msg(enum log_level level, int with_errno, const char *fmt,
+              va_list ap);
+
+#endif

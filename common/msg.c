@@ -1,0 +1,324 @@
+/*
+ * msg.c: encode and decode the inter-daemon messages of msg.h, side by
+ * side so the two cannot drift.  The machine is little-endian x86_64 or
+ * arm64 in practice, but the byte order is written out explicitly so a
+ * capture of the ipc stream means the same on any host.
+ */
+#include <string.h>
+
+#include "msg.h"
+
+static const char *const msg_type_names[] = {
+        [SN_MSG_EVENTS] = "events",
+        [SN_MSG_ANOMALIES] = "anomalies",
+        [SN_MSG_SET_STATE] = "set_state",
+};
+
+const char *
+sn_msg_type_name(int type)
+{
+	if (type <= 0 || (size_t)type >= SN_ARRAY_LEN(msg_type_names) ||
+	    msg_type_names[type] == NULL)
+		return "unknown";
+	return msg_type_names[type];
+}
+
+static const char *const daemon_state_names[] = {
+        [SN_DAEMON_STOPPED] = "stopped", [SN_DAEMON_STARTING] = "starting",
+        [SN_DAEMON_UP] = "up",           [SN_DAEMON_BACKOFF] = "backoff",
+        [SN_DAEMON_FAILED] = "failed",   [SN_DAEMON_STOPPING] = "stopping",
+};
+
+const char *
+sn_daemon_state_name(int state)
+{
+	if (state < 0 || (size_t)state >= SN_ARRAY_LEN(daemon_state_names))
+		return "unknown";
+	return daemon_state_names[state];
+}
+
+/* --- encoding ---------------------------------------------------------- */
+
+static void
+put_u8(struct sn_buf *b, uint8_t v)
+{
+	sn_buf_append(b, &v, 1);
+}
+
+static void
+put_u32(struct sn_buf *b, uint32_t v)
+{
+	uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+	                (uint8_t)(v >> 24)};
+
+	sn_buf_append(b, x, 4);
+}
+
+static void
+put_u64(struct sn_buf *b, uint64_t v)
+{
+	put_u32(b, (uint32_t)v);
+	put_u32(b, (uint32_t)(v >> 32));
+}
+
+static void
+put_f64(struct sn_buf *b, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, sizeof(v));
+	put_u64(b, v);
+}
+
+static void
+put_str(struct sn_buf *b, struct sn_str s)
+{
+	put_u32(b, s.len);
+	sn_buf_reserve(b, s.len + 1);
+	if (s.len > 0)
+		memcpy(b->data + b->len, s.p, s.len);
+	b->data[b->len + s.len] = '\0';
+	b->len += s.len + 1;
+}
+
+static void
+bump_count(struct sn_buf *b)
+{
+	uint32_t n = msg_count(b) + 1;
+
+	b->data[4] = (uint8_t)n;
+	b->data[5] = (uint8_t)(n >> 8);
+	b->data[6] = (uint8_t)(n >> 16);
+	b->data[7] = (uint8_t)(n >> 24);
+}
+
+void
+msg_begin(struct sn_buf *b, enum sn_msg_type type)
+{
+	sn_buf_reset(b);
+	put_u8(b, SN_MSG_VERSION);
+	put_u8(b, (uint8_t)type);
+	put_u8(b, 0);
+	put_u8(b, 0);
+	put_u32(b, 0);
+}
+
+uint32_t
+msg_count(const struct sn_buf *b)
+{
+	if (b->len < SN_MSG_HDR_LEN)
+		return 0;
+	return (uint32_t)b->data[4] | (uint32_t)b->data[5] << 8 |
+	       (uint32_t)b->data[6] << 16 | (uint32_t)b->data[7] << 24;
+}
+
+void
+msg_add_event(struct sn_buf *b, const struct sn_event *ev)
+{
+	put_u64(b, ev->seq);
+	put_u64(b, (uint64_t)ev->ts_ms);
+	put_u64(b, (uint64_t)ev->recv_ms);
+	put_u32(b, ev->present);
+	put_f64(b, ev->latency_ms);
+	put_f64(b, ev->total_tokens);
+	put_f64(b, ev->prompt_tokens);
+	put_f64(b, ev->completion_tokens);
+	put_f64(b, ev->cost);
+	put_str(b, ev->event_id);
+	put_str(b, ev->event_type);
+	put_str(b, ev->application_id);
+	put_str(b, ev->model);
+	put_str(b, ev->status);
+	put_str(b, ev->timestamp);
+	put_str(b, ev->json);
+	bump_count(b);
+}
+
+void
+msg_add_anomaly(struct sn_buf *b, const struct sn_anomaly *a)
+{
+	put_u64(b, a->seq);
+	put_u64(b, (uint64_t)a->ts_ms);
+	put_u64(b, (uint64_t)a->detected_ms);
+	put_f64(b, a->value);
+	put_f64(b, a->threshold);
+	put_str(b, a->id);
+	put_str(b, a->detector_id);
+	put_str(b, a->detector_type);
+	put_str(b, a->alert);
+	put_str(b, a->severity);
+	put_str(b, a->application_id);
+	put_str(b, a->model);
+	put_str(b, a->metric);
+	put_str(b, a->event_id);
+	put_str(b, a->message);
+	bump_count(b);
+}
+
+void
+msg_add_daemon_status(struct sn_buf *b, const struct sn_daemon_status *st)
+{
+	put_str(b, st->name);
+	put_u8(b, st->state);
+	put_u32(b, (uint32_t)st->pid);
+	put_u64(b, (uint64_t)st->since_ms);
+	put_u32(b, st->restarts);
+	bump_count(b);
+}
+
+/* --- decoding ---------------------------------------------------------- */
+
+/* Each getter returns -1 and leaves r->p alone when bytes run out. */
+static int
+get_u8(struct msg_reader *r, uint8_t *v)
+{
+	if (r->end - r->p < 1)
+		return -1;
+	*v = *r->p++;
+	return 0;
+}
+
+static int
+get_u32(struct msg_reader *r, uint32_t *v)
+{
+	if (r->end - r->p < 4)
+		return -1;
+	*v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 |
+	     (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+	r->p += 4;
+	return 0;
+}
+
+static int
+get_u64(struct msg_reader *r, uint64_t *v)
+{
+	uint32_t lo, hi;
+
+	if (get_u32(r, &lo) < 0 || get_u32(r, &hi) < 0)
+		return -1;
+	*v = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+static int
+get_i64(struct msg_reader *r, int64_t *v)
+{
+	uint64_t u;
+
+	if (get_u64(r, &u) < 0)
+		return -1;
+	*v = (int64_t)u;
+	return 0;
+}
+
+static int
+get_f64(struct msg_reader *r, double *d)
+{
+	uint64_t v;
+
+	if (get_u64(r, &v) < 0)
+		return -1;
+	memcpy(d, &v, sizeof(*d));
+	return 0;
+}
+
+static int
+get_str(struct msg_reader *r, struct sn_str *s)
+{
+	uint32_t len;
+
+	if (get_u32(r, &len) < 0)
+		return -1;
+	if ((size_t)(r->end - r->p) < (size_t)len + 1 || r->p[len] != '\0')
+		return -1;
+	s->p = (const char *)r->p;
+	s->len = len;
+	r->p += len + 1;
+	return 0;
+}
+
+int
+msg_open(struct msg_reader *r, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (len < SN_MSG_HDR_LEN || p[0] != SN_MSG_VERSION)
+		return -1;
+	if (p[1] < SN_MSG_EVENTS || p[1] > SN_MSG_SET_STATE)
+		return -1;
+	r->type = p[1];
+	r->remaining = (uint32_t)p[4] | (uint32_t)p[5] << 8 |
+	               (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+	r->p = p + SN_MSG_HDR_LEN;
+	r->end = p + len;
+	return 0;
+}
+
+/* Common tail of the next_* readers: 0 at a clean end, -1 otherwise. */
+static int
+msg_at_end(struct msg_reader *r)
+{
+	return r->p == r->end ? 0 : -1;
+}
+
+int
+msg_next_event(struct msg_reader *r, struct sn_event *ev)
+{
+	if (r->type != SN_MSG_EVENTS)
+		return -1;
+	if (r->remaining == 0)
+		return msg_at_end(r);
+	if (get_u64(r, &ev->seq) < 0 || get_i64(r, &ev->ts_ms) < 0 ||
+	    get_i64(r, &ev->recv_ms) < 0 || get_u32(r, &ev->present) < 0 ||
+	    get_f64(r, &ev->latency_ms) < 0 ||
+	    get_f64(r, &ev->total_tokens) < 0 ||
+	    get_f64(r, &ev->prompt_tokens) < 0 ||
+	    get_f64(r, &ev->completion_tokens) < 0 ||
+	    get_f64(r, &ev->cost) < 0 || get_str(r, &ev->event_id) < 0 ||
+	    get_str(r, &ev->event_type) < 0 ||
+	    get_str(r, &ev->application_id) < 0 ||
+	    get_str(r, &ev->model) < 0 || get_str(r, &ev->status) < 0 ||
+	    get_str(r, &ev->timestamp) < 0 || get_str(r, &ev->json) < 0)
+		return -1;
+	r->remaining--;
+	return 1;
+}
+
+int
+msg_next_anomaly(struct msg_reader *r, struct sn_anomaly *a)
+{
+	if (r->type != SN_MSG_ANOMALIES)
+		return -1;
+	if (r->remaining == 0)
+		return msg_at_end(r);
+	if (get_u64(r, &a->seq) < 0 || get_i64(r, &a->ts_ms) < 0 ||
+	    get_i64(r, &a->detected_ms) < 0 || get_f64(r, &a->value) < 0 ||
+	    get_f64(r, &a->threshold) < 0 || get_str(r, &a->id) < 0 ||
+	    get_str(r, &a->detector_id) < 0 ||
+	    get_str(r, &a->detector_type) < 0 || get_str(r, &a->alert) < 0 ||
+	    get_str(r, &a->severity) < 0 ||
+	    get_str(r, &a->application_id) < 0 ||
+	    get_str(r, &a->model) < 0 || get_str(r, &a->metric) < 0 ||
+	    get_str(r, &a->event_id) < 0 || get_str(r, &a->message) < 0)
+		return -1;
+	r->remaining--;
+	return 1;
+}
+
+int
+msg_next_daemon_status(struct msg_reader *r, struct sn_daemon_status *st)
+{
+	uint32_t pid;
+
+	if (r->type != SN_MSG_SET_STATE)
+		return -1;
+	if (r->remaining == 0)
+		return msg_at_end(r);
+	if (get_str(r, &st->name) < 0 || get_u8(r, &st->state) < 0 ||
+	    get_u32(r, &pid) < 0 || get_i64(r, &st->since_ms) < 0 ||
+	    get_u32(r, &st->restarts) < 0)
+		return -1;
+	st->pid = (int32_t)pid;
+	r->remaining--;
+	return 1;
+}

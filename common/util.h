@@ -1,0 +1,89 @@
+/*
+ * util.h: small helpers shared by every program: clocks, RFC 3339
+ * timestamps, durations, paths, a growable byte buffer and readiness
+ * notification.
+ */
+#ifndef SN_UTIL_H
+#define SN_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall clock and monotonic clock, in milliseconds. */
+int64_t sn_now_ms(void);
+int64_t sn_mono_ms(void);
+/* Monotonic clock in microseconds, for latency measurements. */
+int64_t sn_mono_us(void);
+
+/*
+ * Parses an RFC 3339 timestamp ("2025-11-06T12:00:00Z",
+ * "2025-11-06T12:00:00.123+02:00"; 't' and 'z' accepted, a space is not)
+ * into milliseconds since the epoch, UTC.  Fractions finer than a
+ * millisecond are truncated.  Returns 0, or -1 when s is not RFC 3339 or
+ * names an impossible date (month 13, Feb 30, hour 24).
+ */
+int sn_rfc3339_parse(const char *s, size_t len, int64_t *out_ms);
+
+/* Formats ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 32 bytes). */
+void sn_rfc3339_format(int64_t ms, char *buf, size_t size);
+
+/*
+ * Parses a duration: an unsigned integer and a unit, ms, s, m, h, d or w
+ * ("100ms", "5m", "7d"; also compound "1h30m").  A bare "0" is zero.
+ * Returns 0 and sets *out_ms, or -1 on a bad unit, missing number or
+ * overflow.
+ */
+int sn_duration_parse(const char *s, int64_t *out_ms);
+
+/* Formats ms in the largest exact unit ("90d", "15m", "1500ms"). */
+void sn_duration_format(int64_t ms, char *buf, size_t size);
+
+/*
+ * Parses a byte size: an integer with an optional unit B, K/KB/KiB, M/MB/MiB,
+ * G/GB/GiB (all powers of 1024).  Returns 0, or -1 when malformed.
+ */
+int sn_size_parse(const char *s, uint64_t *out);
+
+/*
+ * Resolves path against base_dir when path is relative (returns a new
+ * string), or copies it when absolute or base_dir is NULL.  Caller frees.
+ */
+char *sn_path_resolve(const char *base_dir, const char *path);
+
+/* The folder part of path, as a new string ("." when none).  Caller frees. */
+char *sn_path_dirname(const char *path);
+
+/* mkdir -p with mode for each created folder.  0 or -1 with errno. */
+int sn_mkdir_p(const char *path, unsigned mode);
+
+/* Growable byte buffer.  Zero-initialised is empty and valid. */
+struct sn_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+/* Ensures room for extra more bytes; aborts on out of memory. */
+void sn_buf_reserve(struct sn_buf *b, size_t extra);
+void sn_buf_append(struct sn_buf *b, const void *p, size_t n);
+void sn_buf_reset(struct sn_buf *b);
+void sn_buf_free(struct sn_buf *b);
+
+/* malloc/calloc/strdup that abort with a log line on out of memory. */
+void *sn_xmalloc(size_t n);
+void *sn_xcalloc(size_t nmemb, size_t size);
+char *sn_xstrdup(const char *s);
+
+/*
+ * Readiness: the supervisor gives each child a pipe and names its fd in
+ * the environment variable SENTINEL_NOTIFY_FD (like s6's notification-fd).
+ * sn_notify_ready() writes "READY\n" to it once and closes it; without
+ * the variable (a daemon started by hand) it does nothing.
+ */
+#define SN_NOTIFY_ENV "SENTINEL_NOTIFY_FD"
+void sn_notify_ready(void);
+
+#endif
