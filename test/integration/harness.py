@@ -221,7 +221,15 @@ class Sentinel:
 
     def cleanup(self):
         self.stop()
+        self.final_logs = self.logs()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sanitizer_reports(self):
+        """Lines where ASan, LSan or UBSan reported a problem (make asan)."""
+        text = getattr(self, "final_logs", None) or self.logs()
+        return [l for l in text.splitlines()
+                if "AddressSanitizer" in l or "LeakSanitizer" in l
+                or "runtime error:" in l]
 
     def logs(self):
         with open(self.log_path, "rb") as f:
@@ -299,6 +307,14 @@ class Sentinel:
             if d["name"] == name:
                 return d
         raise AssertionError("no daemon %s in status" % name)
+
+
+def check_no_sanitizer_reports(*sets):
+    """Fails when any daemon of the given sets reported memory errors,
+    leaks or undefined behaviour (only possible in `make asan` builds)."""
+    for s in sets:
+        bad = s.sanitizer_reports()
+        assert not bad, "\n".join(bad[:20])
 
 
 class Tap:

@@ -3,7 +3,7 @@ health endpoints, and events read back from the sqlite file."""
 
 import json
 
-from harness import Sentinel, Tap, event, wait_for, SEED_EVENT
+from harness import check_no_sanitizer_reports, Sentinel, Tap, event, wait_for, SEED_EVENT
 
 
 def test_quick_start_event_is_accepted_and_stored(s):
@@ -159,6 +159,7 @@ def main():
             tap.run(t, s)
     finally:
         s.cleanup()
+    tap.run(check_no_sanitizer_reports, s)
     tap.done()
 
 

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import time
 
-from harness import CLI, DAEMONS, SENTINEL, Sentinel, Tap, event, wait_for
+from harness import check_no_sanitizer_reports, CLI, DAEMONS, SENTINEL, Sentinel, Tap, event, wait_for
 
 
 def pid_alive(pid):
@@ -165,6 +165,7 @@ def main():
             tap.run(t, s)
     finally:
         s.cleanup()
+    tap.run(check_no_sanitizer_reports, s)
     tap.run(test_permanent_failure_is_not_respawned)
     tap.run(test_env_mode_and_log_level_override)
     tap.done()
