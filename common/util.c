@@ -325,6 +325,8 @@ sn_buf_reserve(struct sn_buf *b, size_t extra)
 void
 sn_buf_append(struct sn_buf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return;
 	sn_buf_reserve(b, n);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;

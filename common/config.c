@@ -1,0 +1,882 @@
+/*
+ * config.c: config.yaml, and config_load which ties the three files
+ * together.
+ *
+ * Each file goes: libyaml node tree and strict schema check
+ * (config_yaml.c), libcyaml load into private raw structs whose fields
+ * are pointers so that "absent" differs from "zero", then a resolve pass
+ * here that starts from config_defaults() (the one place defaults live),
+ * replaces what the file gives after ${VAR} expansion, resolves relative
+ * paths against the file's folder and checks ranges and names.  Every
+ * problem becomes one "file:line: key: problem" line in the caller's
+ * struct sn_cfg_errors, and loading goes on to find the rest (relayd's
+ * load_config counts errors the same way).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config_int.h"
+#include "log.h"
+#include "util.h"
+
+#define CFG_PATH_BUF 256
+
+/* config.yaml: raw structs and schema ---------------------------------- */
+
+/* Every field is optional and every value may be left empty. */
+#define OPT          (CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL)
+#define STR(k, s, m) CYAML_FIELD_STRING_PTR(k, OPT, s, m, 0, CYAML_UNLIMITED)
+
+static const cyaml_schema_value_t cfg_string_entry = {
+        CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
+struct raw_tls {
+	bool *enabled;
+	char *cert_file;
+	char *key_file;
+	char *client_ca_file;
+};
+
+static const cyaml_schema_field_t raw_tls_fields[] = {
+        CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_tls, enabled),
+        STR("cert_file", struct raw_tls, cert_file),
+        STR("key_file", struct raw_tls, key_file),
+        STR("client_ca_file", struct raw_tls, client_ca_file),
+        CYAML_FIELD_END,
+};
+
+struct raw_grpc {
+	int64_t *port;
+	struct raw_tls *tls;
+};
+
+static const cyaml_schema_field_t raw_grpc_fields[] = {
+        CYAML_FIELD_INT_PTR("port", OPT, struct raw_grpc, port),
+        CYAML_FIELD_MAPPING_PTR("tls", OPT, struct raw_grpc, tls,
+                                raw_tls_fields),
+        CYAML_FIELD_END,
+};
+
+struct raw_http {
+	char *host;
+	int64_t *port;
+	char *max_body_size; /* "10MB" or a plain number of bytes */
+	int64_t *max_batch_size;
+};
+
+static const cyaml_schema_field_t raw_http_fields[] = {
+        STR("host", struct raw_http, host),
+        CYAML_FIELD_INT_PTR("port", OPT, struct raw_http, port),
+        STR("max_body_size", struct raw_http, max_body_size),
+        CYAML_FIELD_INT_PTR("max_batch_size", OPT, struct raw_http,
+                            max_batch_size),
+        CYAML_FIELD_END,
+};
+
+struct raw_kafka {
+	bool *enabled;
+	char **brokers;
+	unsigned brokers_count;
+	char **topics;
+	unsigned topics_count;
+	char *consumer_group;
+};
+
+static const cyaml_schema_field_t raw_kafka_fields[] = {
+        CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_kafka, enabled),
+        CYAML_FIELD_SEQUENCE("brokers", OPT, struct raw_kafka, brokers,
+                             &cfg_string_entry, 0, CYAML_UNLIMITED),
+        CYAML_FIELD_SEQUENCE("topics", OPT, struct raw_kafka, topics,
+                             &cfg_string_entry, 0, CYAML_UNLIMITED),
+        STR("consumerGroup", struct raw_kafka, consumer_group),
+        CYAML_FIELD_END,
+};
+
+struct raw_ingestion {
+	struct raw_grpc *grpc;
+	struct raw_http *http;
+	struct raw_kafka *kafka;
+};
+
+static const cyaml_schema_field_t raw_ingestion_fields[] = {
+        CYAML_FIELD_MAPPING_PTR("grpc", OPT, struct raw_ingestion, grpc,
+                                raw_grpc_fields),
+        CYAML_FIELD_MAPPING_PTR("http", OPT, struct raw_ingestion, http,
+                                raw_http_fields),
+        CYAML_FIELD_MAPPING_PTR("kafka", OPT, struct raw_ingestion, kafka,
+                                raw_kafka_fields),
+        CYAML_FIELD_END,
+};
+
+struct raw_detection {
+	int64_t *workers;
+	int64_t *batch_size;
+};
+
+static const cyaml_schema_field_t raw_detection_fields[] = {
+        CYAML_FIELD_INT_PTR("workers", OPT, struct raw_detection, workers),
+        CYAML_FIELD_INT_PTR("batchSize", OPT, struct raw_detection, batch_size),
+        CYAML_FIELD_END,
+};
+
+struct raw_retention {
+	char *raw;
+	char *aggregated;
+};
+
+static const cyaml_schema_field_t raw_retention_fields[] = {
+        STR("raw", struct raw_retention, raw),
+        STR("aggregated", struct raw_retention, aggregated),
+        CYAML_FIELD_END,
+};
+
+struct raw_timeseries {
+	char *type;
+	char *url;
+};
+
+static const cyaml_schema_field_t raw_timeseries_fields[] = {
+        STR("type", struct raw_timeseries, type),
+        STR("url", struct raw_timeseries, url),
+        CYAML_FIELD_END,
+};
+
+struct raw_events {
+	char *type;
+	char **urls;
+	unsigned urls_count;
+	char *url;
+};
+
+static const cyaml_schema_field_t raw_events_fields[] = {
+        STR("type", struct raw_events, type),
+        CYAML_FIELD_SEQUENCE("urls", OPT, struct raw_events, urls,
+                             &cfg_string_entry, 0, CYAML_UNLIMITED),
+        STR("url", struct raw_events, url),
+        CYAML_FIELD_END,
+};
+
+struct raw_storage {
+	char *path;
+	struct raw_retention *retention;
+	struct raw_timeseries *timeseries;
+	struct raw_events *events;
+};
+
+static const cyaml_schema_field_t raw_storage_fields[] = {
+        STR("path", struct raw_storage, path),
+        CYAML_FIELD_MAPPING_PTR("retention", OPT, struct raw_storage, retention,
+                                raw_retention_fields),
+        CYAML_FIELD_MAPPING_PTR("timeseries", OPT, struct raw_storage,
+                                timeseries, raw_timeseries_fields),
+        CYAML_FIELD_MAPPING_PTR("events", OPT, struct raw_storage, events,
+                                raw_events_fields),
+        CYAML_FIELD_END,
+};
+
+/* detectors: and alerts: in config.yaml only name the other files. */
+struct raw_file_ref {
+	char *config_file;
+};
+
+static const cyaml_schema_field_t raw_file_ref_fields[] = {
+        STR("configFile", struct raw_file_ref, config_file),
+        CYAML_FIELD_END,
+};
+
+struct raw_metrics {
+	bool *enabled;
+	char *host;
+	int64_t *port;
+};
+
+static const cyaml_schema_field_t raw_metrics_fields[] = {
+        CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_metrics, enabled),
+        STR("host", struct raw_metrics, host),
+        CYAML_FIELD_INT_PTR("port", OPT, struct raw_metrics, port),
+        CYAML_FIELD_END,
+};
+
+struct raw_logging {
+	char *level;
+	char *format;
+};
+
+static const cyaml_schema_field_t raw_logging_fields[] = {
+        STR("level", struct raw_logging, level),
+        STR("format", struct raw_logging, format),
+        CYAML_FIELD_END,
+};
+
+struct raw_observability {
+	struct raw_metrics *metrics;
+	struct raw_logging *logging;
+};
+
+static const cyaml_schema_field_t raw_observability_fields[] = {
+        CYAML_FIELD_MAPPING_PTR("metrics", OPT, struct raw_observability,
+                                metrics, raw_metrics_fields),
+        CYAML_FIELD_MAPPING_PTR("logging", OPT, struct raw_observability,
+                                logging, raw_logging_fields),
+        CYAML_FIELD_END,
+};
+
+struct raw_integration {
+	bool *enabled;
+	char *endpoint;
+};
+
+static const cyaml_schema_field_t raw_integration_fields[] = {
+        CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_integration, enabled),
+        STR("endpoint", struct raw_integration, endpoint),
+        CYAML_FIELD_END,
+};
+
+struct raw_integrations {
+	struct raw_integration *observatory;
+	struct raw_integration *shield;
+};
+
+static const cyaml_schema_field_t raw_integrations_fields[] = {
+        CYAML_FIELD_MAPPING_PTR("observatory", OPT, struct raw_integrations,
+                                observatory, raw_integration_fields),
+        CYAML_FIELD_MAPPING_PTR("shield", OPT, struct raw_integrations, shield,
+                                raw_integration_fields),
+        CYAML_FIELD_END,
+};
+
+struct raw_config {
+	char *mode;
+	char *run_dir;
+	struct raw_ingestion *ingestion;
+	struct raw_detection *detection;
+	struct raw_storage *storage;
+	struct raw_file_ref *detectors;
+	struct raw_file_ref *alerts;
+	struct raw_observability *observability;
+	struct raw_integrations *integrations;
+};
+
+static const cyaml_schema_field_t raw_config_fields[] = {
+        STR("mode", struct raw_config, mode),
+        STR("run_dir", struct raw_config, run_dir),
+        CYAML_FIELD_MAPPING_PTR("ingestion", OPT, struct raw_config, ingestion,
+                                raw_ingestion_fields),
+        CYAML_FIELD_MAPPING_PTR("detection", OPT, struct raw_config, detection,
+                                raw_detection_fields),
+        CYAML_FIELD_MAPPING_PTR("storage", OPT, struct raw_config, storage,
+                                raw_storage_fields),
+        CYAML_FIELD_MAPPING_PTR("detectors", OPT, struct raw_config, detectors,
+                                raw_file_ref_fields),
+        CYAML_FIELD_MAPPING_PTR("alerts", OPT, struct raw_config, alerts,
+                                raw_file_ref_fields),
+        CYAML_FIELD_MAPPING_PTR("observability", OPT, struct raw_config,
+                                observability, raw_observability_fields),
+        CYAML_FIELD_MAPPING_PTR("integrations", OPT, struct raw_config,
+                                integrations, raw_integrations_fields),
+        CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t raw_config_schema = {
+        CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config,
+                            raw_config_fields),
+};
+
+/* Defaults: the one place they live (docs/configuration.md lists them). */
+
+static const char *const config_modes[] = {"standalone", "distributed",
+                                           "sidecar", NULL};
+static const char *const config_log_formats[] = {"json", "text", NULL};
+
+static void
+config_defaults(struct sn_config *cfg)
+{
+	cfg->mode = SN_MODE_STANDALONE;
+	cfg->run_dir = sn_xstrdup(SN_DEFAULT_RUN_DIR);
+	cfg->http.host = sn_xstrdup("0.0.0.0");
+	cfg->http.port = SN_DEFAULT_HTTP_PORT;
+	cfg->http.max_body_bytes = SN_DEFAULT_MAX_BODY_BYTES;
+	cfg->http.max_batch_events = SN_DEFAULT_MAX_BATCH_EVENTS;
+	cfg->grpc.port = SN_DEFAULT_GRPC_PORT;
+	cfg->grpc.tls.enabled = false;
+	cfg->kafka.enabled = false;
+	cfg->detection.workers = 1;
+	cfg->detection.batch_size = 100;
+	cfg->storage.path = sn_xstrdup(SN_DEFAULT_STORAGE_PATH);
+	cfg->storage.retention_raw_ms = 7 * 86400000LL;
+	cfg->storage.retention_aggregated_ms = 90 * 86400000LL;
+	cfg->obs.metrics_enabled = true;
+	cfg->obs.metrics_host = sn_xstrdup("0.0.0.0");
+	cfg->obs.metrics_port = SN_DEFAULT_METRICS_PORT;
+	cfg->obs.log_level = LOG_LEVEL_INFO;
+	cfg->obs.log_format = LOG_FORMAT_JSON;
+}
+
+/* Resolving config.yaml ------------------------------------------------ */
+
+/* Replaces *dst with raw expanded, when the file gives it. */
+static void
+config_set_string(struct cfg_ctx *c, const char *path, const char *raw,
+                  char **dst)
+{
+	if (raw == NULL)
+		return;
+	free(*dst);
+	*dst = cfg_string(c, path, raw, NULL);
+}
+
+/* The same for a path, resolved against the file's folder. */
+static void
+config_set_path(struct cfg_ctx *c, const char *path, const char *raw,
+                char **dst)
+{
+	if (raw == NULL)
+		return;
+	free(*dst);
+	*dst = cfg_path(c, path, raw, NULL);
+}
+
+static int
+config_port(struct cfg_ctx *c, const char *path, const int64_t *raw, int def)
+{
+	return (int)cfg_int(c, path, raw, def, 1, 65535);
+}
+
+/* A byte size: "10MB" or a plain number; 1 byte to 1 GiB. */
+static void
+config_size(struct cfg_ctx *c, const char *path, const char *raw, uint64_t *dst)
+{
+	uint64_t n;
+	char *s;
+
+	if (raw == NULL)
+		return;
+	s = cfg_string(c, path, raw, NULL);
+	if (c->env_failed) {
+		free(s);
+		return;
+	}
+	if (sn_size_parse(s, &n) < 0 || n == 0 || n > 1024ULL * 1024 * 1024)
+		cfg_error(c, path,
+		          "invalid size \"%s\" (bytes, or a number and B, KB, "
+		          "MB or GB, as in 10MB; at most 1GB)",
+		          s);
+	else
+		*dst = n;
+	free(s);
+}
+
+static void
+config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
+                         struct sn_config *cfg)
+{
+	const struct raw_http *h = in->http;
+	const struct raw_grpc *g = in->grpc;
+	const struct raw_kafka *k = in->kafka;
+
+	if (h != NULL) {
+		config_set_string(c, "ingestion.http.host", h->host,
+		                  &cfg->http.host);
+		if (cfg->http.host[0] == '\0')
+			cfg_error(c, "ingestion.http.host",
+			          "must not be empty");
+		cfg->http.port = config_port(c, "ingestion.http.port", h->port,
+		                             cfg->http.port);
+		config_size(c, "ingestion.http.max_body_size", h->max_body_size,
+		            &cfg->http.max_body_bytes);
+		cfg->http.max_batch_events = (uint32_t)cfg_int(
+		        c, "ingestion.http.max_batch_size", h->max_batch_size,
+		        cfg->http.max_batch_events, 1, 1000000);
+	}
+	if (g != NULL) {
+		cfg->grpc.port = config_port(c, "ingestion.grpc.port", g->port,
+		                             cfg->grpc.port);
+		if (g->tls != NULL) {
+			if (g->tls->enabled != NULL)
+				cfg->grpc.tls.enabled = *g->tls->enabled;
+			config_set_path(c, "ingestion.grpc.tls.cert_file",
+			                g->tls->cert_file,
+			                &cfg->grpc.tls.cert_file);
+			config_set_path(c, "ingestion.grpc.tls.key_file",
+			                g->tls->key_file,
+			                &cfg->grpc.tls.key_file);
+			config_set_path(c, "ingestion.grpc.tls.client_ca_file",
+			                g->tls->client_ca_file,
+			                &cfg->grpc.tls.client_ca_file);
+		}
+		if (cfg->grpc.tls.enabled && (cfg->grpc.tls.cert_file == NULL ||
+		                              cfg->grpc.tls.key_file == NULL))
+			cfg_error(c, "ingestion.grpc.tls",
+			          "enabled needs cert_file and key_file");
+	}
+	if (k != NULL) {
+		if (k->enabled != NULL)
+			cfg->kafka.enabled = *k->enabled;
+		cfg_strings(c, "ingestion.kafka.brokers", k->brokers,
+		            k->brokers_count, &cfg->kafka.brokers,
+		            &cfg->kafka.nbrokers);
+		cfg_strings(c, "ingestion.kafka.topics", k->topics,
+		            k->topics_count, &cfg->kafka.topics,
+		            &cfg->kafka.ntopics);
+		config_set_string(c, "ingestion.kafka.consumerGroup",
+		                  k->consumer_group,
+		                  &cfg->kafka.consumer_group);
+		if (cfg->kafka.enabled && cfg->kafka.nbrokers == 0)
+			cfg_error(
+			        c, "ingestion.kafka",
+			        "enabled needs at least one entry in brokers");
+		if (cfg->kafka.enabled && cfg->kafka.ntopics == 0)
+			cfg_error(c, "ingestion.kafka",
+			          "enabled needs at least one entry in topics");
+	}
+}
+
+static void
+config_resolve_storage(struct cfg_ctx *c, const struct raw_storage *st,
+                       struct sn_config *cfg)
+{
+	char **v = NULL, *one;
+	size_t n = 0;
+
+	config_set_path(c, "storage.path", st->path, &cfg->storage.path);
+	if (st->retention != NULL) {
+		cfg->storage.retention_raw_ms = cfg_duration(
+		        c, "storage.retention.raw", st->retention->raw,
+		        cfg->storage.retention_raw_ms, true);
+		cfg->storage.retention_aggregated_ms = cfg_duration(
+		        c, "storage.retention.aggregated",
+		        st->retention->aggregated,
+		        cfg->storage.retention_aggregated_ms, true);
+	}
+	if (st->timeseries != NULL) {
+		config_set_string(c, "storage.timeseries.type",
+		                  st->timeseries->type,
+		                  &cfg->storage.timeseries_type);
+		config_set_string(c, "storage.timeseries.url",
+		                  st->timeseries->url,
+		                  &cfg->storage.timeseries_url);
+	}
+	if (st->events != NULL) {
+		config_set_string(c, "storage.events.type", st->events->type,
+		                  &cfg->storage.events_type);
+		cfg_strings(c, "storage.events.urls", st->events->urls,
+		            st->events->urls_count, &v, &n);
+		/* The Helm values say url:, the ConfigMap urls:; take both. */
+		if (st->events->url != NULL) {
+			one = cfg_string(c, "storage.events.url",
+			                 st->events->url, NULL);
+			v = realloc(v, (n + 1) * sizeof(*v));
+			if (v == NULL)
+				fatalx("out of memory");
+			v[n++] = one;
+		}
+		cfg->storage.events_urls = v;
+		cfg->storage.nevents_urls = n;
+	}
+}
+
+static void
+config_resolve_integration(struct cfg_ctx *c, const char *name,
+                           const struct raw_integration *in, bool *enabled,
+                           char **endpoint)
+{
+	char p[CFG_PATH_BUF];
+
+	if (in == NULL)
+		return;
+	if (in->enabled != NULL)
+		*enabled = *in->enabled;
+	cfg_pathf(p, sizeof(p), "integrations.%s.endpoint", name);
+	config_set_string(c, p, in->endpoint, endpoint);
+	if (*enabled && (*endpoint == NULL || **endpoint == '\0')) {
+		cfg_pathf(p, sizeof(p), "integrations.%s", name);
+		cfg_error(c, p, "enabled needs an endpoint");
+	}
+}
+
+static void
+config_resolve_observability(struct cfg_ctx *c,
+                             const struct raw_observability *o,
+                             struct sn_config *cfg)
+{
+	const struct raw_metrics *m = o->metrics;
+	const struct raw_logging *l = o->logging;
+	char *s;
+	int v;
+
+	if (m != NULL) {
+		if (m->enabled != NULL)
+			cfg->obs.metrics_enabled = *m->enabled;
+		config_set_string(c, "observability.metrics.host", m->host,
+		                  &cfg->obs.metrics_host);
+		if (cfg->obs.metrics_host[0] == '\0')
+			cfg_error(c, "observability.metrics.host",
+			          "must not be empty");
+		cfg->obs.metrics_port =
+		        config_port(c, "observability.metrics.port", m->port,
+		                    cfg->obs.metrics_port);
+	}
+	if (l == NULL)
+		return;
+	if (l->level != NULL) {
+		s = cfg_string(c, "observability.logging.level", l->level,
+		               NULL);
+		v = c->env_failed ? cfg->obs.log_level : log_level_parse(s);
+		if (v < 0)
+			cfg_error(c, "observability.logging.level",
+			          "unknown log level \"%s\" (expected debug, "
+			          "info, warn or error)",
+			          s);
+		else
+			cfg->obs.log_level = v;
+		free(s);
+	}
+	if (l->format != NULL) {
+		s = cfg_string(c, "observability.logging.format", l->format,
+		               NULL);
+		if (!c->env_failed &&
+		    cfg_oneof(c, "observability.logging.format", "log format",
+		              s, config_log_formats))
+			cfg->obs.log_format = strcmp(s, "text") == 0
+			                              ? LOG_FORMAT_TEXT
+			                              : LOG_FORMAT_JSON;
+		free(s);
+	}
+}
+
+/* The longest socket name under run_dir (see config.h, context). */
+#define CFG_LONGEST_RUN_NAME SN_CONTROL_SOCKET
+
+static void
+config_resolve(struct cfg_ctx *c, const struct raw_config *r,
+               struct sn_config *cfg)
+{
+	struct sockaddr_un sun;
+	char *s;
+	size_t i;
+
+	if (r->mode != NULL) {
+		s = cfg_string(c, "mode", r->mode, NULL);
+		if (!c->env_failed &&
+		    cfg_oneof(c, "mode", "mode", s, config_modes))
+			for (i = 0; config_modes[i] != NULL; i++)
+				if (strcmp(s, config_modes[i]) == 0)
+					cfg->mode = (enum sn_mode)i;
+		free(s);
+	}
+	config_set_path(c, "run_dir", r->run_dir, &cfg->run_dir);
+	/* Sockets live under run_dir; a path that cannot fit a sockaddr_un
+	 * is better refused here than at bind() in four daemons. */
+	if (strlen(cfg->run_dir) + 1 + strlen(CFG_LONGEST_RUN_NAME) >=
+	    sizeof(sun.sun_path))
+		cfg_error(c, "run_dir",
+		          "\"%s\" is too long for unix sockets under it (at "
+		          "most %zu bytes)",
+		          cfg->run_dir,
+		          sizeof(sun.sun_path) - 2 -
+		                  strlen(CFG_LONGEST_RUN_NAME));
+	if (r->ingestion != NULL)
+		config_resolve_ingestion(c, r->ingestion, cfg);
+	if (r->detection != NULL) {
+		cfg->detection.workers = (int)cfg_int(
+		        c, "detection.workers", r->detection->workers,
+		        cfg->detection.workers, 1, 1024);
+		cfg->detection.batch_size = (int)cfg_int(
+		        c, "detection.batchSize", r->detection->batch_size,
+		        cfg->detection.batch_size, 1, 1000000);
+	}
+	if (r->storage != NULL)
+		config_resolve_storage(c, r->storage, cfg);
+	if (r->detectors != NULL)
+		config_set_path(c, "detectors.configFile",
+		                r->detectors->config_file,
+		                &cfg->detectors_file);
+	if (r->alerts != NULL)
+		config_set_path(c, "alerts.configFile", r->alerts->config_file,
+		                &cfg->alerts_file);
+	if (r->observability != NULL)
+		config_resolve_observability(c, r->observability, cfg);
+	if (r->integrations != NULL) {
+		config_resolve_integration(
+		        c, "observatory", r->integrations->observatory,
+		        &cfg->integrations.observatory_enabled,
+		        &cfg->integrations.observatory_endpoint);
+		config_resolve_integration(c, "shield", r->integrations->shield,
+		                           &cfg->integrations.shield_enabled,
+		                           &cfg->integrations.shield_endpoint);
+	}
+}
+
+/* Environment overrides ------------------------------------------------ */
+
+/* MODE and LOG_LEVEL win over the file, as the seed's docker run shows. */
+static void
+config_env_overrides(struct sn_config *cfg, struct sn_cfg_errors *errs)
+{
+	const char *v;
+	size_t i;
+	int level;
+
+	if ((v = getenv("MODE")) != NULL && *v != '\0') {
+		for (i = 0; config_modes[i] != NULL; i++)
+			if (strcmp(v, config_modes[i]) == 0)
+				break;
+		if (config_modes[i] == NULL)
+			cfg_errors_add(errs,
+			               "environment: MODE: unknown mode \"%s\" "
+			               "(expected standalone, distributed or "
+			               "sidecar)",
+			               v);
+		else
+			cfg->mode = (enum sn_mode)i;
+	}
+	if ((v = getenv("LOG_LEVEL")) != NULL && *v != '\0') {
+		if ((level = log_level_parse(v)) < 0)
+			cfg_errors_add(
+			        errs,
+			        "environment: LOG_LEVEL: unknown log level "
+			        "\"%s\" (expected debug, info, warn or "
+			        "error)",
+			        v);
+		else
+			cfg->obs.log_level = level;
+	}
+}
+
+/* Loading -------------------------------------------------------------- */
+
+/*
+ * How a file is named in messages: relative to the current directory
+ * when it is under it, so "etc/alerts.yaml:27: ..." rather than a long
+ * absolute path.
+ */
+static char *
+config_display_name(const char *abs)
+{
+	char cwd[PATH_MAX];
+	size_t n;
+
+	if (getcwd(cwd, sizeof(cwd)) != NULL) {
+		n = strlen(cwd);
+		if (strncmp(abs, cwd, n) == 0 && abs[n] == '/')
+			return sn_xstrdup(abs + n + 1);
+	}
+	return sn_xstrdup(abs);
+}
+
+/* path made absolute against the current directory, without following
+ * symlinks (a Kubernetes ConfigMap is a farm of them). */
+static char *
+config_abs_path(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+	size_t n;
+
+	if (path[0] == '/')
+		return sn_xstrdup(path);
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return sn_xstrdup(path);
+	n = strlen(cwd) + strlen(path) + 2;
+	out = sn_xmalloc(n);
+	snprintf(out, n, "%s/%s", cwd, path);
+	return out;
+}
+
+/*
+ * Reads the detectors or alerts file named by key in the config file c
+ * describes.  A file that cannot be read is reported at the key naming
+ * it.  Returns the text (caller frees) or NULL.
+ */
+static char *
+config_read_named(struct cfg_ctx *c, const char *key, const char *file,
+                  size_t *len, unsigned *mode)
+{
+	char *text;
+
+	if ((text = config_read_file(file, len, mode)) == NULL)
+		cfg_error(c, key, "cannot read %s: %s", file, strerror(errno));
+	return text;
+}
+
+static void
+config_load_detectors(struct cfg_ctx *c, struct sn_config *cfg)
+{
+	struct cfg_ctx dc = {0};
+	size_t len;
+	char *text, *name;
+
+	if (cfg->detectors_file == NULL) {
+		dc.name = "built-in detectors";
+		dc.errs = c->errs;
+		config_detectors_parse_ctx(&dc, config_builtin_detectors,
+		                           strlen(config_builtin_detectors),
+		                           &cfg->detectors);
+		return;
+	}
+	text = config_read_named(c, "detectors.configFile", cfg->detectors_file,
+	                         &len, NULL);
+	if (text == NULL)
+		return;
+	name = config_display_name(cfg->detectors_file);
+	dc.name = name;
+	dc.errs = c->errs;
+	dc.dir = cfg->dir;
+	if (config_detectors_parse_ctx(&dc, text, len, &cfg->detectors) == 0)
+		cfg->detectors.path = sn_xstrdup(cfg->detectors_file);
+	free(name);
+	free(text);
+}
+
+static void
+config_load_alerts(struct cfg_ctx *c, struct sn_config *cfg)
+{
+	struct cfg_ctx ac = {0};
+	unsigned mode = 0;
+	size_t len;
+	char *text, *name;
+
+	if (cfg->alerts_file == NULL)
+		return; /* no routes, no receivers: alertd only logs */
+	text = config_read_named(c, "alerts.configFile", cfg->alerts_file, &len,
+	                         &mode);
+	if (text == NULL)
+		return;
+	name = config_display_name(cfg->alerts_file);
+	ac.name = name;
+	ac.errs = c->errs;
+	ac.dir = cfg->dir;
+	if (config_alerts_parse_ctx(&ac, text, len, &cfg->alerts) == 0)
+		cfg->alerts.path = sn_xstrdup(cfg->alerts_file);
+	/* relayd's check_file_secrecy, as a warning: a password written in
+	 * clear in a file every local user can read. */
+	if (ac.literal_secret && (mode & S_IROTH))
+		log_warnx("%s holds secrets in clear and is readable by every "
+		          "user; chmod o-r it or use ${VAR} for them",
+		          name);
+	free(name);
+	free(text);
+}
+
+static void
+config_load_file(struct sn_config *cfg, const char *path,
+                 struct sn_cfg_errors *errs)
+{
+	struct cfg_ctx c = {0};
+	struct cfg_doc doc = {0};
+	struct raw_config none = {0};
+	void *raw = NULL;
+	size_t len, before = errs->count;
+	char *text;
+
+	cfg->path = config_abs_path(path);
+	cfg->dir = sn_path_dirname(cfg->path);
+	if ((text = config_read_file(path, &len, NULL)) == NULL) {
+		cfg_errors_add(errs, "%s: cannot read: %s", path,
+		               strerror(errno));
+		return;
+	}
+	c.name = path;
+	c.errs = errs;
+	c.dir = cfg->dir;
+	if (config_file_load(&c, &doc, text, len, &raw_config_schema, &raw) ==
+	    0) {
+		config_resolve(&c, raw != NULL ? raw : &none, cfg);
+		cfg_sort_errors(&c, before);
+		/* Read the other two even when this one is bad, so one run
+		 * shows every problem. */
+		config_load_detectors(&c, cfg);
+		config_load_alerts(&c, cfg);
+	}
+	config_cyaml_free(&raw_config_schema, raw);
+	config_yaml_free(&doc);
+	free(text);
+}
+
+struct sn_config *
+config_load(const char *path, struct sn_cfg_errors *errs)
+{
+	struct sn_cfg_errors local = {0};
+	struct sn_config *cfg;
+	struct cfg_ctx c = {0};
+	size_t before;
+	bool failed;
+
+	if (errs == NULL)
+		errs = &local;
+	before = errs->count;
+	cfg = sn_xcalloc(1, sizeof(*cfg));
+	config_defaults(cfg);
+	if (path == NULL) {
+		/* Built-in: relative defaults stay relative to the current
+		 * directory. */
+		cfg->dir = sn_xstrdup(".");
+		c.errs = errs;
+		config_load_detectors(&c, cfg);
+	} else
+		config_load_file(cfg, path, errs);
+	config_env_overrides(cfg, errs);
+	failed = errs->count > before;
+	cfg_errors_free(&local);
+	if (failed) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+config_free(struct sn_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->run_dir);
+	free(cfg->http.host);
+	free(cfg->grpc.tls.cert_file);
+	free(cfg->grpc.tls.key_file);
+	free(cfg->grpc.tls.client_ca_file);
+	cfg_strv_free(cfg->kafka.brokers, cfg->kafka.nbrokers);
+	cfg_strv_free(cfg->kafka.topics, cfg->kafka.ntopics);
+	free(cfg->kafka.consumer_group);
+	free(cfg->storage.path);
+	free(cfg->storage.timeseries_type);
+	free(cfg->storage.timeseries_url);
+	free(cfg->storage.events_type);
+	cfg_strv_free(cfg->storage.events_urls, cfg->storage.nevents_urls);
+	free(cfg->integrations.observatory_endpoint);
+	free(cfg->integrations.shield_endpoint);
+	free(cfg->obs.metrics_host);
+	free(cfg->detectors_file);
+	free(cfg->alerts_file);
+	config_detectors_free(&cfg->detectors);
+	config_alerts_free(&cfg->alerts);
+	free(cfg);
+}
+
+const char *
+config_mode_name(enum sn_mode m)
+{
+	if ((size_t)m < SN_ARRAY_LEN(config_modes) - 1)
+		return config_modes[m];
+	return "unknown";
+}
+
+int
+config_run_path(const struct sn_config *cfg, const char *name, char *buf,
+                size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s", cfg->run_dir, name);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}

@@ -1,0 +1,1297 @@
+/*
+ * test_config.c: the three config files load as the deployment guide
+ * writes them, and every kind of mistake is reported as
+ * "file:line: key: problem" with the right file, line and key, all of
+ * them in one run.
+ *
+ * Data files are under test/unit/data/ (found from __FILE__, or from
+ * $SN_TEST_DATA): seed/ holds the guide's files verbatim, bad/ the broken
+ * ones.
+ */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "config_int.h"
+#include "log.h"
+#include "util.h"
+
+static char data_dir[PATH_MAX];
+
+/* Helpers ------------------------------------------------------------- */
+
+static const char *
+data(const char *rel)
+{
+	static char buf[4][PATH_MAX];
+	static int next;
+	char *b = buf[next++ % 4];
+
+	cfg_pathf(b, PATH_MAX, "%s/%s", data_dir, rel);
+	return b;
+}
+
+static char *
+read_data(const char *rel, size_t *len)
+{
+	char *text = config_read_file(data(rel), len, NULL);
+
+	if (text == NULL)
+		fail_msg("cannot read %s", data(rel));
+	return text;
+}
+
+static void
+dump_errors(const struct sn_cfg_errors *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->count; i++)
+		print_message("# error: %s\n", e->msgs[i]);
+}
+
+/* Asserts some message contains needle. */
+static void
+assert_error(const struct sn_cfg_errors *e, const char *needle)
+{
+	size_t i;
+
+	for (i = 0; i < e->count; i++)
+		if (strstr(e->msgs[i], needle) != NULL)
+			return;
+	dump_errors(e);
+	fail_msg("no error contains \"%s\"", needle);
+}
+
+static void
+assert_no_errors(const struct sn_cfg_errors *e)
+{
+	if (e->count == 0)
+		return;
+	dump_errors(e);
+	fail_msg("%zu unexpected errors", e->count);
+}
+
+static void
+write_file(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX], *slash;
+	FILE *f;
+
+	cfg_pathf(path, sizeof(path), "%s/%s", dir, name);
+	if ((slash = strrchr(path, '/')) != NULL) {
+		*slash = '\0';
+		assert_int_equal(sn_mkdir_p(path, 0755), 0);
+		*slash = '/';
+	}
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *
+make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/sn-test-config.XXXXXX";
+
+	assert_non_null(mkdtemp(tmpl));
+	return sn_xstrdup(tmpl);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rm_tree(char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+}
+
+/* Copies a seed file into dir with /etc/sentinel replaced by dir. */
+static void
+copy_seed(const char *dir, const char *rel, const char *name)
+{
+	struct sn_buf b = {0};
+	size_t len;
+	char *text = read_data(rel, &len), *p, *hit;
+
+	for (p = text; (hit = strstr(p, "/etc/sentinel")) != NULL;
+	     p = hit + strlen("/etc/sentinel")) {
+		sn_buf_append(&b, p, (size_t)(hit - p));
+		sn_buf_append(&b, dir, strlen(dir));
+	}
+	sn_buf_append(&b, p, strlen(p) + 1);
+	write_file(dir, name, (char *)b.data);
+	sn_buf_free(&b);
+	free(text);
+}
+
+static void
+set_secrets(void)
+{
+	setenv("SMTP_PASSWORD", "smtp-secret", 1);
+	setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.test/T0/B0", 1);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	unsetenv("MODE");
+	unsetenv("LOG_LEVEL");
+	unsetenv("SMTP_PASSWORD");
+	unsetenv("SLACK_WEBHOOK_URL");
+	unsetenv("SN_TEST_HOOK_URL");
+	unsetenv("SN_TEST_SEVERITY");
+	unsetenv("SN_TEST_PD_KEY");
+	return 0;
+}
+
+/* Loads config text written to a temp dir; returns the config or NULL. */
+static struct sn_config *
+load_text(char **dir, const char *text, struct sn_cfg_errors *errs)
+{
+	char path[PATH_MAX];
+
+	*dir = make_tmpdir();
+	write_file(*dir, "config.yaml", text);
+	cfg_pathf(path, sizeof(path), "%s/config.yaml", *dir);
+	return config_load(path, errs);
+}
+
+/* The seed's files load ----------------------------------------------- */
+
+static void
+test_seed_standalone_files_parse(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_detectors d;
+	struct sn_alerts a;
+	size_t len;
+	char *text;
+
+	(void)state;
+	set_secrets();
+	text = read_data("seed/standalone/detectors.yaml", &len);
+	assert_int_equal(
+	        config_parse_detectors("detectors.yaml", text, len, &d, &e), 0);
+	free(text);
+	assert_no_errors(&e);
+	assert_int_equal(d.count, 3);
+	assert_null(d.path);
+	assert_string_equal(d.items[0].id, "high-latency");
+	assert_string_equal(d.items[0].name, "High Latency Detector");
+	assert_string_equal(d.items[0].type, "threshold");
+	assert_true(d.items[0].enabled);
+	assert_string_equal(d.items[0].metric, "latency_ms");
+	assert_string_equal(d.items[0].condition, "greater_than");
+	assert_true(d.items[0].has_threshold);
+	assert_true(d.items[0].threshold == 5000.0);
+	assert_int_equal(d.items[0].window_ms, 5 * 60000);
+	assert_int_equal(d.items[0].nactions, 1);
+	assert_string_equal(d.items[0].actions[0].alert, "high-latency-alert");
+	assert_string_equal(d.items[0].actions[0].severity, "warning");
+	assert_int_equal(d.items[0].line, 2);
+	assert_true(d.items[1].threshold == 1.0);
+	assert_int_equal(d.items[1].window_ms, 60000);
+	assert_string_equal(d.items[1].actions[0].severity, "critical");
+	assert_string_equal(d.items[2].type, "statistical");
+	assert_string_equal(d.items[2].strategy, "zscore");
+	assert_null(d.items[2].condition);
+	assert_true(d.items[2].threshold == 3.0);
+	assert_int_equal(d.items[2].window_ms, 10 * 60000);
+	config_detectors_free(&d);
+
+	text = read_data("seed/standalone/alerts.yaml", &len);
+	assert_int_equal(config_parse_alerts("alerts.yaml", text, len, &a, &e),
+	                 0);
+	free(text);
+	assert_no_errors(&e);
+	assert_int_equal(a.nroutes, 2);
+	assert_int_equal(a.routes[0].nmatch, 1);
+	assert_string_equal(a.routes[0].match[0].key, "severity");
+	assert_string_equal(a.routes[0].match[0].value, "critical");
+	assert_int_equal(a.routes[0].nreceivers, 2);
+	assert_string_equal(a.routes[0].receivers[1], "slack-incidents");
+	assert_int_equal(a.routes[0].repeat_interval_ms, 15 * 60000);
+	assert_int_equal(a.routes[1].repeat_interval_ms, 3600000);
+	assert_int_equal(a.nreceivers, 3);
+	assert_string_equal(a.receivers[0].type, "email");
+	assert_string_equal(a.receivers[0].smtp_host, "smtp.gmail.com");
+	assert_int_equal(a.receivers[0].smtp_port, 587);
+	assert_string_equal(a.receivers[0].smtp_username, "alerts@example.com");
+	assert_string_equal(a.receivers[0].smtp_password, "smtp-secret");
+	assert_string_equal(a.receivers[0].from, "sentinel@example.com");
+	assert_int_equal(a.receivers[0].nto, 1);
+	assert_string_equal(a.receivers[0].to[0], "ops-team@example.com");
+	assert_string_equal(a.receivers[1].webhook_url,
+	                    "https://hooks.slack.test/T0/B0");
+	assert_string_equal(a.receivers[1].channel, "#incidents");
+	assert_string_equal(a.receivers[2].channel, "#monitoring");
+	config_alerts_free(&a);
+}
+
+static void
+test_seed_standalone_load(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir = make_tmpdir(), path[PATH_MAX];
+
+	(void)state;
+	set_secrets();
+	copy_seed(dir, "seed/standalone/config.yaml", "config.yaml");
+	copy_seed(dir, "seed/standalone/detectors.yaml", "detectors.yaml");
+	copy_seed(dir, "seed/standalone/alerts.yaml", "alerts.yaml");
+	cfg_pathf(path, sizeof(path), "%s/config.yaml", dir);
+	cfg = config_load(path, &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->path, path);
+	assert_string_equal(cfg->dir, dir);
+	assert_int_equal(cfg->mode, SN_MODE_STANDALONE);
+	assert_int_equal(cfg->grpc.port, 9090);
+	assert_int_equal(cfg->http.port, 8080);
+	assert_string_equal(cfg->storage.path, "/var/sentinel/data");
+	assert_int_equal(cfg->storage.retention_raw_ms, 7 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_aggregated_ms, 90 * 86400000LL);
+	assert_true(cfg->obs.metrics_enabled);
+	assert_int_equal(cfg->obs.metrics_port, 9102);
+	assert_int_equal(cfg->obs.log_level, LOG_LEVEL_INFO);
+	assert_int_equal(cfg->obs.log_format, LOG_FORMAT_JSON);
+	cfg_pathf(path, sizeof(path), "%s/detectors.yaml", dir);
+	assert_string_equal(cfg->detectors_file, path);
+	assert_string_equal(cfg->detectors.path, path);
+	assert_int_equal(cfg->detectors.count, 3);
+	cfg_pathf(path, sizeof(path), "%s/alerts.yaml", dir);
+	assert_string_equal(cfg->alerts_file, path);
+	assert_string_equal(cfg->alerts.path, path);
+	assert_int_equal(cfg->alerts.nreceivers, 3);
+	config_free(cfg);
+	rm_tree(dir);
+}
+
+static void
+test_seed_kubernetes(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	struct sn_detectors d;
+	struct sn_alerts a;
+	size_t len;
+	char *text;
+
+	(void)state;
+	cfg = config_load(data("seed/kubernetes/config.yaml"), &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->mode, SN_MODE_DISTRIBUTED);
+	assert_false(cfg->grpc.tls.enabled);
+	assert_true(cfg->kafka.enabled);
+	assert_int_equal(cfg->kafka.nbrokers, 1);
+	assert_string_equal(cfg->kafka.brokers[0],
+	                    "kafka.kafka.svc.cluster.local:9092");
+	assert_int_equal(cfg->kafka.ntopics, 1);
+	assert_string_equal(cfg->kafka.topics[0], "llm-telemetry");
+	assert_string_equal(cfg->kafka.consumer_group, "sentinel-prod");
+	assert_int_equal(cfg->detection.workers, 8);
+	assert_int_equal(cfg->detection.batch_size, 100);
+	assert_string_equal(cfg->storage.timeseries_type, "prometheus");
+	assert_string_equal(
+	        cfg->storage.timeseries_url,
+	        "http://prometheus.monitoring.svc.cluster.local:9090");
+	assert_string_equal(cfg->storage.events_type, "elasticsearch");
+	assert_int_equal(cfg->storage.nevents_urls, 1);
+	/* No configFile keys: the built-in detectors and no alerting. */
+	assert_null(cfg->detectors_file);
+	assert_int_equal(cfg->detectors.count, 3);
+	assert_null(cfg->alerts_file);
+	assert_int_equal(cfg->alerts.nroutes, 0);
+	assert_int_equal(cfg->alerts.nreceivers, 0);
+	config_free(cfg);
+
+	text = read_data("seed/kubernetes/detectors.yaml", &len);
+	assert_int_equal(
+	        config_parse_detectors("detectors.yaml", text, len, &d, &e), 0);
+	free(text);
+	assert_int_equal(d.count, 1);
+	assert_string_equal(d.items[0].name, "high-latency"); /* = id */
+	config_detectors_free(&d);
+
+	setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.test/k8s", 1);
+	text = read_data("seed/kubernetes/alerts.yaml", &len);
+	assert_int_equal(config_parse_alerts("alerts.yaml", text, len, &a, &e),
+	                 0);
+	free(text);
+	assert_no_errors(&e);
+	assert_int_equal(a.nroutes, 1);
+	assert_int_equal(a.routes[0].repeat_interval_ms, 0);
+	assert_string_equal(a.receivers[0].webhook_url,
+	                    "https://hooks.slack.test/k8s");
+	config_alerts_free(&a);
+}
+
+static void
+test_seed_helm_values(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+
+	(void)state;
+	cfg = config_load(data("seed/helm-values.yaml"), &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->storage.nevents_urls, 1);
+	assert_string_equal(cfg->storage.events_urls[0],
+	                    "http://elasticsearch:9200");
+	assert_true(cfg->integrations.observatory_enabled);
+	assert_string_equal(cfg->integrations.observatory_endpoint,
+	                    "grpc://observatory:9090");
+	assert_true(cfg->integrations.shield_enabled);
+	assert_string_equal(cfg->integrations.shield_endpoint,
+	                    "grpc://shield:9090");
+	config_free(cfg);
+}
+
+/* The repository's etc/ files, as `sentinel --config etc/config.yaml`
+ * from a clone loads them. */
+static void
+test_etc_files(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char path[PATH_MAX], want[PATH_MAX];
+
+	(void)state;
+	cfg_pathf(path, sizeof(path), "%s/../../../etc/config.yaml", data_dir);
+	cfg = config_load(path, &e);
+	assert_null(cfg);
+	assert_error(&e, "alerts.yaml:");
+	assert_error(&e, "receivers[0].config.smtp.password: environment "
+	                 "variable SMTP_PASSWORD is not set");
+	assert_error(&e, "receivers[1].config.webhookUrl: environment "
+	                 "variable SLACK_WEBHOOK_URL is not set");
+	cfg_errors_free(&e);
+
+	set_secrets();
+	cfg = config_load(path, &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	cfg_pathf(want, sizeof(want), "%s/../var/run", cfg->dir);
+	assert_string_equal(cfg->run_dir, want);
+	cfg_pathf(want, sizeof(want), "%s/../var/data", cfg->dir);
+	assert_string_equal(cfg->storage.path, want);
+	assert_int_equal(cfg->detectors.count, 3);
+	assert_int_equal(cfg->alerts.nroutes, 2);
+	assert_string_equal(cfg->alerts.receivers[0].smtp_password,
+	                    "smtp-secret");
+	config_free(cfg);
+}
+
+static void
+test_builtin_defaults(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+
+	(void)state;
+	cfg = config_load(NULL, &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_null(cfg->path);
+	assert_string_equal(cfg->dir, ".");
+	assert_int_equal(cfg->mode, SN_MODE_STANDALONE);
+	assert_string_equal(cfg->run_dir, "./var/run");
+	assert_string_equal(cfg->storage.path, "./var/data");
+	assert_string_equal(cfg->http.host, "0.0.0.0");
+	assert_int_equal(cfg->http.port, 8080);
+	assert_int_equal(cfg->http.max_body_bytes, 10 * 1024 * 1024);
+	assert_int_equal(cfg->http.max_batch_events, 10000);
+	assert_int_equal(cfg->grpc.port, 9090);
+	assert_false(cfg->grpc.tls.enabled);
+	assert_false(cfg->kafka.enabled);
+	assert_true(cfg->obs.metrics_enabled);
+	assert_string_equal(cfg->obs.metrics_host, "0.0.0.0");
+	assert_int_equal(cfg->obs.metrics_port, 9102);
+	assert_int_equal(cfg->obs.log_level, LOG_LEVEL_INFO);
+	assert_int_equal(cfg->obs.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(cfg->storage.retention_raw_ms, 7 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_aggregated_ms, 90 * 86400000LL);
+	assert_null(cfg->detectors_file);
+	assert_null(cfg->detectors.path);
+	assert_int_equal(cfg->detectors.count, 3);
+	assert_string_equal(cfg->detectors.items[0].id, "high-latency");
+	assert_string_equal(cfg->detectors.items[1].id, "high-cost");
+	assert_string_equal(cfg->detectors.items[2].id, "error-rate");
+	assert_string_equal(cfg->detectors.items[2].strategy, "zscore");
+	assert_null(cfg->alerts_file);
+	assert_int_equal(cfg->alerts.nroutes, 0);
+	assert_int_equal(cfg->alerts.nreceivers, 0);
+	assert_string_equal(config_mode_name(cfg->mode), "standalone");
+	config_free(cfg);
+	/* errs may be NULL */
+	cfg = config_load(NULL, NULL);
+	assert_non_null(cfg);
+	config_free(cfg);
+}
+
+static void
+test_empty_files(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	cfg = load_text(&dir, "", &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->http.port, 8080);
+	config_free(cfg);
+	rm_tree(dir);
+
+	/* Keys left empty (children commented out) take their defaults. */
+	cfg = load_text(&dir,
+	                "# only comments\n---\nstorage:\n#  path: x\n"
+	                "ingestion:\n  http:\n    port:\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->storage.path, "./var/data");
+	assert_int_equal(cfg->http.port, 8080);
+	config_free(cfg);
+	rm_tree(dir);
+}
+
+/* Every kind of bad file ---------------------------------------------- */
+
+static void
+test_syntax_error(void **state)
+{
+	struct sn_cfg_errors e = {0};
+
+	(void)state;
+	assert_null(config_load(data("bad/syntax.yaml"), &e));
+	assert_int_equal(e.count, 1);
+	assert_error(&e, "bad/syntax.yaml:5: syntax error: did not find "
+	                 "expected key");
+	cfg_errors_free(&e);
+	assert_null(config_load(data("bad/syntax2.yaml"), &e));
+	assert_error(&e, "bad/syntax2.yaml:4: syntax error: ");
+	cfg_errors_free(&e);
+	assert_null(config_load(data("bad/syntax3.yaml"), &e));
+	assert_error(&e, "bad/syntax3.yaml:2: syntax error: ");
+	cfg_errors_free(&e);
+}
+
+static void
+test_unknown_key(void **state)
+{
+	struct sn_cfg_errors e = {0};
+
+	(void)state;
+	assert_null(config_load(data("bad/unknown-key.yaml"), &e));
+	assert_int_equal(e.count, 1);
+	assert_error(&e, "bad/unknown-key.yaml:6: storage.retention.forever: "
+	                 "unknown key");
+	cfg_errors_free(&e);
+}
+
+static void
+test_wrong_types(void **state)
+{
+	struct sn_cfg_errors e = {0};
+
+	(void)state;
+	assert_null(config_load(data("bad/wrong-type.yaml"), &e));
+	assert_int_equal(e.count, 5);
+	assert_error(&e, "wrong-type.yaml:3: ingestion.http.port: expected an "
+	                 "integer, found \"abc\"");
+	assert_error(&e, "wrong-type.yaml:5: ingestion.kafka.enabled: "
+	                 "expected true or false, found \"maybe\"");
+	assert_error(&e, "wrong-type.yaml:6: ingestion.kafka.brokers: "
+	                 "expected a list, found a scalar");
+	assert_error(&e, "wrong-type.yaml:7: mode: expected a string, found "
+	                 "a list");
+	assert_error(&e, "wrong-type.yaml:10: detection.workers: expected an "
+	                 "integer, found \"1.5\"");
+	cfg_errors_free(&e);
+}
+
+static void
+test_bad_duration(void **state)
+{
+	struct sn_cfg_errors e = {0};
+
+	(void)state;
+	assert_null(config_load(data("bad/bad-duration.yaml"), &e));
+	assert_int_equal(e.count, 1);
+	assert_error(&e, "bad/bad-duration.yaml:3: storage.retention.raw: "
+	                 "invalid duration \"5x\"");
+	cfg_errors_free(&e);
+}
+
+static void
+test_bad_port(void **state)
+{
+	struct sn_cfg_errors e = {0};
+
+	(void)state;
+	assert_null(config_load(data("bad/bad-port.yaml"), &e));
+	assert_int_equal(e.count, 3);
+	assert_error(&e, "bad-port.yaml:3: ingestion.http.port: must be "
+	                 "between 1 and 65535, not 70000");
+	assert_error(&e, "bad-port.yaml:5: ingestion.grpc.port: must be "
+	                 "between 1 and 65535, not 0");
+	assert_error(&e, "bad-port.yaml:8: observability.metrics.port: must "
+	                 "be between 1 and 65535, not -1");
+	cfg_errors_free(&e);
+}
+
+/* All problems of a file are reported, top to bottom. */
+static void
+test_errors_collected(void **state)
+{
+	struct sn_cfg_errors e = {0};
+
+	(void)state;
+	assert_null(config_load(data("bad/many.yaml"), &e));
+	assert_int_equal(e.count, 5);
+	assert_non_null(strstr(e.msgs[0], "many.yaml:1: mode: unknown mode "
+	                                  "\"cluster\""));
+	assert_non_null(strstr(e.msgs[1], "many.yaml:6: ingestion.http."
+	                                  "max_body_size: invalid size "
+	                                  "\"10XB\""));
+	assert_non_null(strstr(e.msgs[2], "many.yaml:9: observability."
+	                                  "logging.level: unknown log level "
+	                                  "\"verbose\""));
+	assert_non_null(strstr(e.msgs[3], "many.yaml:10: observability."
+	                                  "logging.format: unknown log "
+	                                  "format \"xml\""));
+	assert_non_null(strstr(e.msgs[4], "many.yaml:13: storage.retention."
+	                                  "raw: must be longer than 0"));
+	cfg_errors_free(&e);
+}
+
+static void
+test_bad_detectors(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_detectors d;
+	size_t len;
+	char *text = read_data("bad/detectors.yaml", &len);
+
+	(void)state;
+	assert_int_equal(
+	        config_parse_detectors("detectors.yaml", text, len, &d, &e),
+	        -1);
+	free(text);
+	assert_int_equal(d.count, 0);
+	assert_null(d.items);
+	assert_int_equal(e.count, 9);
+	assert_error(&e, "detectors.yaml:3: detectors[0].type: unknown "
+	                 "detector type \"magic\"");
+	assert_error(&e, "detectors.yaml:6: detectors[1].id: duplicate id "
+	                 "\"spikes\" (first used on line 2)");
+	assert_error(&e, "detectors.yaml:8: detectors[1].config.threshold: "
+	                 "missing");
+	assert_error(&e, "detectors.yaml:10: detectors[1].config.condition: "
+	                 "unknown condition \"above\"");
+	assert_error(&e, "detectors.yaml:11: detectors[1].config.window: "
+	                 "invalid duration \"5x\"");
+	assert_error(&e, "detectors.yaml:14: detectors[1].actions[0]."
+	                 "severity: unknown severity \"urgent\"");
+	assert_error(&e, "detectors.yaml:15: detectors[2].id: missing");
+	assert_error(&e, "detectors.yaml:17: detectors[2].config.metric: "
+	                 "missing");
+	assert_error(&e, "detectors.yaml:18: detectors[2].config.strategy: "
+	                 "unknown strategy \"ewma\"");
+	cfg_errors_free(&e);
+}
+
+static void
+test_bad_alerts(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_alerts a;
+	size_t len;
+	char *text = read_data("bad/alerts.yaml", &len);
+
+	(void)state;
+	assert_int_equal(config_parse_alerts("alerts.yaml", text, len, &a, &e),
+	                 -1);
+	free(text);
+	assert_int_equal(a.nroutes, 0);
+	assert_int_equal(e.count, 5);
+	assert_error(&e, "alerts.yaml:6: routing[0].receivers[1]: unknown "
+	                 "receiver \"pager\"");
+	assert_error(&e, "alerts.yaml:7: routing[0].repeat_interval: invalid "
+	                 "duration \"soon\"");
+	assert_error(&e, "alerts.yaml:14: receivers[0].config.smtp.port: must "
+	                 "be between 1 and 65535, not 99999");
+	assert_error(&e, "alerts.yaml:19: receivers[1].type: unknown receiver "
+	                 "type \"fax\"");
+	assert_error(&e, "alerts.yaml:22: receivers[2].config.url: missing");
+	cfg_errors_free(&e);
+
+	text = read_data("bad/alerts-match.yaml", &len);
+	assert_int_equal(config_parse_alerts("m.yaml", text, len, &a, &e), -1);
+	free(text);
+	assert_int_equal(e.count, 2);
+	assert_error(&e, "m.yaml:3: routing[0].match.severity: expected a "
+	                 "string");
+	assert_error(&e, "m.yaml:7: routing[1].match: expected a mapping");
+	cfg_errors_free(&e);
+}
+
+static void
+test_missing_env(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_alerts a;
+	size_t len;
+	char *text = read_data("seed/standalone/alerts.yaml", &len);
+
+	(void)state;
+	setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.test/x", 1);
+	assert_int_equal(config_parse_alerts("alerts.yaml", text, len, &a, &e),
+	                 -1);
+	free(text);
+	assert_int_equal(e.count, 1);
+	assert_string_equal(e.msgs[0],
+	                    "alerts.yaml:23: receivers[0].config.smtp."
+	                    "password: environment variable SMTP_PASSWORD "
+	                    "is not set");
+	cfg_errors_free(&e);
+}
+
+static void
+test_env_default(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_alerts a;
+	size_t len;
+	char *text = read_data("env-default.yaml", &len);
+
+	(void)state;
+	/* ${SN_TEST_PD_KEY} has no default */
+	assert_int_equal(config_parse_alerts("env.yaml", text, len, &a, &e),
+	                 -1);
+	assert_int_equal(e.count, 1);
+	assert_error(&e, "env.yaml:15: receivers[1].config.routing_key: "
+	                 "environment variable SN_TEST_PD_KEY is not set");
+	cfg_errors_free(&e);
+
+	setenv("SN_TEST_PD_KEY", "pd-key", 1);
+	assert_int_equal(config_parse_alerts("env.yaml", text, len, &a, &e), 0);
+	assert_no_errors(&e);
+	assert_string_equal(a.receivers[0].url, "http://127.0.0.1:9/hook");
+	assert_string_equal(a.receivers[1].routing_key, "pd-key");
+	assert_int_equal(a.routes[0].nmatch, 2);
+	assert_string_equal(a.routes[0].match[0].value, "critical");
+	assert_string_equal(a.routes[0].match[1].key, "app.kubernetes.io/name");
+	assert_string_equal(a.routes[0].match[1].value, "chatbot");
+	config_alerts_free(&a);
+
+	setenv("SN_TEST_HOOK_URL", "http://hooks.test/a", 1);
+	setenv("SN_TEST_SEVERITY", "warning", 1);
+	assert_int_equal(config_parse_alerts("env.yaml", text, len, &a, &e), 0);
+	assert_string_equal(a.receivers[0].url, "http://hooks.test/a");
+	assert_string_equal(a.routes[0].match[0].value, "warning");
+	config_alerts_free(&a);
+	free(text);
+}
+
+static void
+test_expand_env(void **state)
+{
+	char *s, *missing;
+
+	(void)state;
+	setenv("SN_TEST_A", "alpha", 1);
+	setenv("SN_TEST_EMPTY", "", 1);
+	unsetenv("SN_TEST_UNSET");
+#define EXPANDS(in, out)                             \
+	do {                                         \
+		s = config_expand_env(in, &missing); \
+		assert_non_null(s);                  \
+		assert_null(missing);                \
+		assert_string_equal(s, out);         \
+		free(s);                             \
+	} while (0)
+	EXPANDS("plain", "plain");
+	EXPANDS("", "");
+	EXPANDS("${SN_TEST_A}", "alpha");
+	EXPANDS("x-${SN_TEST_A}-${SN_TEST_A}-y", "x-alpha-alpha-y");
+	EXPANDS("${SN_TEST_UNSET:-dflt}", "dflt");
+	EXPANDS("${SN_TEST_UNSET:-}", "");
+	EXPANDS("${SN_TEST_EMPTY:-dflt}", "dflt");
+	EXPANDS("${SN_TEST_EMPTY}", "");
+	EXPANDS("${SN_TEST_A:-dflt}", "alpha");
+	EXPANDS("${SN_TEST_UNSET:-http://h:9/p?a=b}", "http://h:9/p?a=b");
+	EXPANDS("$$", "$");
+	EXPANDS("pa$$word", "pa$word");
+	EXPANDS("$${SN_TEST_A}", "${SN_TEST_A}");
+	EXPANDS("cost $5", "cost $5");
+	EXPANDS("end$", "end$");
+#undef EXPANDS
+	s = config_expand_env("a ${SN_TEST_UNSET} b", &missing);
+	assert_null(s);
+	assert_string_equal(missing, "SN_TEST_UNSET");
+	free(missing);
+	/* broken syntax: NULL with no variable named */
+	assert_null(config_expand_env("${SN_TEST_A", &missing));
+	assert_null(missing);
+	assert_null(config_expand_env("${}", &missing));
+	assert_null(missing);
+	assert_null(config_expand_env("${1A}", &missing));
+	assert_null(missing);
+	assert_null(config_expand_env("${SN_TEST_A-x}", &missing));
+	assert_null(missing);
+	assert_null(config_expand_env("${SN_TEST_UNSET:-oops", &missing));
+	assert_null(missing);
+	unsetenv("SN_TEST_A");
+	unsetenv("SN_TEST_EMPTY");
+}
+
+static void
+test_env_in_config(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	setenv("SN_TEST_HOOK_URL", "somewhere", 1);
+	cfg = load_text(&dir,
+	                "storage:\n"
+	                "  path: ${SN_TEST_HOOK_URL}/data\n"
+	                "  retention:\n"
+	                "    raw: ${SN_TEST_SEVERITY:-3d}\n"
+	                "ingestion:\n"
+	                "  http:\n"
+	                "    host: ${SN_TEST_PD_KEY}\n"
+	                "    max_body_size: ${SN_TEST_UNSET2:-1MB}\n"
+	                "observability:\n"
+	                "  logging:\n"
+	                "    level: \"${SN_TEST_BROKEN\"\n",
+	                &e);
+	assert_null(cfg);
+	assert_int_equal(e.count, 2);
+	assert_error(&e, "config.yaml:7: ingestion.http.host: environment "
+	                 "variable SN_TEST_PD_KEY is not set");
+	assert_error(&e, "config.yaml:11: observability.logging.level: bad "
+	                 "${...}");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	setenv("SN_TEST_PD_KEY", "127.0.0.1", 1);
+	cfg = load_text(&dir,
+	                "storage:\n"
+	                "  path: ${SN_TEST_HOOK_URL}/data\n"
+	                "  retention:\n"
+	                "    raw: ${SN_TEST_SEVERITY:-3d}\n"
+	                "ingestion:\n"
+	                "  http:\n"
+	                "    host: ${SN_TEST_PD_KEY}\n"
+	                "    max_body_size: ${SN_TEST_UNSET2:-1MB}\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->http.host, "127.0.0.1");
+	assert_int_equal(cfg->http.max_body_bytes, 1024 * 1024);
+	assert_int_equal(cfg->storage.retention_raw_ms, 3 * 86400000LL);
+	assert_non_null(strstr(cfg->storage.path, "/somewhere/data"));
+	assert_int_equal(strncmp(cfg->storage.path, dir, strlen(dir)), 0);
+	config_free(cfg);
+	rm_tree(dir);
+}
+
+static void
+test_env_overrides(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	setenv("MODE", "sidecar", 1);
+	setenv("LOG_LEVEL", "debug", 1);
+	cfg = config_load(NULL, &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->mode, SN_MODE_SIDECAR);
+	assert_int_equal(cfg->obs.log_level, LOG_LEVEL_DEBUG);
+	config_free(cfg);
+
+	cfg = load_text(&dir,
+	                "mode: distributed\nobservability:\n  logging:\n"
+	                "    level: error\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->mode, SN_MODE_SIDECAR);
+	assert_int_equal(cfg->obs.log_level, LOG_LEVEL_DEBUG);
+	config_free(cfg);
+	rm_tree(dir);
+
+	unsetenv("LOG_LEVEL");
+	setenv("MODE", "standalone", 1);
+	cfg = load_text(&dir,
+	                "mode: distributed\nobservability:\n  logging:\n"
+	                "    level: warn\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->mode, SN_MODE_STANDALONE);
+	assert_int_equal(cfg->obs.log_level, LOG_LEVEL_WARN);
+	config_free(cfg);
+	rm_tree(dir);
+
+	/* an empty variable is no override */
+	setenv("MODE", "", 1);
+	cfg = config_load(NULL, &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->mode, SN_MODE_STANDALONE);
+	config_free(cfg);
+
+	setenv("MODE", "cluster", 1);
+	setenv("LOG_LEVEL", "loud", 1);
+	assert_null(config_load(NULL, &e));
+	assert_int_equal(e.count, 2);
+	assert_error(&e, "environment: MODE: unknown mode \"cluster\"");
+	assert_error(&e, "environment: LOG_LEVEL: unknown log level \"loud\"");
+	cfg_errors_free(&e);
+	unsetenv("MODE");
+	unsetenv("LOG_LEVEL");
+}
+
+static void
+test_relative_paths(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir = make_tmpdir(), path[PATH_MAX], want[PATH_MAX];
+
+	(void)state;
+	write_file(dir, "conf/config.yaml",
+	           "run_dir: run\n"
+	           "storage:\n"
+	           "  path: ../data\n"
+	           "detectors:\n"
+	           "  configFile: rules/detectors.yaml\n"
+	           "alerts:\n"
+	           "  configFile: /nonexistent-but-absolute/alerts.yaml\n"
+	           "ingestion:\n"
+	           "  grpc:\n"
+	           "    tls:\n"
+	           "      enabled: true\n"
+	           "      cert_file: tls/cert.pem\n"
+	           "      key_file: /etc/ssl/key.pem\n");
+	write_file(dir, "conf/rules/detectors.yaml",
+	           "detectors:\n  - id: d\n    type: statistical\n"
+	           "    config:\n      metric: cost\n");
+	cfg_pathf(path, sizeof(path), "%s/conf/config.yaml", dir);
+	cfg = config_load(path, &e);
+	assert_null(cfg); /* the absolute alerts file does not exist */
+	assert_int_equal(e.count, 1);
+	assert_error(&e, "conf/config.yaml:7: alerts.configFile: cannot read "
+	                 "/nonexistent-but-absolute/alerts.yaml: No such file");
+	cfg_errors_free(&e);
+
+	write_file(dir, "conf/config.yaml",
+	           "run_dir: run\n"
+	           "storage:\n"
+	           "  path: ../data\n"
+	           "detectors:\n"
+	           "  configFile: rules/detectors.yaml\n"
+	           "ingestion:\n"
+	           "  grpc:\n"
+	           "    tls:\n"
+	           "      enabled: true\n"
+	           "      cert_file: tls/cert.pem\n"
+	           "      key_file: /etc/ssl/key.pem\n");
+	cfg = config_load(path, &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->path, path);
+	cfg_pathf(want, sizeof(want), "%s/conf", dir);
+	assert_string_equal(cfg->dir, want);
+	cfg_pathf(want, sizeof(want), "%s/conf/run", dir);
+	assert_string_equal(cfg->run_dir, want);
+	cfg_pathf(want, sizeof(want), "%s/conf/../data", dir);
+	assert_string_equal(cfg->storage.path, want);
+	cfg_pathf(want, sizeof(want), "%s/conf/rules/detectors.yaml", dir);
+	assert_string_equal(cfg->detectors_file, want);
+	assert_string_equal(cfg->detectors.path, want);
+	assert_int_equal(cfg->detectors.count, 1);
+	cfg_pathf(want, sizeof(want), "%s/conf/tls/cert.pem", dir);
+	assert_string_equal(cfg->grpc.tls.cert_file, want);
+	assert_string_equal(cfg->grpc.tls.key_file, "/etc/ssl/key.pem");
+	assert_null(cfg->grpc.tls.client_ca_file);
+	assert_null(cfg->alerts_file);
+	assert_int_equal(
+	        config_run_path(cfg, SN_CONTROL_SOCKET, path, sizeof(path)), 0);
+	cfg_pathf(want, sizeof(want), "%s/conf/run/sentinel.sock", dir);
+	assert_string_equal(path, want);
+	assert_int_equal(config_run_path(cfg, "stored.ipc", path, 8), -1);
+	config_free(cfg);
+	rm_tree(dir);
+}
+
+/* A relative --config path is made absolute against the current folder,
+ * and messages name the files as the user would. */
+static void
+test_relative_config_path(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir = make_tmpdir(), cwd[PATH_MAX], want[PATH_MAX];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	write_file(dir, "etc/config.yaml",
+	           "detectors:\n  configFile: detectors.yaml\n");
+	write_file(dir, "etc/detectors.yaml", "detectors:\n  - id: x\n");
+	assert_int_equal(chdir(dir), 0);
+	assert_null(config_load("./etc/config.yaml", &e));
+	assert_int_equal(e.count, 1);
+	assert_string_equal(e.msgs[0], "etc/detectors.yaml:2: detectors[0]."
+	                               "type: missing (threshold or "
+	                               "statistical)");
+	cfg_errors_free(&e);
+	write_file(dir, "etc/detectors.yaml",
+	           "detectors:\n  - id: x\n    type: statistical\n"
+	           "    config: {metric: cost}\n");
+	cfg = config_load("etc/config.yaml", &e);
+	assert_no_errors(&e);
+	cfg_pathf(want, sizeof(want), "%s/etc/config.yaml", dir);
+	assert_string_equal(cfg->path, want);
+	cfg_pathf(want, sizeof(want), "%s/etc/detectors.yaml", dir);
+	assert_string_equal(cfg->detectors_file, want);
+	config_free(cfg);
+	assert_int_equal(chdir(cwd), 0);
+	rm_tree(dir);
+}
+
+/* Errors of all three files come out of one load. */
+static void
+test_errors_from_every_file(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	char *dir = make_tmpdir(), path[PATH_MAX];
+	size_t len;
+	char *text;
+
+	(void)state;
+	write_file(dir, "config.yaml",
+	           "ingestion:\n  http:\n    port: 0\n"
+	           "detectors:\n  configFile: detectors.yaml\n"
+	           "alerts:\n  configFile: alerts.yaml\n");
+	text = read_data("bad/detectors.yaml", &len);
+	write_file(dir, "detectors.yaml", text);
+	free(text);
+	text = read_data("bad/alerts.yaml", &len);
+	write_file(dir, "alerts.yaml", text);
+	free(text);
+	cfg_pathf(path, sizeof(path), "%s/config.yaml", dir);
+	assert_null(config_load(path, &e));
+	assert_int_equal(e.count, 1 + 9 + 5);
+	assert_error(&e, "config.yaml:3: ingestion.http.port: must be between");
+	assert_error(&e, "detectors.yaml:3: detectors[0].type: unknown");
+	assert_error(&e, "alerts.yaml:6: routing[0].receivers[1]: unknown "
+	                 "receiver \"pager\"");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+}
+
+static void
+test_sizes_and_limits(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	cfg = load_text(&dir,
+	                "ingestion:\n  http:\n    host: 127.0.0.1\n"
+	                "    max_body_size: 512KiB\n    max_batch_size: 500\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_string_equal(cfg->http.host, "127.0.0.1");
+	assert_int_equal(cfg->http.max_body_bytes, 512 * 1024);
+	assert_int_equal(cfg->http.max_batch_events, 500);
+	config_free(cfg);
+	rm_tree(dir);
+
+	cfg = load_text(
+	        &dir, "ingestion:\n  http:\n    max_body_size: 1048576\n", &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->http.max_body_bytes, 1048576);
+	config_free(cfg);
+	rm_tree(dir);
+
+	cfg = load_text(&dir,
+	                "ingestion:\n  http:\n    max_body_size: 0\n"
+	                "    max_batch_size: 0\n"
+	                "detection:\n  workers: 0\n  batchSize: -5\n",
+	                &e);
+	assert_null(cfg);
+	assert_int_equal(e.count, 4);
+	assert_error(&e, "config.yaml:3: ingestion.http.max_body_size: "
+	                 "invalid size \"0\"");
+	assert_error(&e, "config.yaml:4: ingestion.http.max_batch_size: must "
+	                 "be between 1 and 1000000, not 0");
+	assert_error(&e, "config.yaml:6: detection.workers: must be between");
+	assert_error(&e, "config.yaml:7: detection.batchSize: must be between");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+}
+
+/* Optional features that are switched on need their settings. */
+static void
+test_enabled_needs_settings(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	char *dir;
+
+	(void)state;
+	assert_null(load_text(&dir,
+	                      "ingestion:\n"
+	                      "  grpc:\n"
+	                      "    tls:\n"
+	                      "      enabled: true\n"
+	                      "  kafka:\n"
+	                      "    enabled: yes\n"
+	                      "integrations:\n"
+	                      "  shield:\n"
+	                      "    enabled: on\n",
+	                      &e));
+	assert_int_equal(e.count, 4);
+	assert_error(&e, "config.yaml:3: ingestion.grpc.tls: enabled needs "
+	                 "cert_file and key_file");
+	assert_error(&e, "config.yaml:5: ingestion.kafka: enabled needs at "
+	                 "least one entry in brokers");
+	assert_error(&e, "config.yaml:5: ingestion.kafka: enabled needs at "
+	                 "least one entry in topics");
+	assert_error(&e, "config.yaml:8: integrations.shield: enabled needs an "
+	                 "endpoint");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+}
+
+static void
+test_odd_yaml(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	char *dir;
+
+	(void)state;
+	assert_null(load_text(&dir, "- standalone\n", &e));
+	assert_error(&e, "config.yaml:1: expected a mapping (key: value "
+	                 "lines) at the top level, found a list");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	assert_null(load_text(&dir, "mode: standalone\nmode: sidecar\n", &e));
+	assert_int_equal(e.count, 1);
+	assert_error(&e, "config.yaml:2: mode: duplicate key (first given on "
+	                 "line 1)");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	assert_null(load_text(&dir, "run_dir: &a x\nmode: *a\n", &e));
+	assert_error(&e, "config.yaml:2: YAML aliases");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	assert_null(load_text(&dir, "a: 1\n---\nb: 2\n", &e));
+	assert_error(&e, "config.yaml:2: only one YAML document");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	/* libcyaml would read these as octal */
+	assert_null(load_text(&dir, "ingestion: {http: {port: 08080}}\n", &e));
+	assert_error(&e, "config.yaml:1: ingestion.http.port: expected an "
+	                 "integer, found \"08080\"");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	assert_null(load_text(&dir, "storage: {path: [x]}\n", &e));
+	assert_error(&e, "config.yaml:1: storage.path: expected a string, "
+	                 "found a list");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	assert_null(load_text(&dir, "storage:\n  - path: x\n", &e));
+	assert_error(&e, "config.yaml:1: storage: expected a mapping");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	/* a run_dir too long for the sockets under it */
+	assert_null(load_text(&dir,
+	                      "run_dir: /var/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	                      &e));
+	assert_error(&e, "config.yaml:1: run_dir: \"/var/run/aaaa");
+	assert_error(&e, "is too long for unix sockets");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	assert_null(config_load("/nonexistent/sentinel.yaml", &e));
+	assert_int_equal(e.count, 1);
+	assert_string_equal(e.msgs[0], "/nonexistent/sentinel.yaml: cannot "
+	                               "read: No such file or directory");
+	cfg_errors_free(&e);
+}
+
+/* libcyaml's own complaints, when it rejects what our check passed, are
+ * turned into the same message format. */
+static void
+test_cyaml_report(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct cfg_doc doc;
+	struct cfg_ctx c = {0};
+	const char *text = "storage:\n  retention:\n    raw: 7d\n"
+	                   "    foo: 1\nurls:\n  - a\n  - b\n";
+	char *unknown[] = {
+	        "Load: Unexpected key: foo",
+	        "Load: Backtrace:",
+	        "  in mapping (line: 4, column: 10)",
+	        "  in mapping field 'retention' (line: 4, column: 5)",
+	        "  in mapping field 'storage' (line: 2, column: 3)",
+	};
+	char *badint[] = {
+	        "Load: Invalid INT value: 'abc'",
+	        "Load: Backtrace:",
+	        "  in mapping field 'port' (line: 9, column: 9)",
+	        "  in mapping field 'http' (line: 8, column: 3)",
+	};
+	char *entry[] = {
+	        "Load: Expecting STRING, got event: SEQUENCE_START",
+	        "Load: Backtrace:",
+	        "  in sequence entry '2' (line: 7, column: 5)",
+	        "  in mapping field 'urls' (line: 6, column: 3)",
+	};
+	char *other[] = {"Something odd"};
+
+	(void)state;
+	assert_int_equal(
+	        config_yaml_parse("t.yaml", text, strlen(text), &doc, &e), 0);
+	c.name = "t.yaml";
+	c.errs = &e;
+	c.doc = &doc;
+	config_cyaml_report(&c, unknown, SN_ARRAY_LEN(unknown));
+	config_cyaml_report(&c, badint, SN_ARRAY_LEN(badint));
+	config_cyaml_report(&c, entry, SN_ARRAY_LEN(entry));
+	config_cyaml_report(&c, other, SN_ARRAY_LEN(other));
+	assert_int_equal(e.count, 4);
+	assert_string_equal(e.msgs[0],
+	                    "t.yaml:4: storage.retention.foo: unknown key");
+	assert_string_equal(e.msgs[1],
+	                    "t.yaml:9: http.port: invalid int value \"abc\"");
+	assert_string_equal(e.msgs[2], "t.yaml:7: urls[1]: expected string, "
+	                               "found a list");
+	assert_string_equal(e.msgs[3], "t.yaml:1: Something odd");
+	assert_int_equal(c.nerrors, 4);
+	config_yaml_free(&doc);
+	cfg_errors_free(&e);
+}
+
+static void
+test_yaml_find(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct cfg_doc doc;
+	const struct cfg_node *n;
+	const char *text = "a:\n  b:\n    - x\n    - c: 1\n"
+	                   "  d.e/f: 2\n  d: 3\n";
+	unsigned line;
+
+	(void)state;
+	assert_int_equal(config_yaml_parse("t", text, strlen(text), &doc, &e),
+	                 0);
+	n = config_yaml_find(&doc, "a.b[1].c", &line);
+	assert_non_null(n);
+	assert_string_equal(n->scalar, "1");
+	assert_int_equal(line, 4);
+	n = config_yaml_find(&doc, "a.d.e/f", &line);
+	assert_non_null(n);
+	assert_string_equal(n->scalar, "2");
+	assert_int_equal(line, 5);
+	assert_null(config_yaml_find(&doc, "a.b[1].zz", &line));
+	assert_int_equal(line, 4); /* where the missing key would be */
+	assert_null(config_yaml_find(&doc, "a.b[7]", &line));
+	assert_int_equal(line, 2);
+	config_yaml_free(&doc);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup(test_seed_standalone_files_parse, setup),
+	        cmocka_unit_test_setup(test_seed_standalone_load, setup),
+	        cmocka_unit_test_setup(test_seed_kubernetes, setup),
+	        cmocka_unit_test_setup(test_seed_helm_values, setup),
+	        cmocka_unit_test_setup(test_etc_files, setup),
+	        cmocka_unit_test_setup(test_builtin_defaults, setup),
+	        cmocka_unit_test_setup(test_empty_files, setup),
+	        cmocka_unit_test_setup(test_syntax_error, setup),
+	        cmocka_unit_test_setup(test_unknown_key, setup),
+	        cmocka_unit_test_setup(test_wrong_types, setup),
+	        cmocka_unit_test_setup(test_bad_duration, setup),
+	        cmocka_unit_test_setup(test_bad_port, setup),
+	        cmocka_unit_test_setup(test_errors_collected, setup),
+	        cmocka_unit_test_setup(test_bad_detectors, setup),
+	        cmocka_unit_test_setup(test_bad_alerts, setup),
+	        cmocka_unit_test_setup(test_missing_env, setup),
+	        cmocka_unit_test_setup(test_env_default, setup),
+	        cmocka_unit_test_setup(test_expand_env, setup),
+	        cmocka_unit_test_setup(test_env_in_config, setup),
+	        cmocka_unit_test_setup(test_env_overrides, setup),
+	        cmocka_unit_test_setup(test_relative_paths, setup),
+	        cmocka_unit_test_setup(test_relative_config_path, setup),
+	        cmocka_unit_test_setup(test_errors_from_every_file, setup),
+	        cmocka_unit_test_setup(test_sizes_and_limits, setup),
+	        cmocka_unit_test_setup(test_enabled_needs_settings, setup),
+	        cmocka_unit_test_setup(test_odd_yaml, setup),
+	        cmocka_unit_test_setup(test_cyaml_report, setup),
+	        cmocka_unit_test_setup(test_yaml_find, setup),
+	};
+	const char *env = getenv("SN_TEST_DATA");
+	char here[PATH_MAX], *dir;
+
+	/* Messages, not log lines, are under test; keep stderr quiet. */
+	log_init("test", LOG_LEVEL_ERROR, LOG_FORMAT_TEXT);
+	if (env != NULL)
+		cfg_pathf(data_dir, sizeof(data_dir), "%s", env);
+	else {
+		dir = sn_path_dirname(__FILE__);
+		if (dir[0] != '/' && getcwd(here, sizeof(here)) != NULL)
+			cfg_pathf(data_dir, sizeof(data_dir), "%s/%s/data",
+			          here, dir);
+		else
+			cfg_pathf(data_dir, sizeof(data_dir), "%s/data", dir);
+		free(dir);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,314 @@
+/*
+ * test_util.c: the parsers of common/util.c that config files and the
+ * HTTP API rely on: durations ("7d", "1h30m"), byte sizes ("10MB") and
+ * RFC 3339 timestamps, including every way they can be wrong.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+#define SEC  1000LL
+#define MIN  (60 * SEC)
+#define HOUR (60 * MIN)
+#define DAY  (24 * HOUR)
+
+static void
+test_duration_good(void **state)
+{
+	static const struct {
+		const char *in;
+		int64_t ms;
+	} cases[] = {
+	        {"7d", 7 * DAY},   {"90d", 90 * DAY},
+	        {"5m", 5 * MIN},   {"1m", MIN},
+	        {"10m", 10 * MIN}, {"15m", 15 * MIN},
+	        {"1h", HOUR},      {"100ms", 100},
+	        {"30s", 30 * SEC}, {"1h30m", HOUR + 30 * MIN},
+	        {"2w", 14 * DAY},  {"0", 0},
+	        {"0s", 0},         {"1d12h", DAY + 12 * HOUR},
+	        {"1500ms", 1500},  {"1m30s500ms", MIN + 30 * SEC + 500},
+	};
+	size_t i;
+	int64_t ms;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		ms = -1;
+		if (sn_duration_parse(cases[i].in, &ms) != 0)
+			fail_msg("\"%s\" rejected", cases[i].in);
+		if (ms != cases[i].ms)
+			fail_msg("\"%s\" gave %lld, want %lld", cases[i].in,
+			         (long long)ms, (long long)cases[i].ms);
+	}
+}
+
+static void
+test_duration_bad(void **state)
+{
+	static const char *const bad[] = {
+	        "5x",
+	        "",
+	        "m5",
+	        "5",
+	        "ms",
+	        "5 m",
+	        " 5m",
+	        "5m ",
+	        "-5m",
+	        "+5m",
+	        "5M",
+	        "5D",
+	        "1.5h",
+	        "5mm",
+	        "h1",
+	        "5m!",
+	        /* overflow, in the number and in the sum */
+	        "99999999999999999999ms",
+	        "9223372036854775807d",
+	        "106751991168d",
+	        "9223372036854775807ms1ms",
+	};
+	size_t i;
+	int64_t ms = 42;
+
+	(void)state;
+	assert_int_equal(sn_duration_parse(NULL, &ms), -1);
+	for (i = 0; i < SN_ARRAY_LEN(bad); i++)
+		if (sn_duration_parse(bad[i], &ms) != -1)
+			fail_msg("\"%s\" accepted as %lld", bad[i],
+			         (long long)ms);
+	/* the output is untouched on failure */
+	assert_int_equal(ms, 42);
+	/* large values that fit still parse */
+	assert_int_equal(sn_duration_parse("922337203685477580ms", &ms), 0);
+	assert_true(ms == INT64_MAX / 10);
+	assert_int_equal(sn_duration_parse("106751991167d", &ms), 0);
+	assert_int_equal(ms, 106751991167LL * DAY);
+}
+
+static void
+test_duration_format(void **state)
+{
+	static const struct {
+		int64_t ms;
+		const char *out;
+	} cases[] = {
+	        {90 * DAY, "90d"}, {7 * DAY, "7d"},   {15 * MIN, "15m"},
+	        {HOUR, "1h"},      {30 * SEC, "30s"}, {1500, "1500ms"},
+	        {0, "0ms"},        {90 * MIN, "90m"},
+	};
+	char buf[32];
+	size_t i;
+	int64_t back;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		sn_duration_format(cases[i].ms, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].out);
+		assert_int_equal(sn_duration_parse(buf, &back), 0);
+		assert_int_equal(back, cases[i].ms);
+	}
+}
+
+static void
+test_size(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t n;
+	} good[] = {
+	        {"0", 0},
+	        {"10485760", 10485760},
+	        {"10MB", 10 * 1024 * 1024},
+	        {"10M", 10 * 1024 * 1024},
+	        {"10MiB", 10 * 1024 * 1024},
+	        {"512K", 512 * 1024},
+	        {"512KB", 512 * 1024},
+	        {"512KiB", 512 * 1024},
+	        {"1G", 1024ULL * 1024 * 1024},
+	        {"2GB", 2048ULL * 1024 * 1024},
+	        {"1GiB", 1024ULL * 1024 * 1024},
+	        {"100B", 100},
+	        {"1844674407370955161", UINT64_MAX / 10},
+	        {"16G", 16ULL * 1024 * 1024 * 1024},
+	};
+	static const char *const bad[] = {
+	        "",
+	        "MB",
+	        "10XB",
+	        "10 MB",
+	        " 10MB",
+	        "-1",
+	        "1.5M",
+	        "10mb",
+	        "10TB",
+	        "10MBs",
+	        "0x10",
+	        "18446744073709551616",
+	        "17179869184G",
+	};
+	size_t i;
+	uint64_t n;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(good); i++) {
+		n = 1;
+		if (sn_size_parse(good[i].in, &n) != 0)
+			fail_msg("\"%s\" rejected", good[i].in);
+		if (n != good[i].n)
+			fail_msg("\"%s\" gave %llu", good[i].in,
+			         (unsigned long long)n);
+	}
+	assert_int_equal(sn_size_parse(NULL, &n), -1);
+	for (i = 0; i < SN_ARRAY_LEN(bad); i++)
+		if (sn_size_parse(bad[i], &n) != -1)
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
+static int
+parse(const char *s, int64_t *ms)
+{
+	return sn_rfc3339_parse(s, strlen(s), ms);
+}
+
+static void
+test_rfc3339_good(void **state)
+{
+	static const struct {
+		const char *in;
+		int64_t ms;
+	} cases[] = {
+	        {"2025-11-06T12:00:00Z", 1762430400000},
+	        {"2025-11-06t12:00:00z", 1762430400000},
+	        {"2025-11-06T12:00:00.123Z", 1762430400123},
+	        {"2025-11-06T12:00:00.1Z", 1762430400100},
+	        {"2025-11-06T12:00:00.123456789Z", 1762430400123},
+	        {"2025-11-06T14:00:00+02:00", 1762430400000},
+	        {"2025-11-06T12:00:00.5+00:00", 1762430400500},
+	        {"2025-11-06T07:30:00-04:30", 1762430400000},
+	        {"1970-01-01T00:00:00Z", 0},
+	        {"2024-02-29T00:00:00Z", 1709164800000},
+	        {"2000-02-29T23:59:59Z", 951868799000},
+	        {"1969-12-31T23:59:59Z", -1000},
+	        /* a leap second folds onto the end of the one before */
+	        {"2016-12-31T23:59:60Z", 1483228799999},
+	};
+	size_t i;
+	int64_t ms;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		if (parse(cases[i].in, &ms) != 0)
+			fail_msg("\"%s\" rejected", cases[i].in);
+		if (ms != cases[i].ms)
+			fail_msg("\"%s\" gave %lld, want %lld", cases[i].in,
+			         (long long)ms, (long long)cases[i].ms);
+	}
+	/* len bounds the parse: a longer buffer is not read past it */
+	assert_int_equal(sn_rfc3339_parse("2025-11-06T12:00:00Zjunk", 20, &ms),
+	                 0);
+	assert_int_equal(ms, 1762430400000);
+}
+
+static void
+test_rfc3339_bad(void **state)
+{
+	static const char *const bad[] = {
+	        "",
+	        "2025-13-01T00:00:00Z",  /* month 13 */
+	        "2025-00-01T00:00:00Z",  /* month 0 */
+	        "2025-02-30T00:00:00Z",  /* Feb 30 */
+	        "2025-02-29T00:00:00Z",  /* not a leap year */
+	        "1900-02-29T00:00:00Z",  /* centuries are not leap */
+	        "2025-04-31T00:00:00Z",  /* April has 30 */
+	        "2025-01-00T00:00:00Z",  /* day 0 */
+	        "2025-01-32T00:00:00Z",  /* day 32 */
+	        "2025-11-06T24:00:00Z",  /* hour 24 */
+	        "2025-11-06T12:60:00Z",  /* minute 60 */
+	        "2025-11-06T12:00:61Z",  /* second 61 */
+	        "2025-11-06T12:00:00",   /* no zone */
+	        "2025-11-06 12:00:00Z",  /* space */
+	        "2025-11-06",            /* date only */
+	        "2025-11-06T12:00Z",     /* no seconds */
+	        "2025-11-06T12:00:00.Z", /* empty fraction */
+	        "2025-11-06T12:00:00+0200",
+	        "2025-11-06T12:00:00+02",
+	        "2025-11-06T12:00:00+24:00",
+	        "2025-11-06T12:00:00+02:60",
+	        "2025-11-06T12:00:00ZZ",
+	        "2025-11-06T12:00:00Z ",
+	        "25-11-06T12:00:00Z",
+	        "2025-1-06T12:00:00Z",
+	        "2025/11/06T12:00:00Z",
+	        "1762430400",
+	        "next tuesday",
+	};
+	size_t i;
+	int64_t ms;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(bad); i++)
+		if (parse(bad[i], &ms) != -1)
+			fail_msg("\"%s\" accepted as %lld", bad[i],
+			         (long long)ms);
+	/* cut short by len */
+	assert_int_equal(sn_rfc3339_parse("2025-11-06T12:00:00Z", 19, &ms), -1);
+	assert_int_equal(sn_rfc3339_parse("2025-11-06T12:00:00.123Z", 23, &ms),
+	                 -1);
+}
+
+static void
+test_rfc3339_format_round_trip(void **state)
+{
+	static const int64_t cases[] = {
+	        0,
+	        1762430400000,
+	        1762430400123,
+	        951868799999,
+	        -1000,
+	        -1,
+	        253402300799999, /* 9999-12-31 */
+	        1709164800001,
+	};
+	char buf[32];
+	size_t i;
+	int64_t back;
+
+	(void)state;
+	sn_rfc3339_format(1762430400123, buf, sizeof(buf));
+	assert_string_equal(buf, "2025-11-06T12:00:00.123Z");
+	sn_rfc3339_format(0, buf, sizeof(buf));
+	assert_string_equal(buf, "1970-01-01T00:00:00.000Z");
+	sn_rfc3339_format(-1, buf, sizeof(buf));
+	assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+	for (i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		sn_rfc3339_format(cases[i], buf, sizeof(buf));
+		assert_int_equal(strlen(buf), 24);
+		if (parse(buf, &back) != 0)
+			fail_msg("formatted \"%s\" does not parse", buf);
+		assert_int_equal(back, cases[i]);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_duration_good),
+	        cmocka_unit_test(test_duration_bad),
+	        cmocka_unit_test(test_duration_format),
+	        cmocka_unit_test(test_size),
+	        cmocka_unit_test(test_rfc3339_good),
+	        cmocka_unit_test(test_rfc3339_bad),
+	        cmocka_unit_test(test_rfc3339_format_round_trip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
