@@ -1,0 +1,89 @@
+/*
+ * sentinel-ingestd: takes telemetry events over HTTP, validates them and
+ * pushes them in batches to stored and detectd.
+ *
+ * Started by the supervisor as `sentinel-ingestd [--config FILE]`.  Exit
+ * 1 when the HTTP port cannot be bound (the supervisor retries with
+ * backoff), 2 on a bad config.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "ingestd.h"
+#include "log.h"
+
+#define INGESTD_DRAIN_MS 3000 /* at stop, to hand queued batches over */
+
+struct ingestd {
+	struct fwd fwd;
+	struct setstate state;
+	struct http_server http;
+};
+
+/* SIGTERM: stop taking requests, send what is pending, then exit. */
+static void
+ingestd_stop(struct sn_daemon *d)
+{
+	struct ingestd *st = d->arg;
+
+	http_stop(&st->http);
+	fwd_drain(&st->fwd, INGESTD_DRAIN_MS);
+	log_info("stopped after %llu events accepted, %llu rejected, "
+	         "%llu refused",
+	         (unsigned long long)st->http.accepted,
+	         (unsigned long long)st->http.rejected,
+	         (unsigned long long)st->http.refused);
+	daemon_stop(d);
+}
+
+/* SIGHUP: limits apply at once; a new address needs a restart. */
+static int
+ingestd_reload(struct sn_daemon *d, struct sn_config *next)
+{
+	struct ingestd *st = d->arg;
+	const struct sn_config *cur = d->cfg;
+	const char *oh = cur->http.host ? cur->http.host : "";
+	const char *nh = next->http.host ? next->http.host : "";
+
+	http_set_limits(&st->http, next->http.max_body_bytes,
+	                next->http.max_batch_events);
+	if (strcmp(oh, nh) != 0 || cur->http.port != next->http.port)
+		log_warnx("ingestion.http host or port changed to %s port "
+		          "%d: restart ingestd to listen there (still on "
+		          "%s port %d)",
+		          nh, next->http.port, oh, cur->http.port);
+	if (strcmp(cur->run_dir, next->run_dir) != 0)
+		log_warnx("run_dir changed: restart the set to use it");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sn_daemon d;
+	struct ingestd st;
+	int rc;
+
+	daemon_init(&d, "ingestd", argc, argv);
+	memset(&st, 0, sizeof(st));
+	d.arg = &st;
+	d.on_stop = ingestd_stop;
+	d.on_reload = ingestd_reload;
+
+	if (fwd_open(&st.fwd, d.base, d.cfg->run_dir) < 0)
+		fatalx("cannot open the pipeline sockets");
+	if (setstate_open(&st.state, d.base, d.cfg->run_dir) < 0)
+		fatalx("cannot subscribe to the set state");
+	if (http_open(&st.http, &d, &st.fwd, &st.state) < 0)
+		exit(1);
+
+	daemon_ready(&d);
+	rc = daemon_run(&d);
+
+	http_close(&st.http);
+	fwd_close(&st.fwd);
+	setstate_close(&st.state);
+	daemon_free(&d);
+	return rc;
+}
