@@ -1,0 +1,514 @@
+/*
+ * sentinel-cli: the control client of the supervisor, after relayctl
+ * and smtpctl (style.md 14): a table of commands, each with the request
+ * it sends and a printer for the answer; human output by default, the
+ * server's JSON with --json.
+ *
+ *   sentinel-cli [--json] [--socket PATH | --config FILE] COMMAND
+ *
+ * Exit codes: 0 ok, 1 failure (cannot connect, the supervisor refused,
+ * or for status: a daemon is not up), 2 usage error.  docs/cli.md.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "control_proto.h"
+#include "util.h"
+
+#define CLI_EXIT_OK      0
+#define CLI_EXIT_FAILURE 1
+#define CLI_EXIT_USAGE   2
+
+/* Longest answer accepted (a status is about a kilobyte). */
+#define CLI_MAX_REPLY (16 * 1024 * 1024)
+/* How long to wait for the supervisor (a reload parses three files). */
+#define CLI_TIMEOUT_S 30
+
+struct cli_opts {
+	bool json;          /* print the server's JSON */
+	const char *socket; /* --socket */
+	const char *config; /* --config */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+};
+
+struct cli_cmd {
+	const char *name;
+	const char *help;
+	const char *request; /* control command sent */
+	/* Prints a successful answer for humans; returns the exit code. */
+	int (*print)(json_t *reply);
+	/* Exit code of a successful answer (same with --json); NULL: 0. */
+	int (*code)(json_t *reply);
+};
+
+static int cli_print_status(json_t *);
+static int cli_code_status(json_t *);
+static int cli_print_version(json_t *);
+static int cli_print_reload(json_t *);
+
+static const struct cli_cmd cli_cmds[] = {
+        {"status", "show the supervisor and the state of each daemon",
+         CONTROL_CMD_STATUS, cli_print_status, cli_code_status},
+        {"version", "show the versions of sentinel-cli and the supervisor",
+         CONTROL_CMD_VERSION, cli_print_version, NULL},
+        {"reload", "reload the configuration (like SIGHUP)", CONTROL_CMD_RELOAD,
+         cli_print_reload, NULL},
+        {"help", "show this help", NULL, NULL, NULL},
+};
+
+static void
+cli_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: sentinel-cli [--json] [--socket PATH | --config "
+	           "FILE] COMMAND\n\ncommands:\n");
+	for (i = 0; i < SN_ARRAY_LEN(cli_cmds); i++)
+		fprintf(f, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].help);
+	fprintf(f,
+	        "\noptions:\n"
+	        "  --json          print the supervisor's JSON answer\n"
+	        "  --socket PATH   control socket (default %s/%s)\n"
+	        "  --config FILE   use the run_dir of this config file\n"
+	        "  -h, --help      show this help\n",
+	        SN_DEFAULT_RUN_DIR, SN_CONTROL_SOCKET);
+}
+
+/* --- talking to the supervisor ------------------------------------------ */
+
+/*
+ * Finds the control socket: --socket, else the run_dir of --config,
+ * else the built-in default run_dir.  Returns 0, or -1 after printing
+ * why.
+ */
+static int
+cli_socket_path(struct cli_opts *o)
+{
+	struct sn_cfg_errors errs = {0};
+	struct sn_config *cfg;
+	size_t i;
+	int rv;
+
+	if (o->socket != NULL) {
+		if (strlen(o->socket) >= sizeof(o->path)) {
+			fprintf(stderr, "sentinel-cli: socket path too long\n");
+			return -1;
+		}
+		strcpy(o->path, o->socket);
+		return 0;
+	}
+	if (o->config == NULL) {
+		snprintf(o->path, sizeof(o->path), "%s/%s", SN_DEFAULT_RUN_DIR,
+		         SN_CONTROL_SOCKET);
+		return 0;
+	}
+	if ((cfg = config_load(o->config, &errs)) == NULL) {
+		for (i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		fprintf(stderr,
+		        "sentinel-cli: cannot learn run_dir from %s; "
+		        "name the socket with --socket PATH\n",
+		        o->config);
+		cfg_errors_free(&errs);
+		return -1;
+	}
+	cfg_errors_free(&errs);
+	rv = config_run_path(cfg, SN_CONTROL_SOCKET, o->path, sizeof(o->path));
+	config_free(cfg);
+	if (rv < 0) {
+		fprintf(stderr, "sentinel-cli: socket path too long\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes all of s; -1 on error. */
+static int
+cli_write_all(int fd, const char *s, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, s, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		s += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Sends {"command":command} to the socket at path and reads one answer
+ * line.  Returns the parsed answer (caller decrefs), or NULL after
+ * printing why unless quiet (then *err says why).
+ */
+static json_t *
+cli_request(const char *path, const char *command, bool quiet, char *err,
+            size_t errsize)
+{
+	struct sockaddr_un sun;
+	struct timeval tv = {CLI_TIMEOUT_S, 0};
+	struct sn_buf b = {0};
+	json_error_t jerr;
+	json_t *req, *reply = NULL;
+	char *line, chunk[4096];
+	ssize_t n;
+	int fd;
+
+	err[0] = '\0';
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errsize, "socket path too long: %s", path);
+		goto out;
+	}
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(err, errsize, "socket: %s", strerror(errno));
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(err, errsize,
+		         "cannot connect to %s: %s (is sentinel running?)",
+		         path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+
+	req = json_pack("{s:s}", "command", command);
+	line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (line == NULL || cli_write_all(fd, line, strlen(line)) < 0 ||
+	    cli_write_all(fd, "\n", 1) < 0) {
+		snprintf(err, errsize, "cannot send to %s: %s", path,
+		         strerror(errno));
+		free(line);
+		close(fd);
+		goto out;
+	}
+	free(line);
+
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errsize, "no answer from %s: %s", path,
+			         errno == EAGAIN ? "timed out"
+			                         : strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			snprintf(err, errsize, "%s closed the connection",
+			         path);
+			break;
+		}
+		sn_buf_append(&b, chunk, (size_t)n);
+		if (memchr(chunk, '\n', (size_t)n) != NULL)
+			break;
+		if (b.len > CLI_MAX_REPLY) {
+			snprintf(err, errsize, "answer too long");
+			break;
+		}
+	}
+	close(fd);
+	if (err[0] == '\0') {
+		size_t len = (size_t)((uint8_t *)memchr(b.data, '\n', b.len) -
+		                      b.data);
+
+		reply = json_loadb((const char *)b.data, len, 0, &jerr);
+		if (reply == NULL || !json_is_object(reply)) {
+			snprintf(err, errsize, "bad answer from %s: %s", path,
+			         reply == NULL ? jerr.text : "not an object");
+			json_decref(reply);
+			reply = NULL;
+		}
+	}
+	sn_buf_free(&b);
+out:
+	if (reply == NULL && !quiet)
+		fprintf(stderr, "sentinel-cli: %s\n", err);
+	return reply;
+}
+
+/* --- printers ----------------------------------------------------------- */
+
+static const char *
+cli_str(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? s : dflt;
+}
+
+static long long
+cli_int(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* 4s, 2m05s, 3h02m, 2d04h. */
+static void
+cli_format_uptime(long long s, char *buf, size_t size)
+{
+	if (s < 60)
+		snprintf(buf, size, "%llds", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, size, "%lldd%02lldh", s / 86400,
+		         s % 86400 / 3600);
+}
+
+static int
+cli_code_status(json_t *reply)
+{
+	return json_is_true(json_object_get(reply, "ready")) ? CLI_EXIT_OK
+	                                                     : CLI_EXIT_FAILURE;
+}
+
+static int
+cli_print_status(json_t *reply)
+{
+	json_t *list = json_object_get(reply, "daemons"), *d;
+	char pid[16], up[32];
+	size_t i;
+
+	printf("sentinel %s (%s), %s%s\n", cli_str(reply, "version", "?"),
+	       cli_str(reply, "mode", "?"),
+	       json_is_true(json_object_get(reply, "ready")) ? "ready"
+	                                                     : "not ready",
+	       json_is_true(json_object_get(reply, "stopping")) ? ", stopping"
+	                                                        : "");
+	printf("%-9s %-9s %-8s %-8s %-9s %s\n", "DAEMON", "STATE", "PID",
+	       "UPTIME", "RESTARTS", "LAST EXIT");
+	json_array_foreach(list, i, d)
+	{
+		if (cli_int(d, "pid") > 0) {
+			snprintf(pid, sizeof(pid), "%lld", cli_int(d, "pid"));
+			cli_format_uptime(cli_int(d, "uptime_seconds"), up,
+			                  sizeof(up));
+		} else {
+			strcpy(pid, "-");
+			strcpy(up, "-");
+		}
+		printf("%-9s %-9s %-8s %-8s %-9lld %s\n",
+		       cli_str(d, "name", "?"), cli_str(d, "state", "?"), pid,
+		       up, cli_int(d, "restarts"),
+		       cli_str(d, "last_exit", "-"));
+	}
+	return cli_code_status(reply);
+}
+
+static int
+cli_print_version(json_t *reply)
+{
+	printf("sentinel %s (supervisor)\n", cli_str(reply, "version", "?"));
+	return CLI_EXIT_OK;
+}
+
+static int
+cli_print_reload(json_t *reply)
+{
+	printf("%s\n", cli_str(reply, "message", "configuration reloaded"));
+	return CLI_EXIT_OK;
+}
+
+/* Prints a refusal: the error, then each config error on its own line. */
+static void
+cli_print_refusal(const struct cli_cmd *cmd, json_t *reply)
+{
+	json_t *e;
+	size_t i;
+
+	fprintf(stderr, "sentinel-cli: %s: %s\n", cmd->name,
+	        cli_str(reply, "error", "refused"));
+	json_array_foreach(json_object_get(reply, "errors"), i, e)
+	        fprintf(stderr, "%s\n", json_string_value(e));
+}
+
+static void
+cli_print_json(json_t *reply)
+{
+	char *s = json_dumps(reply, JSON_COMPACT);
+
+	if (s != NULL)
+		printf("%s\n", s);
+	free(s);
+}
+
+/*
+ * version: our own version always; the supervisor's when it answers.
+ * Exits 0 either way (the question was answered).
+ */
+static int
+cli_run_version(const struct cli_cmd *cmd, struct cli_opts *o)
+{
+	char err[512];
+	json_t *reply = NULL;
+
+	if (cli_socket_path(o) == 0)
+		reply = cli_request(o->path, cmd->request, true, err,
+		                    sizeof(err));
+	else
+		snprintf(err, sizeof(err), "no control socket");
+	if (o->json) {
+		json_t *out = reply != NULL
+		                      ? json_incref(reply)
+		                      : json_pack("{s:b, s:n, s:s}", "ok", 1,
+		                                  "version", "error", err);
+
+		json_object_set_new(out, "cli_version",
+		                    json_string(SENTINEL_VERSION));
+		cli_print_json(out);
+		json_decref(out);
+	} else {
+		printf("sentinel-cli %s\n", SENTINEL_VERSION);
+		if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+			cmd->print(reply);
+		else
+			fprintf(stderr, "sentinel-cli: supervisor: %s\n", err);
+	}
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int
+cli_run(const struct cli_cmd *cmd, struct cli_opts *o)
+{
+	char err[512];
+	json_t *reply;
+	int code;
+
+	if (cli_socket_path(o) < 0)
+		return CLI_EXIT_FAILURE;
+	reply = cli_request(o->path, cmd->request, false, err, sizeof(err));
+	if (reply == NULL)
+		return CLI_EXIT_FAILURE;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		if (o->json)
+			cli_print_json(reply);
+		else
+			cli_print_refusal(cmd, reply);
+		json_decref(reply);
+		return CLI_EXIT_FAILURE;
+	}
+	if (o->json) {
+		cli_print_json(reply);
+		code = cmd->code != NULL ? cmd->code(reply) : CLI_EXIT_OK;
+	} else
+		code = cmd->print(reply);
+	json_decref(reply);
+	return code;
+}
+
+/* --- arguments ---------------------------------------------------------- */
+
+/*
+ * Takes the value of --name VALUE or --name=VALUE at argv[*i].  Returns
+ * the value, or NULL when arg is another option or the value is
+ * missing (*bad set then).
+ */
+static const char *
+cli_opt_value(const char *name, int argc, char **argv, int *i, bool *bad)
+{
+	size_t n = strlen(name);
+	const char *arg = argv[*i];
+
+	if (strncmp(arg, name, n) != 0)
+		return NULL;
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (arg[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "sentinel-cli: %s needs a value\n", name);
+		*bad = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli_opts o = {0};
+	const struct cli_cmd *cmd = NULL;
+	const char *name = NULL, *v;
+	bool bad = false;
+	size_t k;
+	int i;
+
+	/* Options may come before or after the command. */
+	for (i = 1; i < argc && !bad; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--json") == 0)
+			o.json = true;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			name = "help";
+		else if ((v = cli_opt_value("--socket", argc, argv, &i,
+		                            &bad)) != NULL)
+			o.socket = v;
+		else if ((v = cli_opt_value("--config", argc, argv, &i,
+		                            &bad)) != NULL)
+			o.config = v;
+		else if (bad)
+			break;
+		else if (a[0] == '-') {
+			fprintf(stderr, "sentinel-cli: unknown option: %s\n",
+			        a);
+			bad = true;
+		} else if (name != NULL && strcmp(name, "help") != 0) {
+			fprintf(stderr,
+			        "sentinel-cli: unexpected argument: "
+			        "%s\n",
+			        a);
+			bad = true;
+		} else if (name == NULL)
+			name = a;
+	}
+	if (!bad && o.socket != NULL && o.config != NULL) {
+		fprintf(stderr, "sentinel-cli: give --socket or --config, not "
+		                "both\n");
+		bad = true;
+	}
+	if (!bad && name == NULL) {
+		fprintf(stderr, "sentinel-cli: no command given\n");
+		bad = true;
+	}
+	for (k = 0; !bad && k < SN_ARRAY_LEN(cli_cmds); k++)
+		if (strcmp(cli_cmds[k].name, name) == 0)
+			cmd = &cli_cmds[k];
+	if (!bad && cmd == NULL)
+		fprintf(stderr, "sentinel-cli: unknown command: %s\n", name);
+	if (bad || cmd == NULL) {
+		cli_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+
+	if (cmd->request == NULL) {
+		cli_usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(cmd->name, "version") == 0)
+		return cli_run_version(cmd, &o);
+	return cli_run(cmd, &o);
+}

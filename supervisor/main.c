@@ -1,0 +1,134 @@
+/*
+ * sentinel: the supervisor of the daemon set (stored, alertd, detectd,
+ * ingestd).  It forks them, restarts them when they die, stops them in
+ * order, reloads the config on SIGHUP and answers sentinel-cli on the
+ * control socket.  No event passes through it.
+ *
+ *   sentinel [--config FILE]                 run the set
+ *   sentinel --check-config [--config FILE]  validate, like nginx -t
+ *   sentinel version                         print the version
+ *
+ * Exit codes: 0 stopped cleanly or config ok, 1 --check-config found
+ * errors, 2 usage error or refusing to start (bad config, missing
+ * executable, run_dir in use by another set).
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "sup.h"
+
+#define SUP_EXIT_REFUSED 2
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sentinel [--config FILE]\n"
+	           "       sentinel --check-config [--config FILE]\n"
+	           "       sentinel version\n");
+}
+
+/* Prints the config errors, one "file:line: key: problem" a line. */
+static void
+print_errors(const struct sn_cfg_errors *errs)
+{
+	size_t i;
+
+	for (i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"config", required_argument, NULL, 'c'},
+	        {"check-config", no_argument, NULL, 't'},
+	        {"version", no_argument, NULL, 'v'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	struct sn_cfg_errors errs = {0};
+	struct sn_config *cfg;
+	struct sup sup;
+	const char *config_path = NULL;
+	bool check = false, version = false;
+	size_t i;
+	int ch, rv;
+
+	/* Arguments. */
+	while ((ch = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'v':
+			version = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc && strcmp(argv[optind], "version") == 0) {
+		version = true;
+		optind++;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "sentinel: unexpected argument: %s\n",
+		        argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (version) {
+		printf("sentinel %s\n", SENTINEL_VERSION);
+		return 0;
+	}
+
+	/* Configuration: known good before anything is forked. */
+	cfg = config_load(config_path, &errs);
+	if (check) {
+		print_errors(&errs);
+		cfg_errors_free(&errs);
+		if (cfg == NULL) {
+			fprintf(stderr, "configuration invalid\n");
+			return 1;
+		}
+		config_free(cfg);
+		printf("configuration ok\n");
+		return 0;
+	}
+	log_init("supervisor", LOG_LEVEL_INFO, LOG_FORMAT_JSON);
+	if (cfg == NULL) {
+		for (i = 0; i < errs.count; i++)
+			log_error("%s", errs.msgs[i]);
+		cfg_errors_free(&errs);
+		log_error("configuration invalid, not starting");
+		return SUP_EXIT_REFUSED;
+	}
+	cfg_errors_free(&errs);
+	log_set_level((enum log_level)cfg->obs.log_level);
+	log_set_format((enum log_format)cfg->obs.log_format);
+
+	/* Executables, run_dir lock, sockets, loop: then fork. */
+	if (sup_init(&sup, cfg, config_path) < 0) {
+		sup_free(&sup);
+		log_error("not starting");
+		return SUP_EXIT_REFUSED;
+	}
+	sup_start(&sup);
+	rv = sup_run(&sup);
+	sup_free(&sup);
+	log_info("exiting");
+	return rv;
+}
