@@ -768,7 +768,7 @@ config_load_alerts(struct cfg_ctx *c, struct sn_config *cfg)
 }
 
 static void
-config_load_file(struct sn_config *cfg, const char *path,
+config_load_file(struct sn_config *cfg, const char *path, bool main_only,
                  struct sn_cfg_errors *errs)
 {
 	struct cfg_ctx c = {0};
@@ -794,16 +794,20 @@ config_load_file(struct sn_config *cfg, const char *path,
 		cfg_sort_errors(&c, before);
 		/* Read the other two even when this one is bad, so one run
 		 * shows every problem. */
-		config_load_detectors(&c, cfg);
-		config_load_alerts(&c, cfg);
+		if (!main_only) {
+			config_load_detectors(&c, cfg);
+			config_load_alerts(&c, cfg);
+		}
 	}
 	config_cyaml_free(&raw_config_schema, raw);
 	config_yaml_free(&doc);
 	free(text);
 }
 
-struct sn_config *
-config_load(const char *path, struct sn_cfg_errors *errs)
+/* Loads config.yaml and, unless main_only, the two files it names. */
+static struct sn_config *
+config_load_common(const char *path, bool main_only,
+                   struct sn_cfg_errors *errs)
 {
 	struct sn_cfg_errors local = {0};
 	struct sn_config *cfg;
@@ -821,9 +825,10 @@ config_load(const char *path, struct sn_cfg_errors *errs)
 		 * directory. */
 		cfg->dir = sn_xstrdup(".");
 		c.errs = errs;
-		config_load_detectors(&c, cfg);
+		if (!main_only)
+			config_load_detectors(&c, cfg);
 	} else
-		config_load_file(cfg, path, errs);
+		config_load_file(cfg, path, main_only, errs);
 	config_env_overrides(cfg, errs);
 	failed = errs->count > before;
 	cfg_errors_free(&local);
@@ -832,6 +837,18 @@ config_load(const char *path, struct sn_cfg_errors *errs)
 		return NULL;
 	}
 	return cfg;
+}
+
+struct sn_config *
+config_load(const char *path, struct sn_cfg_errors *errs)
+{
+	return config_load_common(path, false, errs);
+}
+
+struct sn_config *
+config_load_main(const char *path, struct sn_cfg_errors *errs)
+{
+	return config_load_common(path, true, errs);
 }
 
 void

@@ -196,6 +196,14 @@ struct sn_config *config_load(const char *path, struct sn_cfg_errors *errs);
 void config_free(struct sn_config *cfg);
 
 /*
+ * Loads config.yaml alone, without the detectors and alerts files it
+ * names (their fields stay empty).  For sentinel-cli, which needs only
+ * run_dir and must not require the secrets alerts.yaml refers to.
+ */
+struct sn_config *config_load_main(const char *path,
+                                   struct sn_cfg_errors *errs);
+
+/*
  * The lower-level loaders, used by config_load and the unit tests: parse
  * one file's text (name is used in messages only).  Return 0, or -1 with
  * errs filled.

@@ -112,7 +112,7 @@ cli_socket_path(struct cli_opts *o)
 		         SN_CONTROL_SOCKET);
 		return 0;
 	}
-	if ((cfg = config_load(o->config, &errs)) == NULL) {
+	if ((cfg = config_load_main(o->config, &errs)) == NULL) {
 		for (i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		fprintf(stderr,

@@ -1,0 +1,186 @@
+/*
+ * sentinel-detectd: runs the detectors on every event.
+ *
+ * Pulls SN_MSG_EVENTS on detectd.ipc, runs the engine on each event, and
+ * pushes the anomalies of one received message as one SN_MSG_ANOMALIES
+ * message to both stored.ipc (to keep them) and alertd.ipc (to route
+ * them).  SIGHUP rebuilds the engine from the new detectors.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "engine.h"
+#include "ipc.h"
+#include "log.h"
+#include "msg.h"
+#include "util.h"
+
+/* Bytes of anomalies held per output while its consumer is away. */
+#define DETECTD_MAX_QUEUED (16u * 1024 * 1024)
+/* How long a stop waits for each consumer to take what is queued. */
+#define DETECTD_FLUSH_MS 2000
+
+struct detectd {
+	struct sn_daemon d;
+	struct engine *engine;
+	struct ipc_in *in;         /* detectd.ipc */
+	struct ipc_out *to_stored; /* stored.ipc */
+	struct ipc_out *to_alertd; /* alertd.ipc */
+	struct sn_buf out;         /* anomalies of the current message */
+	uint64_t msgs_dropped;     /* malformed or unexpected messages */
+	uint64_t anomalies;        /* emitted since start */
+};
+
+/* engine callback: one anomaly into the outgoing message. */
+static void
+detectd_emit(const struct sn_anomaly *a, void *arg)
+{
+	struct detectd *st = arg;
+
+	msg_add_anomaly(&st->out, a);
+}
+
+static void
+detectd_send(struct detectd *st, struct ipc_out *o, const char *to)
+{
+	if (ipc_send(o, st->out.data, st->out.len) < 0)
+		log_warnx("%s is not keeping up, queue full: %" PRIu32
+		          " anomalies not delivered to it",
+		          to, msg_count(&st->out));
+}
+
+/* Counts and logs a message we cannot use (style.md 9: never fatal). */
+static void
+detectd_drop(struct detectd *st, int type, const char *why)
+{
+	st->msgs_dropped++;
+	log_warnx("dropped %s message: %s (%llu dropped so far)",
+	          sn_msg_type_name(type), why,
+	          (unsigned long long)st->msgs_dropped);
+}
+
+/* ipc callback: one message of events from detectd.ipc. */
+static void
+detectd_on_msg(const void *data, size_t len, void *arg)
+{
+	struct detectd *st = arg;
+	struct msg_reader r, check;
+	struct sn_event ev;
+	int64_t now = sn_now_ms();
+	int rc;
+
+	if (msg_open(&r, data, len) < 0) {
+		detectd_drop(st, len > 1 ? ((const uint8_t *)data)[1] : 0,
+		             "bad header or version");
+		return;
+	}
+	if (r.type != SN_MSG_EVENTS) {
+		detectd_drop(st, r.type, "not for detectd");
+		return;
+	}
+	/* Check the whole message before acting on any of it. */
+	check = r;
+	while ((rc = msg_next_event(&check, &ev)) == 1)
+		;
+	if (rc < 0) {
+		detectd_drop(st, r.type, "malformed");
+		return;
+	}
+	msg_begin(&st->out, SN_MSG_ANOMALIES);
+	while (msg_next_event(&r, &ev) == 1)
+		engine_run(st->engine, &ev, now, detectd_emit, st);
+	if (msg_count(&st->out) == 0)
+		return;
+	st->anomalies += msg_count(&st->out);
+	log_debug("%" PRIu32 " anomalies from one message",
+	          msg_count(&st->out));
+	detectd_send(st, st->to_stored, "stored");
+	detectd_send(st, st->to_alertd, "alertd");
+}
+
+/* SIGHUP: the new config is valid; run its detectors from now on. */
+static int
+detectd_on_reload(struct sn_daemon *d, struct sn_config *next)
+{
+	struct detectd *st = d->arg;
+	struct engine *old = st->engine;
+
+	st->engine = engine_new(&next->detectors);
+	engine_free(old); /* before daemon.c frees the config it borrowed */
+	return 0;
+}
+
+/* SIGTERM: evaluate what is waiting, hand the anomalies on, stop. */
+static void
+detectd_on_stop(struct sn_daemon *d)
+{
+	struct detectd *st = d->arg;
+	size_t left;
+	int n;
+
+	n = ipc_in_drain(st->in);
+	left = ipc_flush(st->to_stored, DETECTD_FLUSH_MS) +
+	       ipc_flush(st->to_alertd, DETECTD_FLUSH_MS);
+	log_info("drained %d messages; %llu anomalies since start%s", n,
+	         (unsigned long long)st->anomalies,
+	         left ? "; some could not be delivered" : "");
+	daemon_stop(d);
+}
+
+/* Dials a consumer; nng keeps redialing until it listens. */
+static struct ipc_out *
+detectd_dial(struct detectd *st, const char *name)
+{
+	struct ipc_out *o;
+	char url[256];
+
+	if (ipc_url(url, sizeof(url), st->d.cfg->run_dir, name) < 0)
+		fatalx("run directory path too long: %s", st->d.cfg->run_dir);
+	if ((o = ipc_push_dial(st->d.base, url, DETECTD_MAX_QUEUED)) == NULL)
+		fatalx("cannot dial %s", url);
+	return o;
+}
+
+static void
+detectd_open(struct detectd *st)
+{
+	char url[256];
+
+	if (sn_mkdir_p(st->d.cfg->run_dir, 0750) < 0)
+		fatal("run directory %s", st->d.cfg->run_dir);
+	st->to_stored = detectd_dial(st, SN_IPC_STORED);
+	st->to_alertd = detectd_dial(st, SN_IPC_ALERTD);
+	if (ipc_url(url, sizeof(url), st->d.cfg->run_dir, SN_IPC_DETECTD) < 0)
+		fatalx("run directory path too long: %s", st->d.cfg->run_dir);
+	st->in = ipc_pull_listen(st->d.base, url, detectd_on_msg, st);
+	if (st->in == NULL)
+		fatalx("cannot listen on %s", url);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct detectd st;
+	int rc;
+
+	daemon_init(&st.d, "detectd", argc, argv);
+	st.d.arg = &st;
+	st.d.on_stop = detectd_on_stop;
+	st.d.on_reload = detectd_on_reload;
+	st.engine = engine_new(&st.d.cfg->detectors);
+	detectd_open(&st);
+	daemon_ready(&st.d);
+	rc = daemon_run(&st.d);
+
+	ipc_in_free(st.in);
+	ipc_out_free(st.to_stored);
+	ipc_out_free(st.to_alertd);
+	engine_free(st.engine);
+	sn_buf_free(&st.out);
+	daemon_free(&st.d);
+	return rc;
+}

@@ -1,0 +1,86 @@
+/*
+ * store.h: the sqlite store of events and anomalies, free of nng and
+ * libevent so the unit tests drive it directly.  main.c is the daemon
+ * glue: it receives messages and calls these.
+ *
+ *   store_open(folder, &s)     create or migrate <folder>/sentinel.db
+ *   store_add_event(s, ev)     into the open transaction (begun on demand)
+ *   store_add_anomaly(s, a)
+ *   store_commit(s)            make the pending rows durable
+ *   store_close(s)             commit what is pending and close
+ *
+ * One writer, one transaction at a time: rows accumulate in the open
+ * transaction until the caller commits, so a busy daemon writes large
+ * batches and an idle one commits every message.
+ */
+#ifndef SN_STORE_H
+#define SN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+struct store;
+
+/* What store_open returns when it fails. */
+#define STORE_ERR   -1 /* sqlite or file system error, logged */
+#define STORE_NEWER -2 /* the file's schema is newer than this build */
+
+/* Counters since store_open. */
+struct store_stats {
+	uint64_t events_inserted;
+	uint64_t events_duplicate; /* same (ts_ms, event_id) already stored */
+	uint64_t anomalies_inserted;
+	uint64_t anomalies_duplicate; /* same anomaly id already stored */
+	uint64_t commits;
+	uint64_t rows_failed; /* lost to a failed insert or commit */
+};
+
+/*
+ * Opens (creating folder and file as needed) <folder>/sentinel.db, sets
+ * WAL mode, synchronous=NORMAL and a busy timeout, and brings the schema
+ * to the current version.  Returns 0 and sets *out (free with
+ * store_close), STORE_NEWER when the file was written by a newer build
+ * (refuse to touch it), or STORE_ERR.  Problems are logged.
+ */
+int store_open(const char *folder, struct store **out);
+
+/*
+ * Add one event or anomaly to the current transaction, beginning one when
+ * none is open.  Return 1 when a row was inserted, 0 when it was a
+ * duplicate and ignored, -1 on an sqlite error (logged; the transaction
+ * is rolled back and its rows counted as failed).
+ */
+int store_add_event(struct store *s, const struct sn_event *ev);
+int store_add_anomaly(struct store *s, const struct sn_anomaly *a);
+
+/* Rows added to the open transaction, inserted or ignored. */
+size_t store_pending(const struct store *s);
+
+/*
+ * Commits the open transaction, if any.  Returns the number of rows it
+ * held (0 when none was open), or -1 on error (logged; rolled back).
+ */
+int store_commit(struct store *s);
+
+/* Commits what is pending, finalizes statements and closes the file. */
+void store_close(struct store *s);
+
+const struct store_stats *store_get_stats(const struct store *s);
+
+/* The path of the open database file (for logs). */
+const char *store_path(const struct store *s);
+
+/* schema.c: the schema version this build writes, and the migrations. */
+#define STORE_SCHEMA_VERSION 1
+
+struct sqlite3;
+/*
+ * Brings db from its PRAGMA user_version to STORE_SCHEMA_VERSION in one
+ * transaction.  Returns 0, STORE_NEWER when user_version is above what
+ * we know, or STORE_ERR (logged).
+ */
+int schema_migrate(struct sqlite3 *db, const char *path);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * writer.c: opening sentinel.db and writing events and anomalies into it
+ * in batched transactions with prepared statements (see store.h for the
+ * contract, schema.c for why the tables look the way they do).
+ *
+ * Counters count durable rows only: a transaction's rows are added to
+ * the totals when it commits, and to rows_failed when it is rolled back.
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+/* How long a statement waits for a lock held by another connection (an
+ * operator's sqlite3 shell, a backup) before failing. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+struct store {
+	sqlite3 *db;
+	char *path; /* <folder>/sentinel.db */
+	sqlite3_stmt *ins_event;
+	sqlite3_stmt *ins_anomaly;
+	int in_txn; /* a transaction is open */
+	/* rows of the open transaction, folded into stats on commit */
+	uint64_t txn_ev_new, txn_ev_dup, txn_an_new, txn_an_dup;
+	struct store_stats stats;
+};
+
+static const char store_sql_event[] =
+        "INSERT OR IGNORE INTO events (seq, event_id, ts_ms, timestamp,"
+        " recv_ms, event_type, application_id, model, status, latency_ms,"
+        " total_tokens, prompt_tokens, completion_tokens, cost, raw)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15)";
+
+static const char store_sql_anomaly[] =
+        "INSERT OR IGNORE INTO anomalies (anomaly_id, seq, ts_ms,"
+        " detected_ms, detector_id, detector_type, alert, severity,"
+        " application_id, model, metric, value, threshold, event_id,"
+        " message)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15)";
+
+/* Runs one statement without results; logs and returns -1 on error. */
+static int
+store_exec(struct store *s, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("%s: %s: %s", s->path, sql,
+		          err ? err : sqlite3_errmsg(s->db));
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* sqlite3_exec callback keeping the first column of the first row. */
+static int
+store_first_column(void *arg, int ncol, char **vals, char **names)
+{
+	char *out = arg;
+
+	(void)names;
+	if (ncol > 0 && vals[0] != NULL && out[0] == '\0')
+		snprintf(out, 16, "%s", vals[0]);
+	return 0;
+}
+
+int
+store_open(const char *folder, struct store **out)
+{
+	struct store *s;
+	char mode[16] = "";
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	if (sn_mkdir_p(folder, 0750) < 0) {
+		log_warn("storage folder %s", folder);
+		return STORE_ERR;
+	}
+	s = sn_xcalloc(1, sizeof(*s));
+	n = strlen(folder) + 1 + strlen(SN_DB_FILE) + 1;
+	s->path = sn_xmalloc(n);
+	snprintf(s->path, n, "%s/%s", folder, SN_DB_FILE);
+
+	/* NOMUTEX: one thread uses the connection. */
+	rc = sqlite3_open_v2(s->path, &s->db,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                             SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		log_warnx("%s: %s", s->path,
+		          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+	/* The version check comes before anything that writes the file,
+	 * so a newer file is left exactly as it was. */
+	rc = schema_migrate(s->db, s->path);
+	if (rc != 0)
+		goto fail_rc;
+
+	/*
+	 * WAL: readers (the CLI, the query API) do not block the writer.
+	 * synchronous=NORMAL: in WAL mode a commit survives a crash of the
+	 * process; only a power loss may take the last commits, which the
+	 * spool replays.
+	 */
+	if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", store_first_column,
+	                 mode, NULL) != SQLITE_OK) {
+		log_warnx("%s: journal_mode: %s", s->path,
+		          sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (strcmp(mode, "wal") != 0)
+		log_warnx("%s: journal mode is %s, not wal (file system "
+		          "without shared memory?)",
+		          s->path, mode);
+	if (store_exec(s, "PRAGMA synchronous=NORMAL") < 0)
+		goto fail;
+
+	if (sqlite3_prepare_v3(s->db, store_sql_event, -1,
+	                       SQLITE_PREPARE_PERSISTENT, &s->ins_event,
+	                       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->db, store_sql_anomaly, -1,
+	                       SQLITE_PREPARE_PERSISTENT, &s->ins_anomaly,
+	                       NULL) != SQLITE_OK) {
+		log_warnx("%s: preparing statements: %s", s->path,
+		          sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	rc = STORE_ERR;
+fail_rc:
+	sqlite3_finalize(s->ins_event);
+	sqlite3_finalize(s->ins_anomaly);
+	sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+	return rc;
+}
+
+/* Ends a failed transaction: rolls back what sqlite has not already and
+ * moves its rows to rows_failed. */
+static void
+store_abort(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->stats.rows_failed += s->txn_ev_new + s->txn_an_new;
+	s->txn_ev_new = s->txn_ev_dup = s->txn_an_new = s->txn_an_dup = 0;
+	s->in_txn = 0;
+}
+
+/* Opens a transaction when none is.  0 or -1 (logged). */
+static int
+store_begin(struct store *s)
+{
+	if (s->in_txn)
+		return 0;
+	/* IMMEDIATE takes the write lock now rather than upgrading later,
+	 * which could fail with SQLITE_BUSY halfway through a batch. */
+	if (store_exec(s, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	s->in_txn = 1;
+	return 0;
+}
+
+/* Binds a string view; NULL instead of "" when empty_null is set. */
+static void
+store_bind_str(sqlite3_stmt *st, int i, struct sn_str v, int empty_null)
+{
+	if (v.len == 0 && empty_null)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, v.p ? v.p : "", (int)v.len,
+		                  SQLITE_STATIC);
+}
+
+/* Binds an event number, NULL when its present bit is clear. */
+static void
+store_bind_num(sqlite3_stmt *st, int i, const struct sn_event *ev, uint32_t bit,
+               double v)
+{
+	if (ev->present & bit)
+		sqlite3_bind_double(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/*
+ * Steps an insert bound by the caller.  Returns 1 inserted, 0 ignored,
+ * -1 on error (logged, transaction aborted).
+ */
+static int
+store_step_insert(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("%s: inserting %s: %s", s->path, what,
+		          sqlite3_errmsg(s->db));
+		store_abort(s);
+		return -1;
+	}
+	return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+int
+store_add_event(struct store *s, const struct sn_event *ev)
+{
+	sqlite3_stmt *st = s->ins_event;
+	int rc;
+
+	if (store_begin(s) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ev->seq);
+	store_bind_str(st, 2, ev->event_id, 0);
+	sqlite3_bind_int64(st, 3, ev->ts_ms);
+	store_bind_str(st, 4, ev->timestamp, 0);
+	sqlite3_bind_int64(st, 5, ev->recv_ms);
+	store_bind_str(st, 6, ev->event_type, 0);
+	store_bind_str(st, 7, ev->application_id, 0);
+	store_bind_str(st, 8, ev->model, 1);
+	store_bind_str(st, 9, ev->status, 1);
+	store_bind_num(st, 10, ev, SN_EV_LATENCY_MS, ev->latency_ms);
+	store_bind_num(st, 11, ev, SN_EV_TOTAL_TOKENS, ev->total_tokens);
+	store_bind_num(st, 12, ev, SN_EV_PROMPT_TOKENS, ev->prompt_tokens);
+	store_bind_num(st, 13, ev, SN_EV_COMPLETION_TOKENS,
+	               ev->completion_tokens);
+	store_bind_num(st, 14, ev, SN_EV_COST, ev->cost);
+	store_bind_str(st, 15, ev->json, 0);
+	rc = store_step_insert(s, st, "event");
+	if (rc == 1)
+		s->txn_ev_new++;
+	else if (rc == 0)
+		s->txn_ev_dup++;
+	return rc;
+}
+
+int
+store_add_anomaly(struct store *s, const struct sn_anomaly *a)
+{
+	sqlite3_stmt *st = s->ins_anomaly;
+	int rc;
+
+	if (store_begin(s) < 0)
+		return -1;
+	store_bind_str(st, 1, a->id, 0);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->seq);
+	sqlite3_bind_int64(st, 3, a->ts_ms);
+	sqlite3_bind_int64(st, 4, a->detected_ms);
+	store_bind_str(st, 5, a->detector_id, 0);
+	store_bind_str(st, 6, a->detector_type, 0);
+	store_bind_str(st, 7, a->alert, 0);
+	store_bind_str(st, 8, a->severity, 0);
+	store_bind_str(st, 9, a->application_id, 0);
+	store_bind_str(st, 10, a->model, 1);
+	store_bind_str(st, 11, a->metric, 0);
+	sqlite3_bind_double(st, 12, a->value);
+	sqlite3_bind_double(st, 13, a->threshold);
+	store_bind_str(st, 14, a->event_id, 0);
+	store_bind_str(st, 15, a->message, 0);
+	rc = store_step_insert(s, st, "anomaly");
+	if (rc == 1)
+		s->txn_an_new++;
+	else if (rc == 0)
+		s->txn_an_dup++;
+	return rc;
+}
+
+size_t
+store_pending(const struct store *s)
+{
+	return (size_t)(s->txn_ev_new + s->txn_ev_dup + s->txn_an_new +
+	                s->txn_an_dup);
+}
+
+int
+store_commit(struct store *s)
+{
+	size_t n;
+
+	if (!s->in_txn)
+		return 0;
+	if (store_exec(s, "COMMIT") < 0) {
+		store_abort(s);
+		return -1;
+	}
+	n = store_pending(s);
+	log_debug(
+	        "committed %zu rows: %" PRIu64 " events new, %" PRIu64
+	        " duplicate, %" PRIu64 " anomalies new, %" PRIu64 " duplicate",
+	        n, s->txn_ev_new, s->txn_ev_dup, s->txn_an_new, s->txn_an_dup);
+	s->stats.events_inserted += s->txn_ev_new;
+	s->stats.events_duplicate += s->txn_ev_dup;
+	s->stats.anomalies_inserted += s->txn_an_new;
+	s->stats.anomalies_duplicate += s->txn_an_dup;
+	s->stats.commits++;
+	s->txn_ev_new = s->txn_ev_dup = s->txn_an_new = s->txn_an_dup = 0;
+	s->in_txn = 0;
+	return (int)n;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	store_commit(s);
+	sqlite3_finalize(s->ins_event);
+	sqlite3_finalize(s->ins_anomaly);
+	/* The last connection to close checkpoints the WAL into the file. */
+	if (sqlite3_close(s->db) != SQLITE_OK)
+		log_warnx("%s: close: %s", s->path, sqlite3_errmsg(s->db));
+	free(s->path);
+	free(s);
+}
+
+const struct store_stats *
+store_get_stats(const struct store *s)
+{
+	return &s->stats;
+}
+
+const char *
+store_path(const struct store *s)
+{
+	return s->path;
+}

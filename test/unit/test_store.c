@@ -1,0 +1,348 @@
+/*
+ * test_store.c: the sqlite store without the daemon: batches of events,
+ * exactly-once by (timestamp, event_id), NULL for absent numbers, the raw
+ * JSON kept, anomalies, and a database from a newer build refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "config.h"
+#include "log.h"
+#include "../../stored/store.h"
+
+struct fixture {
+	char dir[64];
+	char db[128];
+	struct store *s;
+};
+
+static struct sn_str
+str(const char *s)
+{
+	struct sn_str v = {s, (uint32_t)strlen(s)};
+
+	return v;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sn-test-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->db, sizeof(f->db), "%s/%s", f->dir, SN_DB_FILE);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+	char p[160];
+	size_t i;
+
+	store_close(f->s);
+	for (i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s%s", f->db, suffix[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* The first column of the first row of sql, read through a connection
+ * of its own (as the CLI or the query API would), as text; "NULL" for
+ * NULL.  Returns a static buffer. */
+static const char *
+query(struct fixture *f, const char *sql)
+{
+	static char out[512];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(
+	        sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL),
+	        SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		snprintf(out, sizeof(out), "NULL");
+	else
+		snprintf(out, sizeof(out), "%s",
+		         (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/* Event number i: id "ev-<i>", one second apart, every number set. */
+static struct sn_event
+event(int i, char *id, size_t idlen, char *json, size_t jsonlen)
+{
+	struct sn_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(id, idlen, "ev-%d", i);
+	snprintf(
+	        json, jsonlen,
+	        "{\"event_id\":\"%s\",\"timestamp\":\"2025-11-06T12:00:%02dZ\","
+	        "\"event_type\":\"llm.response\",\"application_id\":"
+	        "\"test-app\",\"data\":{\"status\":\"success\","
+	        "\"latency_ms\":1250,\"total_tokens\":225,\"cost\":0.045}}",
+	        id, i % 60);
+	ev.seq = (uint64_t)i + 1;
+	ev.ts_ms = 1762430400000 + (int64_t)(i % 60) * 1000;
+	ev.recv_ms = 1762430500000;
+	ev.present = SN_EV_LATENCY_MS | SN_EV_TOTAL_TOKENS |
+	             SN_EV_PROMPT_TOKENS | SN_EV_COMPLETION_TOKENS | SN_EV_COST;
+	ev.latency_ms = 1250;
+	ev.total_tokens = 225;
+	ev.prompt_tokens = 200;
+	ev.completion_tokens = 25;
+	ev.cost = 0.045;
+	ev.event_id = str(id);
+	ev.event_type = str("llm.response");
+	ev.application_id = str("test-app");
+	ev.model = str("gpt-4");
+	ev.status = str("success");
+	ev.timestamp = str("2025-11-06T12:00:00Z");
+	ev.json = str(json);
+	return ev;
+}
+
+static void
+add_events(struct store *s, int from, int to, int expect)
+{
+	char id[32], json[512];
+	int i;
+
+	for (i = from; i < to; i++) {
+		struct sn_event ev =
+		        event(i, id, sizeof(id), json, sizeof(json));
+
+		assert_int_equal(store_add_event(s, &ev), expect);
+	}
+}
+
+static void
+test_batch_and_duplicates(void **state)
+{
+	struct fixture *f = *state;
+	const struct store_stats *st;
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	add_events(f->s, 0, 10, 1);
+	assert_int_equal(store_pending(f->s), 10);
+	assert_int_equal(store_commit(f->s), 10);
+	assert_int_equal(store_pending(f->s), 0);
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "10");
+
+	/* The same events again, in a later batch: none stored twice. */
+	add_events(f->s, 0, 10, 0);
+	assert_int_equal(store_commit(f->s), 10);
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "10");
+	assert_string_equal(query(f, "SELECT count(*) FROM events "
+	                             "WHERE event_id = 'ev-3'"),
+	                    "1");
+
+	/* And a duplicate inside one batch. */
+	add_events(f->s, 10, 11, 1);
+	add_events(f->s, 10, 11, 0);
+	store_commit(f->s);
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "11");
+
+	st = store_get_stats(f->s);
+	assert_int_equal(st->events_inserted, 11);
+	assert_int_equal(st->events_duplicate, 11);
+	assert_int_equal(st->rows_failed, 0);
+	assert_int_equal(st->commits, 3);
+
+	/* Survives a reopen (no second migration, rows kept). */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	add_events(f->s, 0, 1, 0);
+	store_commit(f->s);
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "11");
+	assert_string_equal(query(f, "PRAGMA user_version"), "1");
+	assert_string_equal(query(f, "PRAGMA journal_mode"), "wal");
+}
+
+static void
+test_fields_nulls_and_raw(void **state)
+{
+	struct fixture *f = *state;
+	char id[32], json[512];
+	struct sn_event ev = event(7, id, sizeof(id), json, sizeof(json));
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	ev.present = SN_EV_LATENCY_MS | SN_EV_TOTAL_TOKENS;
+	ev.model = str("");
+	ev.status = str("");
+	assert_int_equal(store_add_event(f->s, &ev), 1);
+	store_commit(f->s);
+
+	assert_string_equal(query(f, "SELECT latency_ms FROM events"),
+	                    "1250.0");
+	assert_string_equal(query(f, "SELECT total_tokens FROM events"), "225");
+	assert_string_equal(query(f, "SELECT typeof(total_tokens) FROM "
+	                             "events"),
+	                    "integer");
+	assert_string_equal(query(f, "SELECT prompt_tokens FROM events"),
+	                    "NULL");
+	assert_string_equal(query(f, "SELECT completion_tokens FROM events"),
+	                    "NULL");
+	assert_string_equal(query(f, "SELECT cost FROM events"), "NULL");
+	assert_string_equal(query(f, "SELECT model FROM events"), "NULL");
+	assert_string_equal(query(f, "SELECT status FROM events"), "NULL");
+	assert_string_equal(query(f, "SELECT raw FROM events"), json);
+	assert_string_equal(query(f, "SELECT seq || ' ' || event_id || ' ' "
+	                             "|| ts_ms || ' ' || timestamp || ' ' "
+	                             "|| recv_ms || ' ' || event_type || ' '"
+	                             " || application_id FROM events"),
+	                    "8 ev-7 1762430407000 2025-11-06T12:00:00Z "
+	                    "1762430500000 llm.response test-app");
+}
+
+static void
+test_same_id_other_time_is_another_event(void **state)
+{
+	struct fixture *f = *state;
+	char id[32], json[512];
+	struct sn_event ev = event(1, id, sizeof(id), json, sizeof(json));
+
+	/* The documented choice (schema.c): the key is (ts_ms, event_id). */
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_int_equal(store_add_event(f->s, &ev), 1);
+	ev.ts_ms += 3600000;
+	ev.seq++;
+	assert_int_equal(store_add_event(f->s, &ev), 1);
+	store_commit(f->s);
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "2");
+}
+
+static void
+test_anomalies(void **state)
+{
+	struct fixture *f = *state;
+	struct sn_anomaly a;
+
+	memset(&a, 0, sizeof(a));
+	a.seq = 42;
+	a.ts_ms = 1762430400000;
+	a.detected_ms = 1762430401000;
+	a.value = 7300;
+	a.threshold = 5000;
+	a.id = str("high-latency-42-0");
+	a.detector_id = str("high-latency");
+	a.detector_type = str("threshold");
+	a.alert = str("high-latency-alert");
+	a.severity = str("warning");
+	a.application_id = str("test-app");
+	a.model = str("");
+	a.metric = str("latency_ms");
+	a.event_id = str("test-001");
+	a.message = str("latency_ms 7300 > 5000 for application test-app");
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_int_equal(store_add_anomaly(f->s, &a), 1);
+	assert_int_equal(store_add_anomaly(f->s, &a), 0);
+	a.id = str("high-latency-42-1");
+	a.severity = str("critical");
+	assert_int_equal(store_add_anomaly(f->s, &a), 1);
+	assert_int_equal(store_commit(f->s), 3);
+	assert_string_equal(query(f, "SELECT count(*) FROM anomalies"), "2");
+	assert_string_equal(
+	        query(f, "SELECT anomaly_id || ' ' || seq || ' ' || ts_ms || "
+	                 "' ' || detected_ms || ' ' || detector_id || ' ' || "
+	                 "detector_type || ' ' || alert || ' ' || severity || "
+	                 "' ' || application_id || ' ' || metric || ' ' || "
+	                 "value || ' ' || threshold || ' ' || event_id "
+	                 "FROM anomalies ORDER BY id LIMIT 1"),
+	        "high-latency-42-0 42 1762430400000 1762430401000 "
+	        "high-latency threshold high-latency-alert warning test-app "
+	        "latency_ms 7300.0 5000.0 test-001");
+	assert_string_equal(query(f, "SELECT message FROM anomalies"),
+	                    "latency_ms 7300 > 5000 for application test-app");
+	assert_string_equal(query(f, "SELECT model FROM anomalies"), "NULL");
+	assert_int_equal(store_get_stats(f->s)->anomalies_inserted, 2);
+	assert_int_equal(store_get_stats(f->s)->anomalies_duplicate, 1);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+	char sql[64];
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+	         STORE_SCHEMA_VERSION + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(f->dir, &f->s), STORE_NEWER);
+	assert_null(f->s);
+	/* Left as it was: no tables added, version unchanged. */
+	assert_string_equal(query(f, "SELECT count(*) FROM sqlite_master"),
+	                    "0");
+	snprintf(sql, sizeof(sql), "%d", STORE_SCHEMA_VERSION + 1);
+	assert_string_equal(query(f, "PRAGMA user_version"), sql);
+}
+
+static void
+test_creates_folder(void **state)
+{
+	struct fixture *f = *state;
+	char sub[128];
+
+	snprintf(sub, sizeof(sub), "%s/a/b", f->dir);
+	assert_int_equal(store_open(sub, &f->s), 0);
+	assert_true(strstr(store_path(f->s), "/a/b/sentinel.db") != NULL);
+	store_close(f->s);
+	f->s = NULL;
+	snprintf(sub, sizeof(sub), "%s/a/b/%s", f->dir, SN_DB_FILE);
+	assert_int_equal(unlink(sub), 0);
+	snprintf(sub, sizeof(sub), "%s/a/b", f->dir);
+	assert_int_equal(rmdir(sub), 0);
+	snprintf(sub, sizeof(sub), "%s/a", f->dir);
+	assert_int_equal(rmdir(sub), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_batch_and_duplicates,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_fields_nulls_and_raw,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_same_id_other_time_is_another_event, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(test_anomalies, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_newer_schema_refused,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_creates_folder, setup,
+	                                        teardown),
+	};
+
+	log_init("test", LOG_LEVEL_ERROR, LOG_FORMAT_TEXT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
