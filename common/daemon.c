@@ -113,6 +113,10 @@ daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 	if ((d->cfg = daemon_load_config(d->config_path)) == NULL)
 		exit(SN_EXIT_PERMANENT);
 	daemon_apply_logging(d->cfg);
+	log_kv(LOG_LEVEL_DEBUG, "configuration loaded", "config",
+	       d->config_path ? d->config_path : "(built-in defaults)", "mode",
+	       config_mode_name(d->cfg->mode), "run_dir", d->cfg->run_dir,
+	       NULL);
 
 	/* A reader gone away must not kill a daemon (style.md 9). */
 	signal(SIGPIPE, SIG_IGN);

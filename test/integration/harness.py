@@ -147,6 +147,7 @@ class Sentinel:
             f.write(DETECTORS_YAML)
         with open(os.path.join(self.dir, "alerts.yaml"), "w") as f:
             f.write(ALERTS_YAML)
+        os.chmod(os.path.join(self.dir, "alerts.yaml"), 0o600)
 
     def config_text(self):
         return (
@@ -232,6 +233,8 @@ class Sentinel:
                 or "runtime error:" in l]
 
     def logs(self):
+        if not os.path.exists(self.log_path):
+            return ""
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
@@ -291,8 +294,12 @@ class Sentinel:
                         what="event %s in storage" % event_id)
 
     # --- control socket -----------------------------------------------------
-    def cli(self, *args):
-        r = subprocess.run([CLI, "--config", self.config] + list(args),
+    def cli(self, *args, via_config=False):
+        """Runs sentinel-cli against this set, naming the control socket
+        (or, with via_config, the config file it is found from)."""
+        where = (["--config", self.config] if via_config else
+                 ["--socket", os.path.join(self.run_dir, "sentinel.sock")])
+        r = subprocess.run([CLI] + where + list(args),
                            capture_output=True, text=True, timeout=20)
         return r.returncode, r.stdout, r.stderr
 

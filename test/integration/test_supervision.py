@@ -25,7 +25,7 @@ def pid_alive(pid):
 
 
 def test_cli_status_lists_every_daemon(s):
-    rc, out, err = s.cli("status")
+    rc, out, err = s.cli("status", via_config=True)
     assert rc == 0, (rc, out, err)
     for name in DAEMONS:
         assert name in out, out
@@ -71,8 +71,8 @@ def test_kill_9_each_daemon_is_restarted_and_ingestion_works(s):
 
 def test_sighup_with_broken_config_keeps_running(s):
     good = s.config_text()
-    s.write_config(good.replace("  http:\n", "  http:\n    bogus_key: 1\n"))
     pids = {d["name"]: d["pid"] for d in s.status()["daemons"]}
+    s.write_config(good.replace("  http:\n", "  http:\n    bogus_key: 1\n"))
     s.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "bogus_key" in s.logs(), 10, what="reload error logged")
     errline = [l for l in s.logs().splitlines() if "bogus_key" in l][0]
