@@ -806,8 +806,7 @@ config_load_file(struct sn_config *cfg, const char *path, bool main_only,
 
 /* Loads config.yaml and, unless main_only, the two files it names. */
 static struct sn_config *
-config_load_common(const char *path, bool main_only,
-                   struct sn_cfg_errors *errs)
+config_load_common(const char *path, bool main_only, struct sn_cfg_errors *errs)
 {
 	struct sn_cfg_errors local = {0};
 	struct sn_config *cfg;

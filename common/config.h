@@ -22,14 +22,14 @@
 #include <stdint.h>
 
 /* Built-in defaults (docs/configuration.md lists them all). */
-#define SN_DEFAULT_HTTP_PORT 8080
-#define SN_DEFAULT_GRPC_PORT 9090
-#define SN_DEFAULT_METRICS_PORT 9102
-#define SN_DEFAULT_RUN_DIR "./var/run"
-#define SN_DEFAULT_STORAGE_PATH "./var/data"
-#define SN_DEFAULT_MAX_BODY_BYTES (10u * 1024 * 1024)
+#define SN_DEFAULT_HTTP_PORT        8080
+#define SN_DEFAULT_GRPC_PORT        9090
+#define SN_DEFAULT_METRICS_PORT     9102
+#define SN_DEFAULT_RUN_DIR          "./var/run"
+#define SN_DEFAULT_STORAGE_PATH     "./var/data"
+#define SN_DEFAULT_MAX_BODY_BYTES   (10u * 1024 * 1024)
 #define SN_DEFAULT_MAX_BATCH_EVENTS 10000
-#define SN_DB_FILE "sentinel.db" /* under storage.path */
+#define SN_DB_FILE                  "sentinel.db" /* under storage.path */
 
 /* Collected problems; each is one "file:line: key: problem" line. */
 struct sn_cfg_errors {
@@ -68,10 +68,10 @@ struct sn_detector_action {
 };
 
 struct sn_detector {
-	char *id;      /* unique */
-	char *name;    /* defaults to id */
-	char *type;    /* "threshold", "statistical" */
-	bool enabled;  /* default true */
+	char *id;     /* unique */
+	char *name;   /* defaults to id */
+	char *type;   /* "threshold", "statistical" */
+	bool enabled; /* default true */
 	/* config: */
 	char *metric;    /* "latency_ms", "cost", "error_rate", ... */
 	char *condition; /* threshold: greater_than, less_than, ... */

@@ -123,8 +123,8 @@ daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 	if ((d->base = event_base_new()) == NULL)
 		fatalx("cannot create event loop");
 	for (i = 0; i < SN_ARRAY_LEN(sigs); i++) {
-		d->sig_ev[i] = evsignal_new(d->base, sigs[i], daemon_on_signal,
-		                            d);
+		d->sig_ev[i] =
+		        evsignal_new(d->base, sigs[i], daemon_on_signal, d);
 		if (d->sig_ev[i] == NULL || event_add(d->sig_ev[i], NULL) < 0)
 			fatalx("cannot watch signal %d", sigs[i]);
 	}

@@ -39,14 +39,13 @@ struct sn_daemon {
 	/* Called once on SIGTERM/SIGINT; must end with daemon_stop(d)
 	 * once drained.  NULL: the loop stops at once. */
 	void (*on_stop)(struct sn_daemon *d);
-	void *arg;     /* the daemon's own state */
-	int stopping;  /* set once a stop signal arrived */
+	void *arg;    /* the daemon's own state */
+	int stopping; /* set once a stop signal arrived */
 	struct event *sig_ev[4];
 };
 
 /* Parses args, loads config, inits log and loop.  Exits on error. */
-void daemon_init(struct sn_daemon *d, const char *name, int argc,
-                 char **argv);
+void daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv);
 void daemon_ready(struct sn_daemon *d);
 /* Runs the loop; returns the exit code (0). */
 int daemon_run(struct sn_daemon *d);

@@ -27,9 +27,9 @@ enum sn_event_field {
 #define SN_EVENT_ID_MAX 128
 
 struct sn_event {
-	uint64_t seq;    /* assigned by ingestd, increasing */
-	int64_t ts_ms;   /* event time (the "timestamp" field) */
-	int64_t recv_ms; /* when ingestd accepted it */
+	uint64_t seq;     /* assigned by ingestd, increasing */
+	int64_t ts_ms;    /* event time (the "timestamp" field) */
+	int64_t recv_ms;  /* when ingestd accepted it */
 	uint32_t present; /* SN_EV_* bits: which numbers below are set */
 	double latency_ms;
 	double total_tokens;
@@ -50,11 +50,11 @@ struct sn_event {
  * detectd, stored by stored, routed by alertd.
  */
 struct sn_anomaly {
-	uint64_t seq;         /* seq of the event that triggered it */
-	int64_t ts_ms;        /* event time of the triggering event */
-	int64_t detected_ms;  /* wall clock when detectd fired */
-	double value;         /* the observed value of the metric */
-	double threshold;     /* the limit it crossed */
+	uint64_t seq;                /* seq of the event that triggered it */
+	int64_t ts_ms;               /* event time of the triggering event */
+	int64_t detected_ms;         /* wall clock when detectd fired */
+	double value;                /* the observed value of the metric */
+	double threshold;            /* the limit it crossed */
 	struct sn_str id;            /* unique anomaly id */
 	struct sn_str detector_id;   /* "high-latency" */
 	struct sn_str detector_type; /* "threshold" */
@@ -62,9 +62,9 @@ struct sn_anomaly {
 	struct sn_str severity;      /* "warning", "critical" */
 	struct sn_str application_id;
 	struct sn_str model;
-	struct sn_str metric;    /* "latency_ms" */
-	struct sn_str event_id;  /* triggering event */
-	struct sn_str message;   /* human sentence: why it fired */
+	struct sn_str metric;   /* "latency_ms" */
+	struct sn_str event_id; /* triggering event */
+	struct sn_str message;  /* human sentence: why it fired */
 };
 
 #endif

@@ -29,9 +29,9 @@
 #include "log.h"
 #include "util.h"
 
-#define IPC_RECV_BURST 256
-#define IPC_RECV_MAX (64u * 1024 * 1024) /* largest message accepted */
-#define IPC_NNG_SENDBUF 64                /* messages nng may buffer */
+#define IPC_RECV_BURST  256
+#define IPC_RECV_MAX    (64u * 1024 * 1024) /* largest message accepted */
+#define IPC_NNG_SENDBUF 64                  /* messages nng may buffer */
 
 struct ipc_in {
 	nng_socket sock;
@@ -143,8 +143,7 @@ ipc_pull_listen(struct event_base *base, const char *url, ipc_msg_cb cb,
 }
 
 struct ipc_in *
-ipc_sub_dial(struct event_base *base, const char *url, ipc_msg_cb cb,
-             void *arg)
+ipc_sub_dial(struct event_base *base, const char *url, ipc_msg_cb cb, void *arg)
 {
 	nng_socket s;
 	int rv;

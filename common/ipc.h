@@ -19,10 +19,10 @@
 struct event_base;
 
 /* Endpoint names under run_dir. */
-#define SN_IPC_STORED "stored.ipc"   /* pull: events, anomalies */
+#define SN_IPC_STORED  "stored.ipc"  /* pull: events, anomalies */
 #define SN_IPC_DETECTD "detectd.ipc" /* pull: events */
-#define SN_IPC_ALERTD "alertd.ipc"   /* pull: anomalies */
-#define SN_IPC_STATE "state.ipc"     /* pub: supervisor's set state */
+#define SN_IPC_ALERTD  "alertd.ipc"  /* pull: anomalies */
+#define SN_IPC_STATE   "state.ipc"   /* pub: supervisor's set state */
 
 /* Writes "ipc://<run_dir>/<name>" into buf; -1 when it does not fit. */
 int ipc_url(char *buf, size_t size, const char *run_dir, const char *name);

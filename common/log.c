@@ -226,13 +226,13 @@ vlog_msg(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOG_FN(name, level, with_errno)                                        \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		vlog_msg(level, with_errno, fmt, ap);                          \
-		va_end(ap);                                                    \
+#define LOG_FN(name, level, with_errno)               \
+	void name(const char *fmt, ...)               \
+	{                                             \
+		va_list ap;                           \
+		va_start(ap, fmt);                    \
+		vlog_msg(level, with_errno, fmt, ap); \
+		va_end(ap);                           \
 	}
 
 LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)

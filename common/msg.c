@@ -276,9 +276,9 @@ msg_next_event(struct msg_reader *r, struct sn_event *ev)
 	    get_f64(r, &ev->completion_tokens) < 0 ||
 	    get_f64(r, &ev->cost) < 0 || get_str(r, &ev->event_id) < 0 ||
 	    get_str(r, &ev->event_type) < 0 ||
-	    get_str(r, &ev->application_id) < 0 ||
-	    get_str(r, &ev->model) < 0 || get_str(r, &ev->status) < 0 ||
-	    get_str(r, &ev->timestamp) < 0 || get_str(r, &ev->json) < 0)
+	    get_str(r, &ev->application_id) < 0 || get_str(r, &ev->model) < 0 ||
+	    get_str(r, &ev->status) < 0 || get_str(r, &ev->timestamp) < 0 ||
+	    get_str(r, &ev->json) < 0)
 		return -1;
 	r->remaining--;
 	return 1;
@@ -297,9 +297,9 @@ msg_next_anomaly(struct msg_reader *r, struct sn_anomaly *a)
 	    get_str(r, &a->detector_id) < 0 ||
 	    get_str(r, &a->detector_type) < 0 || get_str(r, &a->alert) < 0 ||
 	    get_str(r, &a->severity) < 0 ||
-	    get_str(r, &a->application_id) < 0 ||
-	    get_str(r, &a->model) < 0 || get_str(r, &a->metric) < 0 ||
-	    get_str(r, &a->event_id) < 0 || get_str(r, &a->message) < 0)
+	    get_str(r, &a->application_id) < 0 || get_str(r, &a->model) < 0 ||
+	    get_str(r, &a->metric) < 0 || get_str(r, &a->event_id) < 0 ||
+	    get_str(r, &a->message) < 0)
 		return -1;
 	r->remaining--;
 	return 1;

@@ -53,19 +53,18 @@ const char *sn_daemon_state_name(int state);
 
 /* One daemon's line in a SN_MSG_SET_STATE message. */
 struct sn_daemon_status {
-	struct sn_str name;  /* "ingestd" */
-	uint8_t state;       /* enum sn_daemon_state */
-	int32_t pid;         /* 0 when not running */
-	int64_t since_ms;    /* wall clock of the last state change */
-	uint32_t restarts;   /* times restarted since the set started */
+	struct sn_str name; /* "ingestd" */
+	uint8_t state;      /* enum sn_daemon_state */
+	int32_t pid;        /* 0 when not running */
+	int64_t since_ms;   /* wall clock of the last state change */
+	uint32_t restarts;  /* times restarted since the set started */
 };
 
 /* Encoder: begin, add records, then b holds the whole message. */
 void msg_begin(struct sn_buf *b, enum sn_msg_type type);
 void msg_add_event(struct sn_buf *b, const struct sn_event *ev);
 void msg_add_anomaly(struct sn_buf *b, const struct sn_anomaly *a);
-void msg_add_daemon_status(struct sn_buf *b,
-                           const struct sn_daemon_status *st);
+void msg_add_daemon_status(struct sn_buf *b, const struct sn_daemon_status *st);
 /* Number of records added since msg_begin. */
 uint32_t msg_count(const struct sn_buf *b);
 
@@ -92,7 +91,6 @@ int msg_open(struct msg_reader *r, const void *data, size_t len);
  */
 int msg_next_event(struct msg_reader *r, struct sn_event *ev);
 int msg_next_anomaly(struct msg_reader *r, struct sn_anomaly *a);
-int msg_next_daemon_status(struct msg_reader *r,
-                           struct sn_daemon_status *st);
+int msg_next_daemon_status(struct msg_reader *r, struct sn_daemon_status *st);
 
 #endif
