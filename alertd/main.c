@@ -112,20 +112,6 @@ alertd_on_stop(struct sn_daemon *d)
 	daemon_stop(d);
 }
 
-static void
-alertd_listen(struct alertd *st)
-{
-	char url[256];
-
-	if (sn_mkdir_p(st->d.cfg->run_dir, 0750) < 0)
-		fatal("run directory %s", st->d.cfg->run_dir);
-	if (ipc_url(url, sizeof(url), st->d.cfg->run_dir, SN_IPC_ALERTD) < 0)
-		fatalx("run directory path too long: %s", st->d.cfg->run_dir);
-	if ((st->in = ipc_pull_listen(st->d.base, url, alertd_on_msg, st)) ==
-	    NULL)
-		fatalx("cannot listen on %s", url);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -135,7 +121,7 @@ main(int argc, char **argv)
 	daemon_init(&st.d, "alertd", argc, argv);
 	st.d.arg = &st;
 	st.d.on_stop = alertd_on_stop;
-	alertd_listen(&st);
+	st.in = daemon_pull_listen(&st.d, SN_IPC_ALERTD, alertd_on_msg, &st);
 	log_info("%zu routes, %zu receivers", st.d.cfg->alerts.nroutes,
 	         st.d.cfg->alerts.nreceivers);
 	daemon_ready(&st.d);

@@ -152,6 +152,41 @@ daemon_stop(struct sn_daemon *d)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* Writes the endpoint's url into buf or exits. */
+static void
+daemon_url(struct sn_daemon *d, const char *name, char *buf, size_t size)
+{
+	if (ipc_url(buf, size, d->cfg->run_dir, name) < 0)
+		fatalx("run directory path too long: %s", d->cfg->run_dir);
+}
+
+struct ipc_in *
+daemon_pull_listen(struct sn_daemon *d, const char *name, ipc_msg_cb cb,
+                   void *arg)
+{
+	struct ipc_in *in;
+	char url[256];
+
+	if (sn_mkdir_p(d->cfg->run_dir, 0750) < 0)
+		fatal("run directory %s", d->cfg->run_dir);
+	daemon_url(d, name, url, sizeof(url));
+	if ((in = ipc_pull_listen(d->base, url, cb, arg)) == NULL)
+		fatalx("cannot listen on %s", url);
+	return in;
+}
+
+struct ipc_out *
+daemon_push_dial(struct sn_daemon *d, const char *name, size_t max_queued)
+{
+	struct ipc_out *out;
+	char url[256];
+
+	daemon_url(d, name, url, sizeof(url));
+	if ((out = ipc_push_dial(d->base, url, max_queued)) == NULL)
+		fatalx("cannot dial %s", url);
+	return out;
+}
+
 void
 daemon_free(struct sn_daemon *d)
 {

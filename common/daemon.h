@@ -17,7 +17,10 @@
 #ifndef SN_DAEMON_H
 #define SN_DAEMON_H
 
+#include <stddef.h>
+
 #include "config.h"
+#include "ipc.h"
 
 struct event_base;
 struct event;
@@ -52,6 +55,16 @@ int daemon_run(struct sn_daemon *d);
 /* Ends the loop (from on_stop when draining is done). */
 void daemon_stop(struct sn_daemon *d);
 void daemon_free(struct sn_daemon *d);
+
+/*
+ * Listens on the pull endpoint name (SN_IPC_*) under run_dir, creating
+ * run_dir if needed, or dials a push endpoint there.  Failing to is
+ * fatal (exit 1): the supervisor restarts the daemon with backoff.
+ */
+struct ipc_in *daemon_pull_listen(struct sn_daemon *d, const char *name,
+                                  ipc_msg_cb cb, void *arg);
+struct ipc_out *daemon_push_dial(struct sn_daemon *d, const char *name,
+                                 size_t max_queued);
 
 /* Applies the config's log level and format (used at start and reload). */
 void daemon_apply_logging(const struct sn_config *cfg);

@@ -131,34 +131,15 @@ detectd_on_stop(struct sn_daemon *d)
 	daemon_stop(d);
 }
 
-/* Dials a consumer; nng keeps redialing until it listens. */
-static struct ipc_out *
-detectd_dial(struct detectd *st, const char *name)
-{
-	struct ipc_out *o;
-	char url[256];
-
-	if (ipc_url(url, sizeof(url), st->d.cfg->run_dir, name) < 0)
-		fatalx("run directory path too long: %s", st->d.cfg->run_dir);
-	if ((o = ipc_push_dial(st->d.base, url, DETECTD_MAX_QUEUED)) == NULL)
-		fatalx("cannot dial %s", url);
-	return o;
-}
-
+/* Dials both consumers (nng redials until they listen), then listens. */
 static void
 detectd_open(struct detectd *st)
 {
-	char url[256];
-
-	if (sn_mkdir_p(st->d.cfg->run_dir, 0750) < 0)
-		fatal("run directory %s", st->d.cfg->run_dir);
-	st->to_stored = detectd_dial(st, SN_IPC_STORED);
-	st->to_alertd = detectd_dial(st, SN_IPC_ALERTD);
-	if (ipc_url(url, sizeof(url), st->d.cfg->run_dir, SN_IPC_DETECTD) < 0)
-		fatalx("run directory path too long: %s", st->d.cfg->run_dir);
-	st->in = ipc_pull_listen(st->d.base, url, detectd_on_msg, st);
-	if (st->in == NULL)
-		fatalx("cannot listen on %s", url);
+	st->to_stored =
+	        daemon_push_dial(&st->d, SN_IPC_STORED, DETECTD_MAX_QUEUED);
+	st->to_alertd =
+	        daemon_push_dial(&st->d, SN_IPC_ALERTD, DETECTD_MAX_QUEUED);
+	st->in = daemon_pull_listen(&st->d, SN_IPC_DETECTD, detectd_on_msg, st);
 }
 
 int

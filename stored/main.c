@@ -225,23 +225,15 @@ stored_open_store(struct stored *st)
 static void
 stored_listen(struct stored *st)
 {
-	const struct sn_config *cfg = st->d.cfg;
 	struct timeval every = {STORED_SUMMARY_SECS, 0};
-	char url[256];
 
-	if (sn_mkdir_p(cfg->run_dir, 0750) < 0)
-		fatal("run directory %s", cfg->run_dir);
-	if (ipc_url(url, sizeof(url), cfg->run_dir, SN_IPC_STORED) < 0)
-		fatalx("run directory path too long: %s", cfg->run_dir);
 	st->commit_ev = event_new(st->d.base, -1, 0, stored_on_commit, st);
 	st->summary_ev =
 	        event_new(st->d.base, -1, EV_PERSIST, stored_on_summary, st);
 	if (st->commit_ev == NULL || st->summary_ev == NULL ||
 	    event_add(st->summary_ev, &every) < 0)
 		fatalx("cannot create loop events");
-	if ((st->in = ipc_pull_listen(st->d.base, url, stored_on_msg, st)) ==
-	    NULL)
-		fatalx("cannot listen on %s", url);
+	st->in = daemon_pull_listen(&st->d, SN_IPC_STORED, stored_on_msg, st);
 }
 
 int

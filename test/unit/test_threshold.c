@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -359,46 +360,33 @@ test_seed_detectors(void **unused)
 	assert_string_equal(k.got[0].severity, "critical");
 }
 
-/* The seed's detectors.yaml, word for word (deployment guide). */
-static const char seed_yaml[] = "detectors:\n"
-                                "  - id: high-latency\n"
-                                "    name: High Latency Detector\n"
-                                "    type: threshold\n"
-                                "    enabled: true\n"
-                                "    config:\n"
-                                "      metric: latency_ms\n"
-                                "      condition: greater_than\n"
-                                "      threshold: 5000\n"
-                                "      window: 5m\n"
-                                "    actions:\n"
-                                "      - alert: high-latency-alert\n"
-                                "        severity: warning\n"
-                                "\n"
-                                "  - id: high-cost\n"
-                                "    name: High Cost Detector\n"
-                                "    type: threshold\n"
-                                "    enabled: true\n"
-                                "    config:\n"
-                                "      metric: cost\n"
-                                "      condition: greater_than\n"
-                                "      threshold: 1.0\n"
-                                "      window: 1m\n"
-                                "    actions:\n"
-                                "      - alert: high-cost-alert\n"
-                                "        severity: critical\n"
-                                "\n"
-                                "  - id: error-rate\n"
-                                "    name: Error Rate Detector\n"
-                                "    type: statistical\n"
-                                "    enabled: true\n"
-                                "    config:\n"
-                                "      metric: error_rate\n"
-                                "      strategy: zscore\n"
-                                "      threshold: 3.0\n"
-                                "      window: 10m\n"
-                                "    actions:\n"
-                                "      - alert: error-spike-alert\n"
-                                "        severity: warning\n";
+/*
+ * Reads the seed's detectors.yaml, kept word for word from the deployment
+ * guide under test/unit/data/ (the tests run from the top of the tree).
+ * Returns a new NUL-terminated string; the caller frees it.
+ */
+static char *
+read_seed_detectors(size_t *len)
+{
+	char *dir = sn_path_dirname(__FILE__), path[512], *text;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/data/seed/standalone/detectors.yaml",
+	         dir);
+	free(dir);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = malloc((size_t)n + 1);
+	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+	text[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return text;
+}
 
 static void
 test_seed_yaml_through_loader(void **unused)
@@ -409,11 +397,14 @@ test_seed_yaml_through_loader(void **unused)
 	struct engine *e;
 	struct sink k;
 
+	size_t len;
+	char *seed_yaml = read_seed_detectors(&len);
+
 	(void)unused;
 	assert_int_equal(config_parse_detectors("detectors.yaml", seed_yaml,
-	                                        strlen(seed_yaml), &dets,
-	                                        &errs),
+	                                        len, &dets, &errs),
 	                 0);
+	free(seed_yaml);
 	e = engine_new(&dets);
 	assert_int_equal(engine_running(e), 2);
 
