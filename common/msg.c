@@ -140,7 +140,13 @@ msg_add_anomaly(struct sn_buf *b, const struct sn_anomaly *a)
 	put_u64(b, a->seq);
 	put_u64(b, (uint64_t)a->ts_ms);
 	put_u64(b, (uint64_t)a->detected_ms);
+	put_u64(b, (uint64_t)a->window_start_ms);
+	put_u64(b, (uint64_t)a->window_end_ms);
+	put_u64(b, a->samples);
+	put_u8(b, a->status);
 	put_f64(b, a->value);
+	put_f64(b, a->expected);
+	put_f64(b, a->score);
 	put_f64(b, a->threshold);
 	put_str(b, a->id);
 	put_str(b, a->detector_id);
@@ -152,6 +158,8 @@ msg_add_anomaly(struct sn_buf *b, const struct sn_anomaly *a)
 	put_str(b, a->metric);
 	put_str(b, a->event_id);
 	put_str(b, a->message);
+	put_str(b, a->labels);
+	put_str(b, a->event_ids);
 	bump_count(b);
 }
 
@@ -292,14 +300,19 @@ msg_next_anomaly(struct msg_reader *r, struct sn_anomaly *a)
 	if (r->remaining == 0)
 		return msg_at_end(r);
 	if (get_u64(r, &a->seq) < 0 || get_i64(r, &a->ts_ms) < 0 ||
-	    get_i64(r, &a->detected_ms) < 0 || get_f64(r, &a->value) < 0 ||
+	    get_i64(r, &a->detected_ms) < 0 ||
+	    get_i64(r, &a->window_start_ms) < 0 ||
+	    get_i64(r, &a->window_end_ms) < 0 || get_u64(r, &a->samples) < 0 ||
+	    get_u8(r, &a->status) < 0 || get_f64(r, &a->value) < 0 ||
+	    get_f64(r, &a->expected) < 0 || get_f64(r, &a->score) < 0 ||
 	    get_f64(r, &a->threshold) < 0 || get_str(r, &a->id) < 0 ||
 	    get_str(r, &a->detector_id) < 0 ||
 	    get_str(r, &a->detector_type) < 0 || get_str(r, &a->alert) < 0 ||
 	    get_str(r, &a->severity) < 0 ||
 	    get_str(r, &a->application_id) < 0 || get_str(r, &a->model) < 0 ||
 	    get_str(r, &a->metric) < 0 || get_str(r, &a->event_id) < 0 ||
-	    get_str(r, &a->message) < 0)
+	    get_str(r, &a->message) < 0 || get_str(r, &a->labels) < 0 ||
+	    get_str(r, &a->event_ids) < 0)
 		return -1;
 	r->remaining--;
 	return 1;

@@ -25,7 +25,7 @@
 #include "event.h"
 #include "util.h"
 
-#define SN_MSG_VERSION 1
+#define SN_MSG_VERSION 2
 #define SN_MSG_HDR_LEN 8
 
 enum sn_msg_type {
