@@ -66,7 +66,10 @@ $(LIB): $(call obj,$(COMMON_SRCS))
 
 $(BUILD)/sentinel: $(call obj,$(SUP_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/sentinel-cli: $(call obj,$(CLI_SRCS)) $(LIB)
+# sentinel-cli replays events through the same engine and event parser
+# the daemons run, so it links their pure code.
+$(BUILD)/sentinel-cli: $(call obj,$(CLI_SRCS)) \
+		$(call lib_objs,$(INGESTD_SRCS) $(DETECTD_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/sentinel-ingestd: $(call obj,$(INGESTD_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

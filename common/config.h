@@ -67,18 +67,43 @@ struct sn_detector_action {
 	char *severity; /* "warning", "critical", "info" */
 };
 
+/* A detector's filter: only events whose field equals value count. */
+struct sn_detector_filter {
+	char *field; /* "event_type", "application_id", or a data field
+	                ("status", "model", "data.region" or "region") */
+	char *value;
+};
+
 struct sn_detector {
 	char *id;     /* unique */
 	char *name;   /* defaults to id */
-	char *type;   /* "threshold", "statistical" */
+	char *type;   /* "threshold", "statistical", "rate" */
 	bool enabled; /* default true */
 	/* config: */
-	char *metric;    /* "latency_ms", "cost", "error_rate", ... */
-	char *condition; /* threshold: greater_than, less_than, ... */
+	char *metric;    /* "latency_ms", "cost", "error_rate", ...; rate:
+	                    optional, NULL counts events */
+	char *condition; /* threshold, rate: greater_than, less_than, ... */
 	double threshold;
 	bool has_threshold;
 	int64_t window_ms; /* 0 when not given */
-	char *strategy;    /* statistical: "zscore" */
+	char *strategy; /* statistical: zscore, mad, iqr, ewma, cusum, auto */
+	char *aggregation; /* threshold: avg (default), min, max, sum, count,
+	                      p50, p90, p95, p99, last, each; statistical:
+	                      the per-window value, avg by default */
+	char **group_by;   /* labels; default {"application_id"} */
+	size_t ngroup_by;
+	uint32_t min_samples;              /* 0: the type's default */
+	int64_t cooldown_ms;               /* 0: none */
+	struct sn_detector_filter *filter; /* all must match */
+	size_t nfilter;
+	uint32_t history;    /* statistical, rate baseline: windows kept
+	                        (default 30) */
+	char *direction;     /* statistical: "up", "down", "both" (default) */
+	char *baseline;      /* rate: "none" (default: threshold is a count)
+	                        or "history" (threshold is a ratio of the
+	                        mean count of the last history windows) */
+	int64_t lateness_ms; /* allowed lateness of events (default 5s) */
+	uint32_t max_groups; /* groups tracked at most (default 10000) */
 	struct sn_detector_action *actions;
 	size_t nactions;
 	unsigned line; /* where the detector starts in its file */
