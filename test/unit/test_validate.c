@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "../../ingestd/ingestd.h"
-#include "../../ingestd/validate.h"
+#include "validate.h"
 #include "msg.h"
 
 /* The event of the seed's Quick Start. */

@@ -1,6 +1,8 @@
 /*
- * validate.h: turning an HTTP request body into validated telemetry
- * events.  Pure code (jansson, no libevent) so the unit tests can drive
+ * validate.h: turning a body of events (an HTTP request, a replay file, a
+ * control request) into validated telemetry events.  Shared by ingestd,
+ * detectd and sentinel-cli, so one parser decides what an event is.
+ * Pure code (jansson, no libevent) so the unit tests can drive
  * it directly (test/unit/test_validate.c).
  *
  * A body is one event object, a JSON array of event objects, or NDJSON
