@@ -624,8 +624,465 @@ test_bad_detectors(void **state)
 	assert_error(&e, "detectors.yaml:17: detectors[2].config.metric: "
 	                 "missing");
 	assert_error(&e, "detectors.yaml:18: detectors[2].config.strategy: "
-	                 "unknown strategy \"ewma\"");
+	                 "unknown strategy \"fancy\"");
 	cfg_errors_free(&e);
+}
+
+/* detectors.yaml: the engine's keys ---------------------------------- */
+
+/* Parses a detectors file of test/unit/data; asserts it loads. */
+static void
+parse_detectors_ok(const char *rel, struct sn_detectors *d)
+{
+	struct sn_cfg_errors e = {0};
+	size_t len;
+	char *text = read_data(rel, &len);
+
+	if (config_parse_detectors(rel, text, len, d, &e) != 0) {
+		dump_errors(&e);
+		fail_msg("%s does not load", rel);
+	}
+	free(text);
+	assert_no_errors(&e);
+}
+
+/* Every key of a detector lands in its field. */
+static void
+test_detector_keys(void **state)
+{
+	struct sn_detectors d;
+	const struct sn_detector *x;
+
+	(void)state;
+	parse_detectors_ok("detectors-full.yaml", &d);
+	assert_int_equal(d.count, 5);
+
+	x = &d.items[0];
+	assert_string_equal(x->id, "p95-latency");
+	assert_string_equal(x->type, "threshold");
+	assert_string_equal(x->metric, "data.latency_ms");
+	assert_string_equal(x->condition, "greater_or_equal");
+	assert_true(x->has_threshold && x->threshold == 2500.0);
+	assert_int_equal(x->window_ms, 5 * 60000);
+	assert_string_equal(x->aggregation, "p95");
+	assert_int_equal(x->ngroup_by, 3);
+	assert_string_equal(x->group_by[0], "application_id");
+	assert_string_equal(x->group_by[1], "model");
+	assert_string_equal(x->group_by[2], "data.region");
+	assert_int_equal(x->min_samples, 20);
+	assert_int_equal(x->cooldown_ms, 10 * 60000);
+	assert_int_equal(x->lateness_ms, 30000);
+	assert_int_equal(x->max_groups, 500);
+	/* numbers and booleans are kept as the text written */
+	assert_int_equal(x->nfilter, 4);
+	assert_string_equal(x->filter[0].field, "event_type");
+	assert_string_equal(x->filter[0].value, "llm.response");
+	assert_string_equal(x->filter[1].field, "data.region");
+	assert_string_equal(x->filter[1].value, "eu-west-1");
+	assert_string_equal(x->filter[2].field, "status");
+	assert_string_equal(x->filter[2].value, "200");
+	assert_string_equal(x->filter[3].field, "cached");
+	assert_string_equal(x->filter[3].value, "false");
+	assert_null(x->strategy);
+	assert_int_equal(x->nactions, 2);
+	assert_string_equal(x->actions[1].alert, "slow-page");
+	assert_string_equal(x->actions[1].severity, "info");
+
+	/* threshold without a window: each event is tested */
+	x = &d.items[1];
+	assert_false(x->enabled);
+	assert_string_equal(x->metric, "usage.cached_tokens");
+	assert_int_equal(x->window_ms, 0);
+	assert_string_equal(x->aggregation, "each");
+
+	x = &d.items[2];
+	assert_string_equal(x->type, "statistical");
+	assert_string_equal(x->strategy, "auto");
+	assert_false(x->has_threshold); /* the strategy's default */
+	assert_int_equal(x->window_ms, 60000);
+	assert_string_equal(x->aggregation, "sum");
+	assert_int_equal(x->history, 288);
+	assert_string_equal(x->direction, "up");
+	assert_int_equal(x->lateness_ms, 0); /* 0 is allowed */
+	assert_null(x->condition);
+
+	x = &d.items[3];
+	assert_string_equal(x->type, "rate");
+	assert_null(x->metric); /* counts events */
+	assert_string_equal(x->condition, "less_than");
+	assert_true(x->threshold == 0.1);
+	assert_int_equal(x->window_ms, 5 * 60000);
+	assert_string_equal(x->baseline, "history");
+	assert_int_equal(x->history, 12);
+	assert_null(x->aggregation);
+	assert_int_equal(x->ngroup_by, 2);
+	assert_string_equal(x->group_by[1], "model");
+
+	x = &d.items[4];
+	assert_string_equal(x->metric, "completion_tokens");
+	assert_string_equal(x->baseline, "none");
+	assert_int_equal(x->window_ms, 60000);
+	config_detectors_free(&d);
+}
+
+/* What a detector gets when it says nothing but the required keys. */
+static void
+test_detector_defaults(void **state)
+{
+	static const char text[] = "detectors:\n"
+	                           "  - {id: t, type: threshold, config: "
+	                           "{metric: cost, condition: greater_than, "
+	                           "threshold: 1, window: 1m}}\n"
+	                           "  - {id: e, type: threshold, config: "
+	                           "{metric: cost, condition: equal, "
+	                           "threshold: 0}}\n"
+	                           "  - {id: s, type: statistical, config: "
+	                           "{metric: latency_ms, window: 1m}}\n"
+	                           "  - {id: r, type: rate, config: "
+	                           "{condition: less_than, threshold: 1, "
+	                           "window: 10m}}\n";
+	struct sn_cfg_errors e = {0};
+	struct sn_detectors d;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(config_parse_detectors("d.yaml", text,
+	                                        sizeof(text) - 1, &d, &e),
+	                 0);
+	assert_no_errors(&e);
+	assert_int_equal(d.count, 4);
+	for (i = 0; i < d.count; i++) {
+		const struct sn_detector *x = &d.items[i];
+
+		assert_true(x->enabled);
+		assert_int_equal(x->ngroup_by, 1);
+		assert_string_equal(x->group_by[0], "application_id");
+		assert_int_equal(x->min_samples, 0);
+		assert_int_equal(x->cooldown_ms, 0);
+		assert_int_equal(x->nfilter, 0);
+		assert_null(x->filter);
+		assert_int_equal(x->history, 30);
+		assert_string_equal(x->direction, "both");
+		assert_string_equal(x->baseline, "none");
+		assert_int_equal(x->lateness_ms, 5000);
+		assert_int_equal(x->max_groups, 10000);
+		assert_int_equal(x->nactions, 0);
+	}
+	assert_string_equal(d.items[0].aggregation, "avg");
+	assert_null(d.items[0].strategy);
+	assert_string_equal(d.items[1].aggregation, "each");
+	assert_string_equal(d.items[2].aggregation, "avg");
+	assert_string_equal(d.items[2].strategy, "zscore");
+	assert_null(d.items[3].aggregation);
+	assert_null(d.items[3].metric);
+	config_detectors_free(&d);
+
+	/* The built-in detectors (the seed's) get the same defaults. */
+	assert_int_equal(config_parse_detectors(
+	                         "builtin", config_builtin_detectors,
+	                         strlen(config_builtin_detectors), &d, &e),
+	                 0);
+	assert_no_errors(&e);
+	assert_int_equal(d.count, 3);
+	assert_string_equal(d.items[0].aggregation, "avg");
+	assert_int_equal(d.items[0].window_ms, 5 * 60000);
+	assert_string_equal(d.items[1].aggregation, "avg");
+	assert_string_equal(d.items[2].aggregation, "avg");
+	assert_string_equal(d.items[2].strategy, "zscore");
+	assert_true(d.items[2].threshold == 3.0);
+	assert_string_equal(d.items[2].group_by[0], "application_id");
+	config_detectors_free(&d);
+}
+
+/* Every kind of bad value of the engine's keys, each at its line. */
+static void
+test_bad_detector_keys(void **state)
+{
+	static const char *const want[] = {
+	        "k.yaml:9: detectors[0].config.aggregation: unknown "
+	        "aggregation \"median\" (expected avg, min, max, sum, count, "
+	        "p50, p90, p95, p99, last or each)",
+	        "k.yaml:10: detectors[0].config.lateness: invalid duration "
+	        "\"5x\"",
+	        "k.yaml:11: detectors[0].config.cooldown: invalid duration "
+	        "\"soon\"",
+	        "k.yaml:12: detectors[0].config.group_by[2]: duplicate label "
+	        "\"data.model\" (also group_by[1])",
+	        "k.yaml:14: detectors[0].config.filter: a field name must not "
+	        "be empty",
+	        "k.yaml:15: detectors[0].config.filter.event_type: expected a "
+	        "value (a string or number), found a list",
+	        "k.yaml:16: detectors[0].config.filter.model: missing a value",
+	        "k.yaml:17: detectors[0].config.baseline: only for rate "
+	        "detectors",
+	        "k.yaml:18: detectors[0].config.history: only for statistical "
+	        "and rate detectors",
+	        "k.yaml:19: detectors[0].config.direction: only for "
+	        "statistical detectors",
+	        "k.yaml:20: detectors[0].config.strategy: only for "
+	        "statistical detectors",
+	        "k.yaml:24: detectors[1].config.metric: \"latency ms\" is not "
+	        "a field name",
+	        "k.yaml:27: detectors[1].config.aggregation: \"p99\" needs a "
+	        "window",
+	        "k.yaml:28: detectors[1].config.min_samples: must be between "
+	        "0 and 1000000000, not -1",
+	        "k.yaml:29: detectors[1].config.max_groups: must be between 1 "
+	        "and 1000000, not 0",
+	        "k.yaml:32: detectors[2].config.window: missing (a "
+	        "statistical detector scores one value per window)",
+	        "k.yaml:34: detectors[2].config.strategy: unknown strategy "
+	        "\"prophet\" (expected zscore, mad, iqr, ewma, cusum or auto)",
+	        "k.yaml:35: detectors[2].config.direction: unknown direction "
+	        "\"sideways\" (expected up, down or both)",
+	        "k.yaml:36: detectors[2].config.history: must be between 1 "
+	        "and 10000, not 0",
+	        "k.yaml:37: detectors[2].config.aggregation: each is for "
+	        "threshold detectors only",
+	        "k.yaml:38: detectors[2].config.condition: not used by "
+	        "statistical detectors",
+	        "k.yaml:39: detectors[2].config.threshold: must be greater "
+	        "than 0",
+	        "k.yaml:42: detectors[3].config.condition: missing (a rate "
+	        "detector needs condition and threshold)",
+	        "k.yaml:45: detectors[3].config.baseline: unknown baseline "
+	        "\"average\" (expected none or history)",
+	        "k.yaml:46: detectors[3].config.aggregation: not used by rate "
+	        "detectors",
+	        "k.yaml:51: detectors[4].config.threshold: must be greater "
+	        "than 0 (with baseline: history it is a ratio",
+	        "k.yaml:56: detectors[5].config.window: missing (a rate "
+	        "detector counts events per window)",
+	        "k.yaml:58: detectors[5].config.threshold: must not be "
+	        "negative",
+	        "k.yaml:59: detectors[5].config.history: only used with "
+	        "baseline: history",
+	        "k.yaml:60: detectors[5].config.group_by: needs at least one "
+	        "label",
+	        "k.yaml:61: detectors[5].config.filter: expected a mapping of "
+	        "field: value, found a list",
+	        "k.yaml:68: detectors[6].config.group_by: allows at most 8 "
+	        "labels, not 9",
+	        "k.yaml:69: detectors[6].config.filter.data.: \"data.\" is not "
+	        "a field name",
+	        "k.yaml:69: detectors[6].config.filter.status: duplicate "
+	        "field (also given as \"data.status\")",
+	        "k.yaml:72: detectors[7].config.window: missing (error_rate, "
+	        "request_rate, tokens_per_second and cost_per_request are "
+	        "computed over a window)",
+	        "k.yaml:83: detectors[8].config.aggregation: not used with "
+	        "request_rate (one value per window, by its own formula)",
+	        "k.yaml:89: detectors[9].config.aggregation: not used with "
+	        "error_rate",
+	};
+	struct sn_cfg_errors e = {0};
+	struct sn_detectors d;
+	size_t len, i;
+	char *text = read_data("bad/detectors-keys.yaml", &len);
+
+	(void)state;
+	assert_int_equal(config_parse_detectors("k.yaml", text, len, &d, &e),
+	                 -1);
+	free(text);
+	assert_int_equal(d.count, 0);
+	for (i = 0; i < SN_ARRAY_LEN(want); i++)
+		assert_error(&e, want[i]);
+	if (e.count != SN_ARRAY_LEN(want))
+		dump_errors(&e);
+	assert_int_equal(e.count, SN_ARRAY_LEN(want));
+	/* top to bottom */
+	for (i = 0; i < e.count; i++)
+		assert_non_null(strstr(e.msgs[i], want[i] + 7));
+	cfg_errors_free(&e);
+}
+
+/* One mistake at a time, as an operator makes them. */
+static void
+test_bad_detector_one(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+	        {"detectors:\n- id: a\n  type: rate\n  config:\n"
+	         "    threshold: 1\n    window: 1m\n",
+	         "x.yaml:4: detectors[0].config.condition: missing"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n",
+	         "x.yaml:4: detectors[0].config.window: missing"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    lateness: 5x\n",
+	         "x.yaml:7: detectors[0].config.lateness: invalid duration "
+	         "\"5x\""},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    group_by: [model, "
+	         "model]\n",
+	         "x.yaml:7: detectors[0].config.group_by[1]: duplicate label "
+	         "\"model\""},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    group_by: [\"\"]\n",
+	         "x.yaml:7: detectors[0].config.group_by[0]: must not be "
+	         "empty"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    filter:\n"
+	         "      \"\": x\n",
+	         "x.yaml:8: detectors[0].config.filter: a field name must not "
+	         "be empty"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    filter: x\n",
+	         "x.yaml:7: detectors[0].config.filter: expected a mapping"},
+	        {"detectors:\n- id: a\n  type: threshold\n  config:\n"
+	         "    metric: cost\n    condition: equal\n    threshold: 1\n"
+	         "    aggregation: mean\n",
+	         "x.yaml:8: detectors[0].config.aggregation: unknown "
+	         "aggregation \"mean\""},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    direction: upward\n",
+	         "x.yaml:7: detectors[0].config.direction: unknown direction"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    strategy: magic\n",
+	         "x.yaml:7: detectors[0].config.strategy: unknown strategy"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    history: 10001\n",
+	         "x.yaml:7: detectors[0].config.history: must be between 1 "
+	         "and 10000, not 10001"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    max_groups: 1000001\n",
+	         "x.yaml:7: detectors[0].config.max_groups: must be between"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    history: 1.5\n",
+	         "x.yaml:7: detectors[0].config.history: expected an integer"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    group_by: model\n",
+	         "x.yaml:7: detectors[0].config.group_by: expected a list"},
+	        {"detectors:\n- id: a\n  type: statistical\n  config:\n"
+	         "    metric: cost\n    window: 1m\n    filter:\n"
+	         "      model: {a: 1}\n",
+	         "x.yaml:8: detectors[0].config.filter.model: expected a "
+	         "value"},
+	        {"detectors:\n- id: a\n  type: rate\n  config:\n"
+	         "    condition: less_than\n    threshold: 1\n"
+	         "    window: 1m\n    cooldown: -1m\n",
+	         "x.yaml:8: detectors[0].config.cooldown: invalid duration"},
+	        {"detectors:\n- id: a\n  type: threshold\n  config:\n"
+	         "    metric: .cost\n    condition: equal\n    threshold: 1\n",
+	         "x.yaml:5: detectors[0].config.metric: \".cost\" is not a "
+	         "field name"},
+	        {"detectors:\n- id: a\n  type: threshold\n  config:\n"
+	         "    metric: \"\"\n    condition: equal\n    threshold: 1\n",
+	         "x.yaml:5: detectors[0].config.metric: missing"},
+	};
+	struct sn_cfg_errors e = {0};
+	struct sn_detectors d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(cases); i++) {
+		if (config_parse_detectors("x.yaml", cases[i].text,
+		                           strlen(cases[i].text), &d, &e) == 0)
+			fail_msg("case %zu loads", i);
+		assert_error(&e, cases[i].want);
+		if (e.count != 1)
+			dump_errors(&e);
+		assert_int_equal(e.count, 1);
+		cfg_errors_free(&e);
+	}
+}
+
+/* ${VAR} works in filter values and group_by labels like anywhere. */
+static void
+test_detector_env(void **state)
+{
+	static const char text[] = "detectors:\n- id: a\n  type: rate\n"
+	                           "  config:\n    condition: less_than\n"
+	                           "    threshold: 1\n    window: 1m\n"
+	                           "    group_by: [\"${SN_TEST_LABEL}\"]\n"
+	                           "    filter:\n"
+	                           "      application_id: ${SN_TEST_APP}\n";
+	struct sn_cfg_errors e = {0};
+	struct sn_detectors d;
+
+	(void)state;
+	setenv("SN_TEST_LABEL", "region", 1);
+	unsetenv("SN_TEST_APP");
+	assert_int_equal(config_parse_detectors("v.yaml", text,
+	                                        sizeof(text) - 1, &d, &e),
+	                 -1);
+	assert_int_equal(e.count, 1);
+	assert_error(&e, "v.yaml:10: detectors[0].config.filter."
+	                 "application_id: environment variable SN_TEST_APP "
+	                 "is not set");
+	cfg_errors_free(&e);
+	setenv("SN_TEST_APP", "chat", 1);
+	assert_int_equal(config_parse_detectors("v.yaml", text,
+	                                        sizeof(text) - 1, &d, &e),
+	                 0);
+	assert_no_errors(&e);
+	assert_string_equal(d.items[0].group_by[0], "region");
+	assert_string_equal(d.items[0].filter[0].value, "chat");
+	config_detectors_free(&d);
+	unsetenv("SN_TEST_LABEL");
+	unsetenv("SN_TEST_APP");
+}
+
+/* etc/detectors-auto.yaml, the tuning-free file, loads as shipped and
+ * watches what the issue promises per application and model. */
+static void
+test_detectors_auto(void **state)
+{
+	static const struct {
+		const char *type;
+		const char *metric; /* NULL: counts events */
+		const char *condition;
+	} want[] = {
+	        {"statistical", "latency_ms", NULL},
+	        {"statistical", "total_tokens", NULL},
+	        {"statistical", "cost", NULL},
+	        {"statistical", "error_rate", NULL},
+	        {"rate", NULL, "less_than"},
+	        {"rate", NULL, "greater_than"},
+	};
+	struct sn_cfg_errors e = {0};
+	struct sn_detectors d;
+	char path[PATH_MAX];
+	size_t len, i;
+	char *text;
+
+	(void)state;
+	cfg_pathf(path, sizeof(path), "%s/../../../etc/detectors-auto.yaml",
+	          data_dir);
+	assert_non_null(text = config_read_file(path, &len, NULL));
+	if (config_parse_detectors("detectors-auto.yaml", text, len, &d, &e) !=
+	    0)
+		dump_errors(&e);
+	free(text);
+	assert_no_errors(&e);
+	assert_int_equal(d.count, SN_ARRAY_LEN(want));
+	for (i = 0; i < d.count; i++) {
+		const struct sn_detector *x = &d.items[i];
+
+		assert_true(x->enabled);
+		assert_string_equal(x->type, want[i].type);
+		if (want[i].metric != NULL)
+			assert_string_equal(x->metric, want[i].metric);
+		else
+			assert_null(x->metric);
+		assert_int_equal(x->ngroup_by, 2);
+		assert_string_equal(x->group_by[0], "application_id");
+		assert_string_equal(x->group_by[1], "model");
+		assert_true(x->window_ms >= 60000);
+		assert_int_equal(x->nactions, 1);
+		if (strcmp(x->type, "statistical") == 0) {
+			assert_string_equal(x->strategy, "auto");
+			assert_false(x->has_threshold);
+		} else {
+			assert_string_equal(x->condition, want[i].condition);
+			assert_string_equal(x->baseline, "history");
+		}
+	}
+	assert_string_equal(d.items[0].aggregation, "avg");
+	assert_string_equal(d.items[0].direction, "both");
+	config_detectors_free(&d);
 }
 
 static void
@@ -906,7 +1363,7 @@ test_relative_paths(void **state)
 	           "      key_file: /etc/ssl/key.pem\n");
 	write_file(dir, "conf/rules/detectors.yaml",
 	           "detectors:\n  - id: d\n    type: statistical\n"
-	           "    config:\n      metric: cost\n");
+	           "    config:\n      metric: cost\n      window: 1m\n");
 	cfg_pathf(path, sizeof(path), "%s/conf/config.yaml", dir);
 	cfg = config_load(path, &e);
 	assert_null(cfg); /* the absolute alerts file does not exist */
@@ -973,12 +1430,12 @@ test_relative_config_path(void **state)
 	assert_null(config_load("./etc/config.yaml", &e));
 	assert_int_equal(e.count, 1);
 	assert_string_equal(e.msgs[0], "etc/detectors.yaml:2: detectors[0]."
-	                               "type: missing (threshold or "
-	                               "statistical)");
+	                               "type: missing (threshold, "
+	                               "statistical or rate)");
 	cfg_errors_free(&e);
 	write_file(dir, "etc/detectors.yaml",
 	           "detectors:\n  - id: x\n    type: statistical\n"
-	           "    config: {metric: cost}\n");
+	           "    config: {metric: cost, window: 1m}\n");
 	cfg = config_load("etc/config.yaml", &e);
 	assert_no_errors(&e);
 	cfg_pathf(want, sizeof(want), "%s/etc/config.yaml", dir);
@@ -1262,6 +1719,12 @@ main(void)
 	        cmocka_unit_test_setup(test_bad_port, setup),
 	        cmocka_unit_test_setup(test_errors_collected, setup),
 	        cmocka_unit_test_setup(test_bad_detectors, setup),
+	        cmocka_unit_test_setup(test_detector_keys, setup),
+	        cmocka_unit_test_setup(test_detector_defaults, setup),
+	        cmocka_unit_test_setup(test_bad_detector_keys, setup),
+	        cmocka_unit_test_setup(test_bad_detector_one, setup),
+	        cmocka_unit_test_setup(test_detector_env, setup),
+	        cmocka_unit_test_setup(test_detectors_auto, setup),
 	        cmocka_unit_test_setup(test_bad_alerts, setup),
 	        cmocka_unit_test_setup(test_missing_env, setup),
 	        cmocka_unit_test_setup(test_env_default, setup),
