@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define QSKETCH_DEFAULT_ERROR 0.01 /* 1% relative error */
-#define QSKETCH_DEFAULT_BINS 512
+#define QSKETCH_DEFAULT_BINS  512
 
 struct qsketch;
 

@@ -39,8 +39,8 @@ struct strategy_result {
 };
 
 struct strategy {
-	const char *name;            /* the config's strategy: "zscore" */
-	double default_threshold;    /* used when the detector gives none */
+	const char *name;         /* the config's strategy: "zscore" */
+	double default_threshold; /* used when the detector gives none */
 	/* Bytes of state for these params (fixed for a detector). */
 	size_t (*state_size)(const struct strategy_params *p);
 	/* Initialises the state block (state_size bytes, zeroed). */
