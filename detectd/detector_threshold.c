@@ -1,227 +1,161 @@
 /*
- * detector_threshold.c: the "threshold" detector type: fires when an
- * event's metric compares to a fixed threshold as the condition says.
+ * detector_threshold.c: the "threshold" detector type: the metric, per
+ * event or aggregated over a window, compared to a fixed threshold.
  *
  *   config:
  *     metric: latency_ms      a well-known field (latency_ms,
  *                             total_tokens, prompt_tokens,
- *                             completion_tokens, cost) or any numeric
+ *                             completion_tokens, cost), any numeric
  *                             field under "data" ("ttft_ms", or
- *                             "data.ttft_ms"; dots go deeper)
+ *                             "data.ttft_ms"; dots go deeper), or a
+ *                             derived metric (error_rate, request_rate,
+ *                             tokens_per_second, cost_per_request)
  *     condition: greater_than greater_or_equal, less_than,
  *                             less_or_equal, equal, not_equal
  *     threshold: 5000
- *     window: 5m              accepted, not used yet: each event is
- *                             tested alone.  Aggregating over the
- *                             window comes with the windowed engine.
+ *     window: 5m
+ *     aggregation: p95        avg (the default when a window is given),
+ *                             min, max, sum, count, p50, p90, p95, p99,
+ *                             last, or each (the default without a
+ *                             window): every event tested on its own
+ *     min_samples: 10         windows with fewer events are not judged
+ *                             (default 1)
  *
- * An event without the metric (or with a non-numeric value) does not
- * fire.  equal and not_equal compare doubles exactly, which is what a
- * threshold on integral counts (tokens, status codes) wants.
+ * A windowed threshold is judged when its window closes (the watermark
+ * passes its end), on the aggregate of the window's events.  Derived
+ * metrics are window values by nature: they need a window and take no
+ * aggregation.  An event without the metric is not counted (and with
+ * "each" does not fire): less_than and not_equal must not fire on a 0
+ * taken for absent.
  */
-#include <math.h>
-#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+#include "detector.h"
 
-#include "engine.h"
-#include "util.h"
-
-/* Well-known metrics: decoded numbers with a present bit, no JSON. */
-static const struct {
-	const char *name;
-	uint32_t bit;
-	size_t off; /* of the double in struct sn_event */
-} thr_known[] = {
-        {"latency_ms", SN_EV_LATENCY_MS, offsetof(struct sn_event, latency_ms)},
-        {"total_tokens", SN_EV_TOTAL_TOKENS,
-         offsetof(struct sn_event, total_tokens)},
-        {"prompt_tokens", SN_EV_PROMPT_TOKENS,
-         offsetof(struct sn_event, prompt_tokens)},
-        {"completion_tokens", SN_EV_COMPLETION_TOKENS,
-         offsetof(struct sn_event, completion_tokens)},
-        {"cost", SN_EV_COST, offsetof(struct sn_event, cost)},
-};
-
-enum thr_cond {
-	THR_GT,
-	THR_GE,
-	THR_LT,
-	THR_LE,
-	THR_EQ,
-	THR_NE,
-};
-
-static const struct {
-	const char *name;
-	const char *op; /* for the anomaly's message */
-} thr_conds[] = {
-        [THR_GT] = {"greater_than", ">"}, [THR_GE] = {"greater_or_equal", ">="},
-        [THR_LT] = {"less_than", "<"},    [THR_LE] = {"less_or_equal", "<="},
-        [THR_EQ] = {"equal", "=="},       [THR_NE] = {"not_equal", "!="},
-};
-
-struct thr_state {
-	int known;   /* index in thr_known, or -1 for a data field */
-	char **path; /* data field: keys under "data", outermost first */
-	size_t npath;
-	enum thr_cond cond;
+struct thr_priv {
+	enum det_cond cond;
 	double threshold;
 };
 
-static void
-thr_free(void *arg)
-{
-	struct thr_state *t = arg;
-	size_t i;
-
-	if (t == NULL)
-		return;
-	for (i = 0; i < t->npath; i++)
-		free(t->path[i]);
-	free(t->path);
-	free(t);
-}
-
-/* Splits "a.b.c" (after an optional "data.") into t->path.  0 or -1. */
 static int
-thr_parse_path(struct thr_state *t, const char *metric)
+thr_compile(struct det *d, const char **why)
 {
-	const char *p, *dot;
-	size_t n, k;
+	const struct sn_detector *c = d->cfg;
+	struct thr_priv *t;
+	enum det_cond cond;
+	int derived = d->metric >= DET_M_ERROR_RATE;
 
-	if (strncmp(metric, "data.", 5) == 0)
-		metric += 5;
-	for (n = 1, p = metric; *p; p++)
-		n += *p == '.';
-	t->path = sn_xcalloc(n, sizeof(*t->path));
-	for (p = metric; t->npath < n; p = dot + 1) {
-		dot = strchr(p, '.');
-		k = dot ? (size_t)(dot - p) : strlen(p);
-		if (k == 0)
-			return -1;
-		t->path[t->npath] = sn_xmalloc(k + 1);
-		memcpy(t->path[t->npath], p, k);
-		t->path[t->npath][k] = '\0';
-		t->npath++;
-		if (dot == NULL)
-			break;
-	}
-	return 0;
-}
-
-static int
-thr_init(const struct sn_detector *cfg, void **state, const char **why)
-{
-	struct thr_state *t;
-	size_t i;
-
-	if (cfg->metric == NULL || cfg->metric[0] == '\0') {
+	if (d->metric == DET_M_NONE) {
 		*why = "threshold detector without a metric";
 		return -1;
 	}
-	if (!cfg->has_threshold) {
+	if (!c->has_threshold) {
 		*why = "threshold detector without a threshold";
 		return -1;
 	}
-	t = sn_xcalloc(1, sizeof(*t));
-	t->threshold = cfg->threshold;
-	t->cond = SN_ARRAY_LEN(thr_conds);
-	for (i = 0; cfg->condition && i < SN_ARRAY_LEN(thr_conds); i++)
-		if (strcmp(cfg->condition, thr_conds[i].name) == 0)
-			t->cond = (enum thr_cond)i;
-	if ((size_t)t->cond >= SN_ARRAY_LEN(thr_conds)) {
+	if (det_cond_parse(c->condition, &cond) < 0) {
 		*why = "unknown or missing condition (greater_than, "
 		       "greater_or_equal, less_than, less_or_equal, equal, "
 		       "not_equal)";
-		thr_free(t);
 		return -1;
 	}
-	t->known = -1;
-	for (i = 0; i < SN_ARRAY_LEN(thr_known); i++)
-		if (strcmp(cfg->metric, thr_known[i].name) == 0)
-			t->known = (int)i;
-	if (t->known < 0 && thr_parse_path(t, cfg->metric) < 0) {
-		*why = "metric is not a field name (empty part between dots)";
-		thr_free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
-}
-
-/* The metric's value in the event; 0 when present and numeric, else -1
- * (*bad set when the event's JSON could not even be parsed). */
-static int
-thr_value(const struct thr_state *t, struct det_event *de, double *v, int *bad)
-{
-	json_t *j;
-	size_t i;
-
-	if (t->known >= 0) {
-		if (!(de->ev->present & thr_known[t->known].bit))
+	if (c->aggregation != NULL) {
+		if (det_agg_parse(c->aggregation, &d->agg) < 0) {
+			*why = "unknown aggregation (avg, min, max, sum, "
+			       "count, "
+			       "p50, p90, p95, p99, last, each)";
 			return -1;
-		memcpy(v, (const char *)de->ev + thr_known[t->known].off,
-		       sizeof(*v));
-		return 0;
+		}
+	} else {
+		d->agg = c->window_ms > 0 ? DET_AGG_AVG : DET_AGG_EACH;
 	}
-	if ((j = det_event_json(de)) == NULL) {
-		*bad = 1;
+	if (derived) {
+		if (c->window_ms <= 0 || d->agg == DET_AGG_EACH) {
+			*why = "a derived metric needs a window";
+			return -1;
+		}
+		if (d->agg != DET_AGG_AVG) {
+			*why = "a derived metric takes no aggregation";
+			return -1;
+		}
+		d->agg = DET_AGG_DERIVED;
+	}
+	if (d->agg != DET_AGG_EACH && c->window_ms <= 0) {
+		*why = "this aggregation needs a window";
 		return -1;
 	}
-	j = json_object_get(j, "data");
-	for (i = 0; i < t->npath && j != NULL; i++)
-		j = json_object_get(j, t->path[i]);
-	if (!json_is_number(j))
-		return -1;
-	*v = json_number_value(j);
+	d->window_ms = d->agg == DET_AGG_EACH ? 0 : c->window_ms;
+	d->min_samples = c->min_samples > 0 ? c->min_samples : 1;
+	d->empty_cap = 1; /* the verdict on an empty window never changes */
+	d->type_size = 0;
+	t = sn_xcalloc(1, sizeof(*t));
+	t->cond = cond;
+	t->threshold = c->threshold;
+	d->priv = t;
 	return 0;
 }
 
-static enum det_result
-thr_on_event(void *arg, struct det_event *de, struct det_fire *fire)
+static void
+thr_group_init(const struct det *d, void *tstate)
 {
-	const struct thr_state *t = arg;
-	double v;
-	int bad = 0, hit = 0;
+	(void)d;
+	(void)tstate;
+}
 
-	if (thr_value(t, de, &v, &bad) < 0)
-		return bad ? DET_ERROR : DET_QUIET;
-	if (!isfinite(v))
-		return DET_QUIET;
-	switch (t->cond) {
-	case THR_GT:
-		hit = v > t->threshold;
-		break;
-	case THR_GE:
-		hit = v >= t->threshold;
-		break;
-	case THR_LT:
-		hit = v < t->threshold;
-		break;
-	case THR_LE:
-		hit = v <= t->threshold;
-		break;
-	case THR_EQ:
-		hit = v == t->threshold;
-		break;
-	case THR_NE:
-		hit = v != t->threshold;
-		break;
+static void
+thr_judge(const struct det *d, void *tstate, const struct det_sample *s,
+          struct det_verdict *v)
+{
+	const struct thr_priv *t = d->priv;
+
+	(void)tstate;
+	v->threshold = t->threshold;
+	if (!s->has_value) {
+		v->why = "no value in the window";
+		return;
 	}
-	if (!hit)
-		return DET_QUIET;
-	fire->value = v;
-	fire->threshold = t->threshold;
-	fire->op = thr_conds[t->cond].op;
-	return DET_FIRED;
+	v->value = v->score = s->value;
+	/* An empty window judged (count, sum) has 0 samples by nature. */
+	if (!s->empty && s->samples < d->min_samples) {
+		v->why = "fewer events in the window than min_samples";
+		return;
+	}
+	v->decided = 1;
+	v->hit = det_cond_test(t->cond, s->value, t->threshold);
+}
+
+static void
+thr_describe(const struct det *d, const struct det_verdict *v, int resolved,
+             char *buf, size_t size)
+{
+	const struct thr_priv *t = d->priv;
+	char val[32], lim[32];
+	const char *agg = "";
+
+	if (d->agg != DET_AGG_EACH && d->agg != DET_AGG_DERIVED)
+		agg = det_agg_name(d->agg);
+	det_fmt(val, sizeof(val), v->value);
+	det_fmt(lim, sizeof(lim), t->threshold);
+	snprintf(buf, size, "%s%s%s%s %s %s %s", resolved ? "resolved: " : "",
+	         agg, *agg ? " " : "", d->metric_name, val,
+	         resolved ? det_cond_not_op(t->cond) : det_cond_op(t->cond),
+	         lim);
+}
+
+static void
+thr_free(struct det *d)
+{
+	free(d->priv);
+	d->priv = NULL;
 }
 
 const struct det_type det_threshold_type = {
         .name = "threshold",
-        .init = thr_init,
-        .on_event = thr_on_event,
-        .free_state = thr_free,
+        .compile = thr_compile,
+        .group_init = thr_group_init,
+        .judge = thr_judge,
+        .describe = thr_describe,
+        .free = thr_free,
 };

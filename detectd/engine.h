@@ -1,15 +1,32 @@
 /*
- * engine.h: the detection engine.  It holds one instance per enabled,
- * runnable detector of the config and runs every one of them on each
- * event; a firing becomes one anomaly per action of the detector.
+ * engine.h: the detection engine, shared by sentinel-detectd (live) and
+ * `sentinel-cli replay` (offline): the same code gives the same answers.
  *
- * Each detector type is a small vtable (style.md 6): a name, init from
- * the config's struct sn_detector, on_event saying whether it fired and
- * with what value, free.  Types live one per file (detector_threshold.c);
- * the engine knows them through engine_types[] in engine.c.
+ * Detectors (detectors.yaml) are compiled once into instances of their
+ * type (detector_threshold.c, detector_statistical.c, detector_rate.c:
+ * one file per type behind struct det_type).  Each instance keeps state
+ * per group (the values of its group_by labels, default application_id)
+ * in a bounded table: at most max_groups, the least recently updated
+ * evicted first and counted.  A group's state is one flat block (no
+ * pointers; see strategy.h and sketch.h) so it can be copied for a dry
+ * run and later checkpointed.
  *
- * No nng here: main.c feeds events in and sends out what comes back, so
- * the unit tests drive the engine directly.
+ * Time is event time.  Windows are tumbling buckets of the detector's
+ * window, aligned to the epoch.  The engine's watermark is the highest
+ * event time seen minus the allowed lateness; a bucket is evaluated when
+ * the watermark passes its end, so events up to `lateness` out of order
+ * still count, and later ones are counted as late and skipped.  Replaying
+ * old data thus gives the same anomalies as live.  engine_advance moves
+ * the watermark without an event (live: when traffic stops entirely, so
+ * absence is still noticed; replay: at the end of input).
+ *
+ * A group that starts firing emits one FIRING record per action; while it
+ * keeps firing nothing more is emitted (alertd repeats notifications);
+ * when the condition clears a RESOLVED record follows.  cooldown: no new
+ * FIRING for the same detector and group within cooldown (event time) of
+ * the previous one.
+ *
+ * No nng and no I/O here: callers feed events and receive anomalies.
  */
 #ifndef SN_ENGINE_H
 #define SN_ENGINE_H
@@ -21,75 +38,104 @@
 #include "event.h"
 
 struct json_t;
+struct engine;
 
-/* What a detector's on_event says. */
-enum det_result {
-	DET_ERROR = -1, /* could not evaluate (logged); nothing fired */
-	DET_QUIET = 0,  /* evaluated, nothing to report */
-	DET_FIRED = 1,  /* value crossed the limit: report it */
-};
-
-/*
- * The event as detectors see it: the decoded record, and its JSON parsed
- * on first demand (only detectors on custom "data" fields need it) and
- * shared by every detector of the event.
- */
-struct det_event {
-	const struct sn_event *ev;
-	struct json_t *json; /* owned; NULL until parsed */
-	int json_tried;      /* parse attempted (it may have failed) */
-};
-
-/* The parsed event object, or NULL when it is not valid JSON. */
-struct json_t *det_event_json(struct det_event *de);
-
-/* A firing, as on_event describes it. */
-struct det_fire {
-	double value;     /* observed value of the metric */
-	double threshold; /* the limit it crossed */
-	const char *op;   /* ">", "<=", ...: for the human message */
-};
-
-struct det_type {
-	const char *name; /* the config's type: "threshold" */
-	/*
-	 * Checks cfg and builds the detector's state into *state (freed
-	 * with free_state).  Returns 0, or -1 with a reason in why (a
-	 * static string) when the detector cannot run.
-	 */
-	int (*init)(const struct sn_detector *cfg, void **state,
-	            const char **why);
-	enum det_result (*on_event)(void *state, struct det_event *de,
-	                            struct det_fire *fire);
-	void (*free_state)(void *state);
-};
-
-extern const struct det_type det_threshold_type;
-
-/* Called once per anomaly produced; a and its strings live only during
+/* Called once per anomaly record; a and its strings live only during
  * the call. */
 typedef void (*engine_emit_cb)(const struct sn_anomaly *a, void *arg);
 
-struct engine;
-
 /*
- * Builds an engine from the detectors of a config and logs, once, which
- * run and which do not (disabled, a type that comes later, a config
- * problem).  dets is borrowed: it must outlive the engine (the daemon
- * rebuilds the engine before it frees an old config).
+ * Builds an engine from dets.  When prev is given (a SIGHUP reload), the
+ * group state of every detector whose config is unchanged (same id, same
+ * settings) moves over from prev, so reloading does not forget history;
+ * prev is left empty of that state and must still be freed.  dets is
+ * borrowed and must outlive the engine.  Detectors that cannot run are
+ * logged once and skipped.  Never NULL.
  */
-struct engine *engine_new(const struct sn_detectors *dets);
+struct engine *engine_new(const struct sn_detectors *dets, struct engine *prev);
 void engine_free(struct engine *e);
 
-/* Number of detectors that run on each event. */
+/* Number of detectors that run. */
 size_t engine_running(const struct engine *e);
 
 /*
- * Runs every detector on ev; calls emit for each anomaly (one per action
- * of each detector that fired), detected at now_ms.  Returns the number
- * of anomalies emitted.
+ * Feeds one event.  now_ms is the wall clock (for detected_ms).  Calls
+ * emit for each anomaly record that results (per-event decisions, and
+ * buckets closed because the watermark moved).  Returns the number of
+ * records emitted.
  */
-size_t engine_run(struct engine *e, const struct sn_event *ev, int64_t now_ms,
-                  engine_emit_cb emit, void *arg);
+size_t engine_feed(struct engine *e, const struct sn_event *ev, int64_t now_ms,
+                   engine_emit_cb emit, void *arg);
+
+/*
+ * Moves the watermark to at least watermark_ms (event time) and
+ * evaluates every bucket that closes.  Returns records emitted.
+ * engine_finish(e, ...) closes every open bucket (end of a replay).
+ */
+size_t engine_advance(struct engine *e, int64_t watermark_ms, int64_t now_ms,
+                      engine_emit_cb emit, void *arg);
+size_t engine_finish(struct engine *e, int64_t now_ms, engine_emit_cb emit,
+                     void *arg);
+
+/*
+ * Moves the event-time clock to at least clock_ms, as if an event of
+ * that time had arrived: each detector's watermark becomes clock_ms
+ * minus its own lateness.  detectd calls it when no event has arrived
+ * for a while, with the last event time plus the wall-clock time
+ * elapsed since (so an application that goes silent is noticed even
+ * when all traffic stops).  Returns records emitted.
+ */
+size_t engine_advance_clock(struct engine *e, int64_t clock_ms, int64_t now_ms,
+                            engine_emit_cb emit, void *arg);
+
+/*
+ * The engine's current watermark: the point up to which every windowed
+ * detector has closed its buckets (the event-time clock minus the
+ * largest lateness, or what engine_advance forced).  INT64_MIN before
+ * the first event.
+ */
+int64_t engine_watermark(const struct engine *e);
+/* The highest event time seen (or given to engine_advance_clock);
+ * INT64_MIN before the first event. */
+int64_t engine_max_event_time(const struct engine *e);
+
+/* Counters of one detector, for `sentinel-cli detectors list`. */
+struct engine_det_info {
+	const char *id;
+	const char *type;
+	int enabled;         /* in the config */
+	int running;         /* compiled and running */
+	const char *why;     /* when not running: the reason */
+	uint64_t groups;     /* groups tracked now */
+	uint64_t events;     /* events that matched its filter */
+	uint64_t anomalies;  /* FIRING records emitted */
+	uint64_t resolved;   /* RESOLVED records emitted */
+	uint64_t late;       /* events skipped as too late */
+	uint64_t evicted;    /* groups evicted by max_groups */
+	uint64_t suppressed; /* FIRING held back by cooldown */
+	size_t state_bytes;  /* bytes of state per group */
+};
+
+/* Every detector of the config (running or not), in config order. */
+size_t engine_detector_count(const struct engine *e);
+void engine_detector_info(const struct engine *e, size_t i,
+                          struct engine_det_info *out);
+
+/*
+ * Dry run for `sentinel-cli detectors test ID --event FILE`: what detector
+ * id would decide for ev given its live state, without changing that
+ * state (the group's state is copied).  For a windowed detector it shows
+ * the open bucket with ev added and the decision were that bucket to
+ * close now.  Returns a new JSON object (decision, value, threshold,
+ * score, expected, group labels, samples, reason), or NULL with *err set
+ * to a static message (unknown detector, event not matching its filter
+ * is NOT an error: it is reported as a decision "filtered").
+ */
+struct json_t *engine_test(struct engine *e, const char *detector_id,
+                           const struct sn_event *ev, const char **err);
+
+/* Renders an anomaly record as the JSON object replay writes and the
+ * docs describe (one line of ANOMALIES.ndjson).  New reference. */
+struct json_t *engine_anomaly_json(const struct sn_anomaly *a);
 
 #endif

@@ -1,10 +1,21 @@
 /*
  * sentinel-detectd: runs the detectors on every event.
  *
- * Pulls SN_MSG_EVENTS on detectd.ipc, runs the engine on each event, and
- * pushes the anomalies of one received message as one SN_MSG_ANOMALIES
- * message to both stored.ipc (to keep them) and alertd.ipc (to route
- * them).  SIGHUP rebuilds the engine from the new detectors.
+ * Pulls SN_MSG_EVENTS on detectd.ipc, feeds each event to the engine,
+ * and pushes the anomaly records of one received message (or of one
+ * timer tick) as one SN_MSG_ANOMALIES message to both stored.ipc (to
+ * keep them) and alertd.ipc (to route them).  SIGHUP rebuilds the
+ * engine from the new detectors, keeping the state of unchanged ones.
+ * detectd-ctl.ipc answers `sentinel-cli detectors list|test` (detctl.h).
+ *
+ * Time: the engine runs on event time.  When no event has arrived for
+ * DETECTD_IDLE_MS, a 1-second timer moves the engine's event-time clock
+ * to the last event time seen plus the wall-clock time elapsed since
+ * that event arrived: with all traffic stopped, windows still close and
+ * an application gone silent is still reported.  The cost: a client
+ * that sends in batches more than its detectors' lateness apart will
+ * see events of the next batch counted late; give such detectors a
+ * larger lateness.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "detctl.h"
 #include "daemon.h"
 #include "engine.h"
 #include "ipc.h"
@@ -23,6 +35,9 @@
 #define DETECTD_MAX_QUEUED (16u * 1024 * 1024)
 /* How long a stop waits for each consumer to take what is queued. */
 #define DETECTD_FLUSH_MS 2000
+/* Silence after which the wall clock drives event time. */
+#define DETECTD_IDLE_MS 1000
+#define DETECTD_TICK_MS 1000
 
 struct detectd {
 	struct sn_daemon d;
@@ -30,7 +45,11 @@ struct detectd {
 	struct ipc_in *in;         /* detectd.ipc */
 	struct ipc_out *to_stored; /* stored.ipc */
 	struct ipc_out *to_alertd; /* alertd.ipc */
+	struct detctl *ctl;        /* detectd-ctl.ipc */
+	struct event *tick;        /* idle clock */
 	struct sn_buf out;         /* anomalies of the current message */
+	int64_t last_event_ms;     /* engine clock after the last message */
+	int64_t last_arrival_ms;   /* wall clock of the last message */
 	uint64_t msgs_dropped;     /* malformed or unexpected messages */
 	uint64_t anomalies;        /* emitted since start */
 };
@@ -51,6 +70,18 @@ detectd_send(struct detectd *st, struct ipc_out *o, const char *to)
 		log_warnx("%s is not keeping up, queue full: %" PRIu32
 		          " anomalies not delivered to it",
 		          to, msg_count(&st->out));
+}
+
+/* Sends the anomalies gathered in st->out, if any. */
+static void
+detectd_flush(struct detectd *st)
+{
+	if (msg_count(&st->out) == 0)
+		return;
+	st->anomalies += msg_count(&st->out);
+	log_debug("%" PRIu32 " anomalies", msg_count(&st->out));
+	detectd_send(st, st->to_stored, "stored");
+	detectd_send(st, st->to_alertd, "alertd");
 }
 
 /* Counts and logs a message we cannot use (style.md 9: never fatal). */
@@ -92,24 +123,39 @@ detectd_on_msg(const void *data, size_t len, void *arg)
 	}
 	msg_begin(&st->out, SN_MSG_ANOMALIES);
 	while (msg_next_event(&r, &ev) == 1)
-		engine_run(st->engine, &ev, now, detectd_emit, st);
-	if (msg_count(&st->out) == 0)
-		return;
-	st->anomalies += msg_count(&st->out);
-	log_debug("%" PRIu32 " anomalies from one message",
-	          msg_count(&st->out));
-	detectd_send(st, st->to_stored, "stored");
-	detectd_send(st, st->to_alertd, "alertd");
+		engine_feed(st->engine, &ev, now, detectd_emit, st);
+	st->last_event_ms = engine_max_event_time(st->engine);
+	st->last_arrival_ms = now;
+	detectd_flush(st);
 }
 
-/* SIGHUP: the new config is valid; run its detectors from now on. */
+/* Timer: with no event for a while, let the wall clock move event time
+ * (see the comment at the top). */
+static void
+detectd_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct detectd *st = arg;
+	int64_t now = sn_now_ms(), idle = now - st->last_arrival_ms;
+
+	(void)fd;
+	(void)what;
+	if (st->last_event_ms == INT64_MIN || idle < DETECTD_IDLE_MS)
+		return;
+	msg_begin(&st->out, SN_MSG_ANOMALIES);
+	engine_advance_clock(st->engine, st->last_event_ms + idle, now,
+	                     detectd_emit, st);
+	detectd_flush(st);
+}
+
+/* SIGHUP: the new config is valid; run its detectors from now on,
+ * keeping the state of those whose config did not change. */
 static int
 detectd_on_reload(struct sn_daemon *d, struct sn_config *next)
 {
 	struct detectd *st = d->arg;
 	struct engine *old = st->engine;
 
-	st->engine = engine_new(&next->detectors);
+	st->engine = engine_new(&next->detectors, old);
 	engine_free(old); /* before daemon.c frees the config it borrowed */
 	return 0;
 }
@@ -131,15 +177,26 @@ detectd_on_stop(struct sn_daemon *d)
 	daemon_stop(d);
 }
 
-/* Dials both consumers (nng redials until they listen), then listens. */
+/* Dials both consumers (nng redials until they listen), then listens
+ * for events and control requests, and starts the idle clock. */
 static void
 detectd_open(struct detectd *st)
 {
+	struct timeval tv = {DETECTD_TICK_MS / 1000, 0};
+	char url[256];
+
 	st->to_stored =
 	        daemon_push_dial(&st->d, SN_IPC_STORED, DETECTD_MAX_QUEUED);
 	st->to_alertd =
 	        daemon_push_dial(&st->d, SN_IPC_ALERTD, DETECTD_MAX_QUEUED);
 	st->in = daemon_pull_listen(&st->d, SN_IPC_DETECTD, detectd_on_msg, st);
+	if (ipc_url(url, sizeof(url), st->d.cfg->run_dir, SN_IPC_DETECTD_CTL) <
+	            0 ||
+	    (st->ctl = detctl_listen(st->d.base, url, &st->engine)) == NULL)
+		fatalx("cannot listen on %s", url);
+	st->tick = event_new(st->d.base, -1, EV_PERSIST, detectd_on_tick, st);
+	if (st->tick == NULL || event_add(st->tick, &tv) < 0)
+		fatalx("cannot start the idle clock");
 }
 
 int
@@ -152,11 +209,14 @@ main(int argc, char **argv)
 	st.d.arg = &st;
 	st.d.on_stop = detectd_on_stop;
 	st.d.on_reload = detectd_on_reload;
-	st.engine = engine_new(&st.d.cfg->detectors);
+	st.last_event_ms = INT64_MIN;
+	st.engine = engine_new(&st.d.cfg->detectors, NULL);
 	detectd_open(&st);
 	daemon_ready(&st.d);
 	rc = daemon_run(&st.d);
 
+	event_free(st.tick);
+	detctl_free(st.ctl);
 	ipc_in_free(st.in);
 	ipc_out_free(st.to_stored);
 	ipc_out_free(st.to_alertd);

@@ -1,9 +1,12 @@
 /*
  * test_threshold.c: the threshold detector through the detection engine:
- * every condition, well-known and custom "data" metrics, what must not
- * fire, the seed's detectors at their limits, and the anomalies a firing
- * produces.
+ * every condition per event (aggregation each), well-known and custom
+ * "data" metrics, what must not fire, every aggregation over a window
+ * (p50-p99 from the sketch within its stated error), the seed's
+ * detectors at their limits (5-minute average judged at window close),
+ * and the records a firing produces.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,19 +18,23 @@
 #include <cmocka.h>
 
 #include "../../detectd/engine.h"
+#include "../../detectd/sketch.h"
 #include "log.h"
 #include "util.h"
 
-/* A copy of an emitted anomaly (its strings die with the callback). */
+/* 2025-11-06T12:00:00Z: on a 5-minute (and 1-minute) boundary. */
+#define T0 1762430400000LL
+
+/* A copy of an emitted record (its strings die with the callback). */
 struct got {
 	struct sn_anomaly a;
-	char id[128], detector_id[64], detector_type[32], alert[64];
+	char id[160], detector_id[64], detector_type[32], alert[64];
 	char severity[32], application_id[64], model[64], metric[64];
-	char event_id[64], message[256];
+	char event_id[64], message[256], labels[256], event_ids[512];
 };
 
 struct sink {
-	struct got got[8];
+	struct got got[16];
 	size_t n;
 };
 
@@ -57,6 +64,8 @@ sink_emit(const struct sn_anomaly *a, void *arg)
 	copy_str(g->metric, sizeof(g->metric), a->metric);
 	copy_str(g->event_id, sizeof(g->event_id), a->event_id);
 	copy_str(g->message, sizeof(g->message), a->message);
+	copy_str(g->labels, sizeof(g->labels), a->labels);
+	copy_str(g->event_ids, sizeof(g->event_ids), a->event_ids);
 }
 
 static struct sn_str
@@ -71,7 +80,8 @@ static struct sn_detector_action warn_action[] = {
         {"test-alert", "warning"},
 };
 
-/* A threshold detector on metric with one warning action. */
+/* A threshold detector on metric with one warning action, judging
+ * each event on its own (no window). */
 static struct sn_detector
 thr(const char *id, const char *metric, const char *cond, double threshold)
 {
@@ -86,9 +96,9 @@ thr(const char *id, const char *metric, const char *cond, double threshold)
 	d.condition = (char *)cond;
 	d.threshold = threshold;
 	d.has_threshold = true;
-	d.window_ms = 300000;
 	d.actions = warn_action;
 	d.nactions = 1;
+	d.lateness_ms = 5000;
 	return d;
 }
 
@@ -100,8 +110,8 @@ event(const char *json)
 
 	memset(&ev, 0, sizeof(ev));
 	ev.seq = 42;
-	ev.ts_ms = 1762430400000; /* 2025-11-06T12:00:00Z */
-	ev.recv_ms = 1762430400100;
+	ev.ts_ms = T0;
+	ev.recv_ms = T0 + 100;
 	ev.event_id = str("test-001");
 	ev.event_type = str("llm.response");
 	ev.application_id = str("test-app");
@@ -112,16 +122,18 @@ event(const char *json)
 	return ev;
 }
 
-/* Runs the detectors on ev; returns the anomalies emitted into k. */
+/* Runs the detectors on ev in a fresh engine, then ends the input (so
+ * windows close); returns the records emitted into k. */
 static size_t
 run(struct sn_detector *d, size_t n, const struct sn_event *ev, struct sink *k)
 {
 	struct sn_detectors dets = {NULL, d, n};
-	struct engine *e = engine_new(&dets);
+	struct engine *e = engine_new(&dets, NULL);
 	size_t got;
 
 	memset(k, 0, sizeof(*k));
-	got = engine_run(e, ev, 1762430401000, sink_emit, k);
+	got = engine_feed(e, ev, T0 + 1000, sink_emit, k);
+	got += engine_finish(e, T0 + 1000, sink_emit, k);
 	assert_int_equal(got, k->n);
 	engine_free(e);
 	return got;
@@ -171,6 +183,10 @@ test_each_condition(void **unused)
 			fail_msg("%s with value %g: expected %s", cases[i].cond,
 			         cases[i].value,
 			         cases[i].fires ? "a firing" : "no firing");
+		/* The same through an explicit "each" with a window. */
+		d.aggregation = "each";
+		d.window_ms = 300000;
+		assert_int_equal(run(&d, 1, &ev, &k), cases[i].fires);
 	}
 }
 
@@ -245,6 +261,9 @@ test_custom_data_metric(void **unused)
 	assert_int_equal(run(d, 2, &ev, &k), 0);
 	ev = event("{\"data\":{\"timing\":7}}");
 	assert_int_equal(run(&d[2], 1, &ev, &k), 0);
+	/* Not even JSON: nothing to read, nothing fires, no crash. */
+	ev = event("{\"data\":");
+	assert_int_equal(run(d, 3, &ev, &k), 0);
 }
 
 static void
@@ -254,13 +273,15 @@ test_absent_metric_does_not_fire(void **unused)
 	        thr("lat", "latency_ms", "less_than", 100),
 	        thr("cost", "cost", "not_equal", 1),
 	        thr("ttft", "ttft_ms", "not_equal", 1),
+	        thr("avg", "latency_ms", "less_than", 100),
 	};
 	struct sn_event ev = event("{\"data\":{\"status\":\"success\"}}");
 	struct sink k;
 
 	(void)unused;
+	d[3].window_ms = 60000; /* avg of a window with no latency */
 	/* less_than and not_equal would fire on a 0 taken for absent. */
-	assert_int_equal(run(d, 3, &ev, &k), 0);
+	assert_int_equal(run(d, 4, &ev, &k), 0);
 }
 
 static void
@@ -269,14 +290,20 @@ test_disabled_does_not_fire(void **unused)
 	struct sn_detector d = thr("off", "latency_ms", "greater_than", 1);
 	struct sn_event ev = latency_event(9999);
 	struct sn_detectors dets = {NULL, &d, 1};
+	struct engine_det_info in;
 	struct engine *e;
 	struct sink k;
 
 	(void)unused;
 	d.enabled = false;
 	assert_int_equal(run(&d, 1, &ev, &k), 0);
-	e = engine_new(&dets);
+	e = engine_new(&dets, NULL);
 	assert_int_equal(engine_running(e), 0);
+	assert_int_equal(engine_detector_count(e), 1);
+	engine_detector_info(e, 0, &in);
+	assert_false(in.enabled);
+	assert_false(in.running);
+	assert_string_equal(in.why, "disabled");
 	engine_free(e);
 }
 
@@ -287,15 +314,129 @@ test_bad_config_not_run(void **unused)
 	        thr("nocond", "latency_ms", "above", 1),
 	        thr("nothr", "latency_ms", "greater_than", 1),
 	        thr("badpath", "data..x", "greater_than", 1),
+	        thr("badagg", "latency_ms", "greater_than", 1),
+	        thr("aggnowin", "latency_ms", "greater_than", 1),
+	        thr("derivednowin", "error_rate", "greater_than", 1),
+	        thr("derivedagg", "error_rate", "greater_than", 1),
+	        thr("nometric", NULL, "greater_than", 1),
 	        thr("ok", "latency_ms", "greater_than", 1),
 	};
 	struct sn_detectors dets = {NULL, d, SN_ARRAY_LEN(d)};
+	struct engine_det_info in;
 	struct engine *e;
 
 	(void)unused;
 	d[1].has_threshold = false;
-	e = engine_new(&dets);
+	d[3].aggregation = "median";
+	d[3].window_ms = 60000;
+	d[4].aggregation = "p95";
+	d[6].aggregation = "p95";
+	d[6].window_ms = 60000;
+	e = engine_new(&dets, NULL);
 	assert_int_equal(engine_running(e), 1);
+	engine_detector_info(e, 4, &in);
+	assert_false(in.running);
+	assert_non_null(in.why);
+	engine_free(e);
+}
+
+/* A windowed detector: every aggregation of one window, read from the
+ * value of a record that always fires. */
+static double
+window_value(const char *agg, const double *vals, const int64_t *ts, size_t n)
+{
+	struct sn_detector d = thr("w", "latency_ms", "greater_or_equal", -1e9);
+	struct sn_detectors dets = {NULL, &d, 1};
+	struct sn_event ev;
+	struct engine *e;
+	struct sink k;
+	size_t i;
+
+	d.window_ms = 60000;
+	d.aggregation = (char *)agg;
+	e = engine_new(&dets, NULL);
+	memset(&k, 0, sizeof(k));
+	for (i = 0; i < n; i++) {
+		ev = latency_event(vals[i]);
+		ev.ts_ms = ts ? ts[i] : T0 + (int64_t)i;
+		assert_int_equal(engine_feed(e, &ev, 0, sink_emit, &k), 0);
+	}
+	engine_finish(e, 0, sink_emit, &k);
+	engine_free(e);
+	assert_int_equal(k.n, 1);
+	assert_int_equal(k.got[0].a.window_start_ms, T0);
+	assert_int_equal(k.got[0].a.window_end_ms, T0 + 60000);
+	assert_int_equal(k.got[0].a.ts_ms, T0 + 60000);
+	assert_int_equal(k.got[0].a.samples, n);
+	return k.got[0].a.value;
+}
+
+static void
+test_aggregations(void **unused)
+{
+	/* The latest by event time is the 2nd fed (ts +50s). */
+	static const double v[] = {100, 200, 300, 400, 1000};
+	static const int64_t ts[] = {T0 + 1000, T0 + 50000, T0 + 2000,
+	                             T0 + 3000, T0 + 4000};
+	double many[100], err;
+	size_t i;
+
+	(void)unused;
+	assert_true(window_value("avg", v, ts, 5) == 400);
+	assert_true(window_value(NULL, v, ts, 5) == 400); /* default */
+	assert_true(window_value("min", v, ts, 5) == 100);
+	assert_true(window_value("max", v, ts, 5) == 1000);
+	assert_true(window_value("sum", v, ts, 5) == 2000);
+	assert_true(window_value("count", v, ts, 5) == 5);
+	assert_true(window_value("last", v, ts, 5) == 200);
+
+	/* 1..100 shuffled: the q-quantile is the value of rank
+	 * floor(q * 99), within the sketch's relative error. */
+	for (i = 0; i < 100; i++)
+		many[i] = (double)((i * 37) % 100 + 1);
+	err = 0.02 + 1e-9;
+	assert_true(fabs(window_value("p50", many, NULL, 100) - 50) <=
+	            50 * err);
+	assert_true(fabs(window_value("p90", many, NULL, 100) - 90) <=
+	            90 * err);
+	assert_true(fabs(window_value("p95", many, NULL, 100) - 95) <=
+	            95 * err);
+	assert_true(fabs(window_value("p99", many, NULL, 100) - 99) <=
+	            99 * err);
+}
+
+static void
+test_min_samples(void **unused)
+{
+	struct sn_detector d = thr("ms", "latency_ms", "greater_than", 100);
+	struct sn_detectors dets = {NULL, &d, 1};
+	struct sn_event ev;
+	struct engine *e;
+	struct sink k;
+	int i;
+
+	(void)unused;
+	d.window_ms = 60000;
+	d.min_samples = 3;
+	e = engine_new(&dets, NULL);
+	memset(&k, 0, sizeof(k));
+	/* Window 1: two slow events, too few to judge. */
+	for (i = 0; i < 2; i++) {
+		ev = latency_event(500);
+		ev.ts_ms = T0 + i;
+		engine_feed(e, &ev, 0, sink_emit, &k);
+	}
+	/* Window 2: three. */
+	for (i = 0; i < 3; i++) {
+		ev = latency_event(500);
+		ev.ts_ms = T0 + 60000 + i;
+		engine_feed(e, &ev, 0, sink_emit, &k);
+	}
+	assert_int_equal(k.n, 0);
+	engine_finish(e, 0, sink_emit, &k);
+	assert_int_equal(k.n, 1);
+	assert_int_equal(k.got[0].a.window_start_ms, T0 + 60000);
+	assert_int_equal(k.got[0].a.samples, 3);
 	engine_free(e);
 }
 
@@ -314,6 +455,7 @@ static void
 seed_detectors(struct sn_detector d[3])
 {
 	d[0] = thr("high-latency", "latency_ms", "greater_than", 5000);
+	d[0].window_ms = 300000;
 	d[0].actions = seed_warn;
 	d[1] = thr("high-cost", "cost", "greater_than", 1.0);
 	d[1].window_ms = 60000;
@@ -336,11 +478,12 @@ test_seed_detectors(void **unused)
 
 	(void)unused;
 	seed_detectors(d);
-	/* The statistical one is loaded but does not run yet. */
-	e = engine_new(&dets);
-	assert_int_equal(engine_running(e), 2);
+	e = engine_new(&dets, NULL);
+	assert_int_equal(engine_running(e), 3);
 	engine_free(e);
 
+	/* Windows of 5m and 1m, no aggregation: the average of the
+	 * window, judged when it closes (engine_finish here). */
 	ev = latency_event(5000);
 	assert_int_equal(run(d, 3, &ev, &k), 0);
 	ev = latency_event(5001);
@@ -348,6 +491,7 @@ test_seed_detectors(void **unused)
 	assert_string_equal(k.got[0].detector_id, "high-latency");
 	assert_string_equal(k.got[0].alert, "high-latency-alert");
 	assert_string_equal(k.got[0].severity, "warning");
+	assert_int_equal(k.got[0].a.ts_ms, T0 + 300000);
 
 	ev = event("{}");
 	ev.present = SN_EV_COST | SN_EV_LATENCY_MS;
@@ -405,21 +549,25 @@ test_seed_yaml_through_loader(void **unused)
 	                                        len, &dets, &errs),
 	                 0);
 	free(seed_yaml);
-	e = engine_new(&dets);
-	assert_int_equal(engine_running(e), 2);
+	e = engine_new(&dets, NULL);
+	assert_int_equal(engine_running(e), 3);
 
-	ev = latency_event(5000);
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(engine_run(e, &ev, 1, sink_emit, &k), 0);
 	ev = latency_event(5001);
-	assert_int_equal(engine_run(e, &ev, 1, sink_emit, &k), 1);
-	assert_string_equal(k.got[0].alert, "high-latency-alert");
+	assert_int_equal(engine_feed(e, &ev, 1, sink_emit, &k), 0);
 	ev.present |= SN_EV_COST;
+	ev.event_id = str("test-002");
 	ev.latency_ms = 1250;
 	ev.cost = 1.5;
-	assert_int_equal(engine_run(e, &ev, 1, sink_emit, &k), 1);
-	assert_string_equal(k.got[1].alert, "high-cost-alert");
-	assert_string_equal(k.got[1].severity, "critical");
+	assert_int_equal(engine_feed(e, &ev, 1, sink_emit, &k), 0);
+	/* One minute (and the lateness) later the cost window closes:
+	 * its average is 1.5. */
+	assert_int_equal(engine_advance(e, T0 + 60000, 1, sink_emit, &k), 1);
+	assert_string_equal(k.got[0].alert, "high-cost-alert");
+	assert_string_equal(k.got[0].severity, "critical");
+	assert_string_equal(k.got[0].event_id, "test-002");
+	/* Five minutes: the latency window's average is 3125.5. */
+	assert_int_equal(engine_advance(e, T0 + 300000, 1, sink_emit, &k), 0);
 	engine_free(e);
 	config_detectors_free(&dets);
 	cfg_errors_free(&errs);
@@ -447,7 +595,7 @@ test_anomaly_fields(void **unused)
 		struct got *g = &k.got[i];
 		char id[64];
 
-		/* <detector>-<ts_ms>-<hash of event_id>-<action> */
+		/* <detector>-<ts_ms>-<hash of group+event_id>-<action> */
 		snprintf(id, sizeof(id), "-%zu", i);
 		assert_true(strncmp(g->id, "high-latency-1762430400000-", 27) ==
 		            0);
@@ -459,18 +607,49 @@ test_anomaly_fields(void **unused)
 		assert_string_equal(g->detector_type, "threshold");
 		assert_string_equal(g->metric, "latency_ms");
 		assert_string_equal(g->event_id, "test-001");
+		assert_string_equal(g->event_ids, "[\"test-001\"]");
 		assert_string_equal(g->application_id, "test-app");
 		assert_string_equal(g->model, "gpt-4");
+		assert_string_equal(g->labels,
+		                    "{\"application_id\":\"test-app\"}");
+		assert_int_equal(g->a.status, SN_ANOMALY_FIRING);
 		assert_true(g->a.value == 7300);
 		assert_true(g->a.threshold == 5000);
 		assert_int_equal(g->a.seq, 42);
-		assert_int_equal(g->a.ts_ms, 1762430400000);
-		assert_int_equal(g->a.detected_ms, 1762430401000);
+		assert_int_equal(g->a.ts_ms, T0);
+		assert_int_equal(g->a.window_start_ms, T0);
+		assert_int_equal(g->a.window_end_ms, T0);
+		assert_int_equal(g->a.samples, 1);
+		assert_int_equal(g->a.detected_ms, T0 + 1000);
 		assert_string_equal(g->message, "latency_ms 7300 > 5000 for "
-		                                "application test-app model "
-		                                "gpt-4");
+		                                "application_id=test-app");
 	}
 	assert_string_not_equal(k.got[0].id, k.got[1].id);
+}
+
+static void
+test_windowed_message(void **unused)
+{
+	struct sn_detector d =
+	        thr("high-latency", "latency_ms", "greater_than", 5000);
+	static char *by[] = {"application_id", "model"};
+	struct sn_event ev = latency_event(7300);
+	struct sink k;
+
+	(void)unused;
+	d.window_ms = 300000;
+	d.aggregation = "p95";
+	d.group_by = by;
+	d.ngroup_by = 2;
+	ev.application_id = str("chat");
+	ev.model = str("gpt-4o");
+	assert_int_equal(run(&d, 1, &ev, &k), 1);
+	assert_string_equal(k.got[0].message,
+	                    "p95 latency_ms 7300 > 5000 over 5m for "
+	                    "application_id=chat model=gpt-4o");
+	assert_string_equal(k.got[0].labels, "{\"application_id\":\"chat\","
+	                                     "\"model\":\"gpt-4o\"}");
+	assert_string_equal(k.got[0].model, "gpt-4o");
 }
 
 static void
@@ -479,7 +658,7 @@ test_anomaly_id_follows_the_event(void **unused)
 	struct sn_detector d =
 	        thr("high-latency", "latency_ms", "greater_than", 5000);
 	struct sn_event ev = latency_event(7300);
-	char first[128];
+	char first[160];
 	struct sink k;
 
 	(void)unused;
@@ -512,9 +691,12 @@ main(void)
 	        cmocka_unit_test(test_absent_metric_does_not_fire),
 	        cmocka_unit_test(test_disabled_does_not_fire),
 	        cmocka_unit_test(test_bad_config_not_run),
+	        cmocka_unit_test(test_aggregations),
+	        cmocka_unit_test(test_min_samples),
 	        cmocka_unit_test(test_seed_detectors),
 	        cmocka_unit_test(test_seed_yaml_through_loader),
 	        cmocka_unit_test(test_anomaly_fields),
+	        cmocka_unit_test(test_windowed_message),
 	        cmocka_unit_test(test_anomaly_id_follows_the_event),
 	};
 
