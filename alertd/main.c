@@ -2,12 +2,14 @@
  * sentinel-alertd: routes anomalies to receivers.
  *
  * Pulls SN_MSG_ANOMALIES on alertd.ipc; for each anomaly finds the route
- * of alerts.yaml it matches and logs one warn line "anomaly" with its
- * fields and the receivers it is routed to ("routed_to").  Sending to
+ * of alerts.yaml it matches and logs one line with its fields and the
+ * receivers it is routed to ("routed_to"): "anomaly" at warn level when
+ * it fires, "anomaly resolved" at info level when it clears.  Sending to
  * those receivers lands with the alerting issue (see alertd.h); until
  * then the log line is the alert.  The routes are read from the current
  * config on each anomaly, so SIGHUP needs nothing more.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -35,11 +37,47 @@ alertd_str(struct sn_str s)
 	return j ? j : json_string("");
 }
 
+/* An event time as RFC 3339 with milliseconds, UTC. */
+static json_t *
+alertd_time(int64_t ms)
+{
+	char buf[40];
+
+	sn_rfc3339_format(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* A number, or null when it is not finite (NaN: the detector has none). */
+static json_t *
+alertd_real(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/*
+ * The parsed JSON of a view that holds JSON (labels, event_ids), or
+ * dflt when it is empty or does not parse: a bad field must not cost the
+ * alert.  New reference.
+ */
+static json_t *
+alertd_json(struct sn_str s, json_t *dflt)
+{
+	json_t *j = NULL;
+
+	if (s.len > 0)
+		j = json_loadb(s.p, s.len, 0, NULL);
+	if (j == NULL)
+		return dflt;
+	json_decref(dflt);
+	return j;
+}
+
 /* Logs one anomaly with the receivers its route names. */
 static void
 alertd_route(struct alertd *st, const struct sn_anomaly *a)
 {
 	const struct sn_route *r = route_find(&st->d.cfg->alerts, a);
+	int resolved = a->status == SN_ANOMALY_RESOLVED;
 	json_t *f, *to;
 	size_t i;
 
@@ -48,18 +86,31 @@ alertd_route(struct alertd *st, const struct sn_anomaly *a)
 	for (i = 0; r != NULL && i < r->nreceivers; i++)
 		json_array_append_new(to, json_string(r->receivers[i]));
 	json_object_set_new(f, "id", alertd_str(a->id));
+	json_object_set_new(f, "status",
+	                    json_string(resolved ? "resolved" : "firing"));
 	json_object_set_new(f, "detector", alertd_str(a->detector_id));
+	json_object_set_new(f, "detector_type", alertd_str(a->detector_type));
 	json_object_set_new(f, "alert", alertd_str(a->alert));
 	json_object_set_new(f, "severity", alertd_str(a->severity));
 	json_object_set_new(f, "application_id", alertd_str(a->application_id));
 	json_object_set_new(f, "model", alertd_str(a->model));
+	json_object_set_new(f, "labels", alertd_json(a->labels, json_object()));
 	json_object_set_new(f, "metric", alertd_str(a->metric));
-	json_object_set_new(f, "value", json_real(a->value));
-	json_object_set_new(f, "threshold", json_real(a->threshold));
+	json_object_set_new(f, "value", alertd_real(a->value));
+	json_object_set_new(f, "expected", alertd_real(a->expected));
+	json_object_set_new(f, "score", alertd_real(a->score));
+	json_object_set_new(f, "threshold", alertd_real(a->threshold));
+	json_object_set_new(f, "timestamp", alertd_time(a->ts_ms));
+	json_object_set_new(f, "window_start", alertd_time(a->window_start_ms));
+	json_object_set_new(f, "window_end", alertd_time(a->window_end_ms));
+	json_object_set_new(f, "samples", json_integer((json_int_t)a->samples));
 	json_object_set_new(f, "event_id", alertd_str(a->event_id));
+	json_object_set_new(f, "event_ids",
+	                    alertd_json(a->event_ids, json_array()));
 	json_object_set_new(f, "message", alertd_str(a->message));
 	json_object_set_new(f, "routed_to", to);
-	log_json(LOG_LEVEL_WARN, "anomaly", f);
+	log_json(resolved ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+	         resolved ? "anomaly resolved" : "anomaly", f);
 	json_decref(f);
 }
 

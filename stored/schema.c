@@ -41,9 +41,21 @@
  * More indexes (per application, per model) cost every insert; they come
  * with the rollups and query API, sized against what those queries need.
  *
- * Anomalies are few; their id is unique.  detectd derives it from the
- * detector id, the event's (ts_ms, event_id) and the action index, so an
- * event seen twice does not store its anomaly twice either.
+ * Anomalies are few; their id is unique.  detectd derives it from what
+ * the record is about (detector, group, window or event, action, and
+ * whether it fires or resolves), never from arrival, so an event seen
+ * twice does not store its anomaly twice either, and a RESOLVED record
+ * is a row of its own beside the FIRING one it closes.
+ *
+ * Version 2 (the detection engine) rebuilds the anomalies table rather
+ * than adding columns, because version 1 declared value and threshold
+ * NOT NULL: a record whose number is not finite (sqlite stores NaN as
+ * NULL) would fail its insert and roll back the whole transaction,
+ * events included.  The table is small, so copying it once is cheap.
+ * New columns: status ('firing' or 'resolved'; rows of version 1 were
+ * all firing), expected and score (NULL when the detector has none),
+ * the window evaluated, its sample count, the group labels (a JSON
+ * object) and the triggering event ids (a JSON array).
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -91,6 +103,47 @@ static const char *const schema_migrations[] = {
         "  event_id TEXT NOT NULL,"
         "  message TEXT NOT NULL"
         ");",
+
+        /* 1 -> 2: anomalies of the detection engine (see above) */
+        "CREATE TABLE anomalies_v2 ("
+        "  id INTEGER PRIMARY KEY,"
+        "  anomaly_id TEXT NOT NULL UNIQUE,"
+        "  seq INTEGER NOT NULL,"   /* seq of the triggering event */
+        "  ts_ms INTEGER NOT NULL," /* event time it fired/resolved */
+        "  detected_ms INTEGER NOT NULL,"
+        "  status TEXT NOT NULL DEFAULT 'firing'," /* or 'resolved' */
+        "  detector_id TEXT NOT NULL,"
+        "  detector_type TEXT NOT NULL,"
+        "  alert TEXT NOT NULL,"
+        "  severity TEXT NOT NULL,"
+        "  application_id TEXT NOT NULL,"
+        "  model TEXT,"
+        "  metric TEXT NOT NULL,"
+        "  value REAL,"     /* observed; NULL when not finite */
+        "  expected REAL,"  /* baseline; NULL when none */
+        "  score REAL,"     /* strategy score; NULL when none */
+        "  threshold REAL," /* the limit crossed */
+        "  window_start_ms INTEGER,"
+        "  window_end_ms INTEGER,"
+        "  samples INTEGER," /* events in the window */
+        "  labels TEXT,"     /* group labels, JSON object */
+        "  event_ids TEXT,"  /* triggering event ids, JSON array */
+        "  event_id TEXT NOT NULL,"
+        "  message TEXT NOT NULL"
+        ");"
+        "INSERT INTO anomalies_v2 (id, anomaly_id, seq, ts_ms, detected_ms,"
+        "  detector_id, detector_type, alert, severity, application_id,"
+        "  model, metric, value, threshold, window_start_ms, window_end_ms,"
+        "  samples, labels, event_ids, event_id, message)"
+        /* a version 1 anomaly was one event over its threshold */
+        " SELECT id, anomaly_id, seq, ts_ms, detected_ms, detector_id,"
+        "  detector_type, alert, severity, application_id, model, metric,"
+        "  value, threshold, ts_ms, ts_ms, 1,"
+        "  json_object('application_id', application_id),"
+        "  json_array(event_id), event_id, message"
+        " FROM anomalies;"
+        "DROP TABLE anomalies;"
+        "ALTER TABLE anomalies_v2 RENAME TO anomalies;",
 };
 
 /* The migrations and the version constant must agree. */

@@ -53,6 +53,8 @@ int store_open(const char *folder, struct store **out);
  * is rolled back and its rows counted as failed).
  */
 int store_add_event(struct store *s, const struct sn_event *ev);
+/* An anomaly row: status 'firing' or 'resolved'; numbers that are not
+ * finite (expected NaN: none) and empty labels/event_ids are NULL. */
 int store_add_anomaly(struct store *s, const struct sn_anomaly *a);
 
 /* Rows added to the open transaction, inserted or ignored. */
@@ -73,7 +75,7 @@ const struct store_stats *store_get_stats(const struct store *s);
 const char *store_path(const struct store *s);
 
 /* schema.c: the schema version this build writes, and the migrations. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct sqlite3;
 /*

@@ -7,6 +7,7 @@
  * the totals when it commits, and to rows_failed when it is rolled back.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +44,10 @@ static const char store_sql_anomaly[] =
         "INSERT OR IGNORE INTO anomalies (anomaly_id, seq, ts_ms,"
         " detected_ms, detector_id, detector_type, alert, severity,"
         " application_id, model, metric, value, threshold, event_id,"
-        " message)"
+        " message, status, expected, score, window_start_ms,"
+        " window_end_ms, samples, labels, event_ids)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15)";
+        " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
 
 /* Runs one statement without results; logs and returns -1 on error. */
 static int
@@ -200,6 +202,16 @@ store_bind_num(sqlite3_stmt *st, int i, const struct sn_event *ev, uint32_t bit,
 		sqlite3_bind_null(st, i);
 }
 
+/* Binds a double, NULL when it is not finite (NaN: "none"). */
+static void
+store_bind_real(sqlite3_stmt *st, int i, double v)
+{
+	if (isfinite(v))
+		sqlite3_bind_double(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
 /*
  * Steps an insert bound by the caller.  Returns 1 inserted, 0 ignored,
  * -1 on error (logged, transaction aborted).
@@ -272,10 +284,21 @@ store_add_anomaly(struct store *s, const struct sn_anomaly *a)
 	store_bind_str(st, 9, a->application_id, 0);
 	store_bind_str(st, 10, a->model, 1);
 	store_bind_str(st, 11, a->metric, 0);
-	sqlite3_bind_double(st, 12, a->value);
-	sqlite3_bind_double(st, 13, a->threshold);
+	store_bind_real(st, 12, a->value);
+	store_bind_real(st, 13, a->threshold);
 	store_bind_str(st, 14, a->event_id, 0);
 	store_bind_str(st, 15, a->message, 0);
+	sqlite3_bind_text(st, 16,
+	                  a->status == SN_ANOMALY_RESOLVED ? "resolved"
+	                                                   : "firing",
+	                  -1, SQLITE_STATIC);
+	store_bind_real(st, 17, a->expected);
+	store_bind_real(st, 18, a->score);
+	sqlite3_bind_int64(st, 19, a->window_start_ms);
+	sqlite3_bind_int64(st, 20, a->window_end_ms);
+	sqlite3_bind_int64(st, 21, (sqlite3_int64)a->samples);
+	store_bind_str(st, 22, a->labels, 1);
+	store_bind_str(st, 23, a->event_ids, 1);
 	rc = store_step_insert(s, st, "anomaly");
 	if (rc == 1)
 		s->txn_an_new++;

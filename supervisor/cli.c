@@ -4,13 +4,19 @@
  * it sends and a printer for the answer; human output by default, the
  * server's JSON with --json.
  *
- *   sentinel-cli [--json] [--socket PATH | --config FILE] COMMAND
+ *   sentinel-cli [--json] [--socket PATH | --config FILE] COMMAND [ARGS]
+ *
+ * A command is one or more words ("status", "detectors list"), then its
+ * positional arguments and its own options, in any order with the
+ * global ones.  Commands that need more than one request and a printer
+ * have a runner of their own (cli_detect.c, cli_replay.c).
  *
  * Exit codes: 0 ok, 1 failure (cannot connect, the supervisor refused,
  * or for status: a daemon is not up), 2 usage error.  docs/cli.md.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,64 +27,105 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "config.h"
 #include "control_proto.h"
 #include "util.h"
-
-#define CLI_EXIT_OK      0
-#define CLI_EXIT_FAILURE 1
-#define CLI_EXIT_USAGE   2
 
 /* Longest answer accepted (a status is about a kilobyte). */
 #define CLI_MAX_REPLY (16 * 1024 * 1024)
 /* How long to wait for the supervisor (a reload parses three files). */
 #define CLI_TIMEOUT_S 30
+/* Words a command name has at most ("detectors list" has two). */
+#define CLI_MAX_WORDS 2
 
-struct cli_opts {
-	bool json;          /* print the server's JSON */
-	const char *socket; /* --socket */
-	const char *config; /* --config */
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+/* Options that belong to one command or another. */
+enum {
+	CLI_OPT_DETECTORS = 1u << 0,
+	CLI_OPT_INPUT = 1u << 1,
+	CLI_OPT_OUTPUT = 1u << 2,
+	CLI_OPT_EVENT = 1u << 3,
+};
+
+static const struct cli_opt_def {
+	const char *name;
+	unsigned bit;
+	size_t off; /* of its const char * in struct cli_opts */
+} cli_opt_defs[] = {
+        {"--detectors", CLI_OPT_DETECTORS,
+         offsetof(struct cli_opts, detectors)},
+        {"--input", CLI_OPT_INPUT, offsetof(struct cli_opts, input)},
+        {"--output", CLI_OPT_OUTPUT, offsetof(struct cli_opts, output)},
+        {"--event", CLI_OPT_EVENT, offsetof(struct cli_opts, event)},
 };
 
 struct cli_cmd {
-	const char *name;
+	const char *name;  /* its words: "detectors list" */
+	const char *usage; /* what follows the words, for the usage */
 	const char *help;
-	const char *request; /* control command sent */
+	size_t nargs;        /* positional arguments it takes */
+	unsigned opts;       /* command options it accepts (CLI_OPT_*) */
+	unsigned required;   /* of those, the ones it needs */
+	const char *request; /* control command sent (NULL: run or help) */
 	/* Prints a successful answer for humans; returns the exit code. */
 	int (*print)(json_t *reply);
 	/* Exit code of a successful answer (same with --json); NULL: 0. */
 	int (*code)(json_t *reply);
+	/* Runs the command itself; NULL: one request to the supervisor. */
+	int (*run)(const struct cli_cmd *cmd, struct cli_opts *o);
 };
 
 static int cli_print_status(json_t *);
 static int cli_code_status(json_t *);
 static int cli_print_version(json_t *);
 static int cli_print_reload(json_t *);
+static int cli_run_version(const struct cli_cmd *, struct cli_opts *);
 
 static const struct cli_cmd cli_cmds[] = {
-        {"status", "show the supervisor and the state of each daemon",
-         CONTROL_CMD_STATUS, cli_print_status, cli_code_status},
-        {"version", "show the versions of sentinel-cli and the supervisor",
-         CONTROL_CMD_VERSION, cli_print_version, NULL},
-        {"reload", "reload the configuration (like SIGHUP)", CONTROL_CMD_RELOAD,
-         cli_print_reload, NULL},
-        {"help", "show this help", NULL, NULL, NULL},
+        {"status", "", "show the supervisor and the state of each daemon", 0, 0,
+         0, CONTROL_CMD_STATUS, cli_print_status, cli_code_status, NULL},
+        {"version", "", "show the versions of sentinel-cli and the supervisor",
+         0, 0, 0, CONTROL_CMD_VERSION, cli_print_version, NULL,
+         cli_run_version},
+        {"reload", "", "reload the configuration (like SIGHUP)", 0, 0, 0,
+         CONTROL_CMD_RELOAD, cli_print_reload, NULL, NULL},
+        {"detectors list", "", "show each detector and what it has seen", 0, 0,
+         0, NULL, NULL, NULL, cli_run_detectors_list},
+        {"detectors test", "ID --event FILE",
+         "dry-run one event through the live state of detector ID", 1,
+         CLI_OPT_EVENT, CLI_OPT_EVENT, NULL, NULL, NULL,
+         cli_run_detectors_test},
+        {"replay",
+         "--detectors FILE --input EVENTS.ndjson [--output ANOMALIES.ndjson]",
+         "run detectors over a file of events, offline, no daemons", 0,
+         CLI_OPT_DETECTORS | CLI_OPT_INPUT | CLI_OPT_OUTPUT,
+         CLI_OPT_DETECTORS | CLI_OPT_INPUT, NULL, NULL, NULL, cli_run_replay},
+        {"help", "", "show this help", 0, 0, 0, NULL, NULL, NULL, NULL},
 };
 
 static void
 cli_usage(FILE *f)
 {
+	char words[128];
 	size_t i;
 
 	fprintf(f, "usage: sentinel-cli [--json] [--socket PATH | --config "
-	           "FILE] COMMAND\n\ncommands:\n");
-	for (i = 0; i < SN_ARRAY_LEN(cli_cmds); i++)
-		fprintf(f, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].help);
+	           "FILE] COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < SN_ARRAY_LEN(cli_cmds); i++) {
+		snprintf(words, sizeof(words), "%s%s%s", cli_cmds[i].name,
+		         cli_cmds[i].usage[0] ? " " : "", cli_cmds[i].usage);
+		if (strlen(words) <= 16)
+			fprintf(f, "  %-16s %s\n", words, cli_cmds[i].help);
+		else
+			fprintf(f, "  %s\n  %-16s %s\n", words, "",
+			        cli_cmds[i].help);
+	}
 	fprintf(f,
 	        "\noptions:\n"
-	        "  --json          print the supervisor's JSON answer\n"
-	        "  --socket PATH   control socket (default %s/%s)\n"
+	        "  --json          print JSON (the answer, or replay's "
+	        "summary)\n"
+	        "  --socket PATH   control socket (default %s/%s);\n"
+	        "                  detectd's socket is in the same folder\n"
 	        "  --config FILE   use the run_dir of this config file\n"
 	        "  -h, --help      show this help\n",
 	        SN_DEFAULT_RUN_DIR, SN_CONTROL_SOCKET);
@@ -127,6 +174,44 @@ cli_socket_path(struct cli_opts *o)
 	config_free(cfg);
 	if (rv < 0) {
 		fprintf(stderr, "sentinel-cli: socket path too long\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+cli_run_dir(const struct cli_opts *o, char *buf, size_t size)
+{
+	struct sn_cfg_errors errs = {0};
+	struct sn_config *cfg;
+	char *dir;
+	size_t i;
+	int n;
+
+	if (o->socket != NULL) {
+		dir = sn_path_dirname(o->socket);
+		n = snprintf(buf, size, "%s", dir);
+		free(dir);
+	} else if (o->config == NULL) {
+		n = snprintf(buf, size, "%s", SN_DEFAULT_RUN_DIR);
+	} else {
+		if ((cfg = config_load_main(o->config, &errs)) == NULL) {
+			for (i = 0; i < errs.count; i++)
+				fprintf(stderr, "%s\n", errs.msgs[i]);
+			fprintf(stderr,
+			        "sentinel-cli: cannot learn run_dir from %s; "
+			        "name the control socket in it with --socket "
+			        "PATH\n",
+			        o->config);
+			cfg_errors_free(&errs);
+			return -1;
+		}
+		cfg_errors_free(&errs);
+		n = snprintf(buf, size, "%s", cfg->run_dir);
+		config_free(cfg);
+	}
+	if (n < 0 || (size_t)n >= size) {
+		fprintf(stderr, "sentinel-cli: run_dir path too long\n");
 		return -1;
 	}
 	return 0;
@@ -248,7 +333,7 @@ out:
 
 /* --- printers ----------------------------------------------------------- */
 
-static const char *
+const char *
 cli_str(json_t *o, const char *key, const char *dflt)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -344,10 +429,10 @@ cli_print_refusal(const struct cli_cmd *cmd, json_t *reply)
 	        fprintf(stderr, "%s\n", json_string_value(e));
 }
 
-static void
+void
 cli_print_json(json_t *reply)
 {
-	char *s = json_dumps(reply, JSON_COMPACT);
+	char *s = json_dumps(reply, JSON_COMPACT | JSON_ENCODE_ANY);
 
 	if (s != NULL)
 		printf("%s\n", s);
@@ -446,69 +531,198 @@ cli_opt_value(const char *name, int argc, char **argv, int *i, bool *bad)
 	return argv[++*i];
 }
 
+/* Whether words[0..n) spell exactly c's name. */
+static bool
+cli_cmd_matches(const struct cli_cmd *c, const char **words, size_t n)
+{
+	const char *p = c->name;
+	size_t i, len;
+
+	for (i = 0; i < n; i++) {
+		len = strlen(words[i]);
+		if (len == 0 || strncmp(p, words[i], len) != 0 ||
+		    (p[len] != ' ' && p[len] != '\0'))
+			return false;
+		p += len;
+		if (*p == ' ')
+			p++;
+		else if (i + 1 < n)
+			return false; /* the name ended before the words */
+	}
+	return *p == '\0';
+}
+
+/*
+ * Finds the command spelt by the leading positional words: the one with
+ * the most words wins.  Returns it with *used set to its word count, or
+ * NULL after printing why (unknown, or a group word such as "detectors"
+ * without a known subcommand).
+ */
+static const struct cli_cmd *
+cli_find(const char **words, size_t nwords, size_t *used)
+{
+	size_t k, n, len = strlen(words[0]);
+
+	for (n = nwords < CLI_MAX_WORDS ? nwords : CLI_MAX_WORDS; n > 0; n--)
+		for (k = 0; k < SN_ARRAY_LEN(cli_cmds); k++)
+			if (cli_cmd_matches(&cli_cmds[k], words, n)) {
+				*used = n;
+				return &cli_cmds[k];
+			}
+	for (k = 0; k < SN_ARRAY_LEN(cli_cmds); k++) {
+		if (len == 0 || strncmp(cli_cmds[k].name, words[0], len) != 0 ||
+		    cli_cmds[k].name[len] != ' ')
+			continue;
+		if (nwords > 1)
+			fprintf(stderr,
+			        "sentinel-cli: unknown command: %s %s\n",
+			        words[0], words[1]);
+		else
+			fprintf(stderr,
+			        "sentinel-cli: %s: a subcommand is needed\n",
+			        words[0]);
+		return NULL;
+	}
+	fprintf(stderr, "sentinel-cli: unknown command: %s\n", words[0]);
+	return NULL;
+}
+
+/*
+ * Checks the positional arguments and command options given (bits of
+ * given) against cmd's line of the table.  Returns true when they fit,
+ * else false after printing why.
+ */
+static bool
+cli_check(const struct cli_cmd *cmd, const struct cli_opts *o, unsigned given)
+{
+	size_t k;
+
+	if (o->nargs > cmd->nargs) {
+		fprintf(stderr, "sentinel-cli: unexpected argument: %s\n",
+		        o->args[cmd->nargs]);
+		return false;
+	}
+	if (o->nargs < cmd->nargs) {
+		fprintf(stderr, "sentinel-cli: missing argument: %s %s\n",
+		        cmd->name, cmd->usage);
+		return false;
+	}
+	for (k = 0; k < SN_ARRAY_LEN(cli_opt_defs); k++) {
+		if ((given & cli_opt_defs[k].bit) &&
+		    !(cmd->opts & cli_opt_defs[k].bit)) {
+			fprintf(stderr, "sentinel-cli: %s does not take %s\n",
+			        cmd->name, cli_opt_defs[k].name);
+			return false;
+		}
+		if ((cmd->required & cli_opt_defs[k].bit) &&
+		    !(given & cli_opt_defs[k].bit)) {
+			fprintf(stderr, "sentinel-cli: %s needs %s\n",
+			        cmd->name, cli_opt_defs[k].name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Takes one command option (--detectors, --input, ...) at argv[*i] into
+ * o, setting its bit in *given.  Returns true when argv[*i] was one
+ * (*bad set when its value is missing).
+ */
+static bool
+cli_take_cmd_opt(struct cli_opts *o, int argc, char **argv, int *i,
+                 unsigned *given, bool *bad)
+{
+	const char *v;
+	size_t k;
+
+	for (k = 0; k < SN_ARRAY_LEN(cli_opt_defs); k++) {
+		v = cli_opt_value(cli_opt_defs[k].name, argc, argv, i, bad);
+		if (*bad)
+			return true;
+		if (v != NULL) {
+			*(const char **)(void *)((char *)o +
+			                         cli_opt_defs[k].off) = v;
+			*given |= cli_opt_defs[k].bit;
+			return true;
+		}
+	}
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct cli_opts o = {0};
 	const struct cli_cmd *cmd = NULL;
-	const char *name = NULL, *v;
-	bool bad = false;
-	size_t k;
+	const char *words[CLI_MAX_ARGS + 1], *v;
+	size_t nwords = 0, used = 0, k;
+	bool bad = false, help = false;
+	unsigned given = 0;
 	int i;
 
-	/* Options may come before or after the command. */
+	/* Options may come before, between or after the words. */
 	for (i = 1; i < argc && !bad; i++) {
 		const char *a = argv[i];
 
 		if (strcmp(a, "--json") == 0)
 			o.json = true;
 		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			name = "help";
+			help = true;
 		else if ((v = cli_opt_value("--socket", argc, argv, &i,
 		                            &bad)) != NULL)
 			o.socket = v;
+		else if (bad)
+			break;
 		else if ((v = cli_opt_value("--config", argc, argv, &i,
 		                            &bad)) != NULL)
 			o.config = v;
 		else if (bad)
 			break;
-		else if (a[0] == '-') {
+		else if (cli_take_cmd_opt(&o, argc, argv, &i, &given, &bad))
+			continue;
+		else if (a[0] == '-' && a[1] != '\0') {
+			/* "-" alone is a value (stdin), not an option. */
 			fprintf(stderr, "sentinel-cli: unknown option: %s\n",
 			        a);
 			bad = true;
-		} else if (name != NULL && strcmp(name, "help") != 0) {
+		} else if (nwords == SN_ARRAY_LEN(words)) {
 			fprintf(stderr,
-			        "sentinel-cli: unexpected argument: "
-			        "%s\n",
-			        a);
+			        "sentinel-cli: unexpected argument: %s\n", a);
 			bad = true;
-		} else if (name == NULL)
-			name = a;
+		} else
+			words[nwords++] = a;
 	}
 	if (!bad && o.socket != NULL && o.config != NULL) {
 		fprintf(stderr, "sentinel-cli: give --socket or --config, not "
 		                "both\n");
 		bad = true;
 	}
-	if (!bad && name == NULL) {
+	if (!bad && help) {
+		cli_usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (!bad && nwords == 0) {
 		fprintf(stderr, "sentinel-cli: no command given\n");
 		bad = true;
 	}
-	for (k = 0; !bad && k < SN_ARRAY_LEN(cli_cmds); k++)
-		if (strcmp(cli_cmds[k].name, name) == 0)
-			cmd = &cli_cmds[k];
-	if (!bad && cmd == NULL)
-		fprintf(stderr, "sentinel-cli: unknown command: %s\n", name);
-	if (bad || cmd == NULL) {
+	if (!bad && (cmd = cli_find(words, nwords, &used)) == NULL)
+		bad = true;
+	if (!bad) {
+		for (k = used; k < nwords; k++)
+			o.args[o.nargs++] = words[k];
+		bad = !cli_check(cmd, &o, given);
+	}
+	if (bad) {
 		cli_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
 
+	if (cmd->run != NULL)
+		return cmd->run(cmd, &o);
 	if (cmd->request == NULL) {
 		cli_usage(stdout);
 		return CLI_EXIT_OK;
 	}
-	if (strcmp(cmd->name, "version") == 0)
-		return cli_run_version(cmd, &o);
 	return cli_run(cmd, &o);
 }

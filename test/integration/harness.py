@@ -68,6 +68,10 @@ def event(event_id, **data):
     return ev
 
 
+# The seed's detectors, with aggregation: each on the two thresholds: the
+# tests that use them expect every event to be tested alone (with its
+# window and no aggregation, the seed's high-latency would now average
+# the 5 minutes).
 DETECTORS_YAML = """\
 detectors:
   - id: high-latency
@@ -76,6 +80,7 @@ detectors:
     enabled: true
     config:
       metric: latency_ms
+      aggregation: each
       condition: greater_than
       threshold: 5000
       window: 5m
@@ -89,6 +94,7 @@ detectors:
     enabled: true
     config:
       metric: cost
+      aggregation: each
       condition: greater_than
       threshold: 1.0
       window: 1m
@@ -126,10 +132,198 @@ receivers:
 """
 
 
+# --- the detection scenario (test_detection.py, test_replay.py) ----------
+#
+# Twenty one-minute windows of event time from 2025-11-06T12:00:00Z.  Two
+# applications: "chat" (model gpt-4o, 5 events a minute, latency near
+# 1000 ms) and "batch" (model gpt-4o-mini, 3 events a minute, near
+# 2000 ms).  Each window's mean latency cycles through five values, so
+# the statistical history has a spread and normal windows never stand
+# out.  Then:
+#   W12      chat's latency jumps to 7300-7900 ms   (all three latency
+#            detectors fire; the first normal data of W13 resolves them)
+#   W14-W16  batch sends nothing                     (absence fires)
+#   W17      batch is back                           (absence resolves)
+#   in W15   one chat event stamped 12:02:20 arrives, far too late
+# W10's last two chat events come out of order (within the lateness).
+
+DETECTION_YAML = """\
+detectors:
+  - id: high-latency
+    type: threshold
+    config:
+      metric: latency_ms
+      aggregation: each
+      condition: greater_than
+      threshold: 5000
+    actions:
+      - alert: high-latency-alert
+        severity: warning
+
+  - id: p95-latency
+    type: threshold
+    config:
+      metric: latency_ms
+      aggregation: p95
+      condition: greater_than
+      threshold: 3000
+      window: 1m
+    actions:
+      - alert: slow-p95
+        severity: warning
+
+  - id: latency-z
+    type: statistical
+    config:
+      metric: latency_ms
+      strategy: zscore
+      threshold: 3.0
+      window: 1m
+      history: 10
+      group_by: [application_id, model]
+    actions:
+      - alert: latency-shift
+        severity: warning
+
+  - id: app-silent
+    type: rate
+    config:
+      condition: less_than
+      threshold: 1
+      window: 1m
+    actions:
+      - alert: app-silent
+        severity: critical
+"""
+
+T0_MS = 1762430400000  # 2025-11-06T12:00:00Z
+MINUTE_MS = 60000
+WINDOWS = 20
+# Every window before this one has closed by event time alone once all
+# events are in (the last events are at 12:19:50, lateness 5s); later
+# ones close only when detectd's idle clock or replay's end closes them.
+SETTLED_MS = T0_MS + (WINDOWS - 1) * MINUTE_MS
+
+CHAT_MEANS = [980, 1000, 1020, 990, 1010]
+BATCH_MEANS = [2000, 2030, 1970, 2010, 1990]
+SPIKE = [7300, 7600, 7900, 7400, 7800]
+
+# (detector, application_id, status, window index) of every anomaly the
+# scenario must raise before SETTLED_MS, and nothing else.
+EXPECTED_ANOMALIES = sorted([
+    ("high-latency", "chat", "firing", 12),
+    ("high-latency", "chat", "resolved", 13),
+    ("p95-latency", "chat", "firing", 12),
+    ("p95-latency", "chat", "resolved", 13),
+    ("latency-z", "chat", "firing", 12),
+    ("latency-z", "chat", "resolved", 13),
+    ("app-silent", "batch", "firing", 14),
+    ("app-silent", "batch", "resolved", 17),
+])
+
+
+def iso(ms):
+    """RFC 3339, UTC, whole seconds or milliseconds."""
+    t = time.gmtime(ms // 1000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", t)
+    return base + ("Z" if ms % 1000 == 0 else ".%03dZ" % (ms % 1000))
+
+
+def parse_time(v):
+    """Milliseconds since the epoch from an int (ms) or RFC 3339 text."""
+    if isinstance(v, int):
+        return v
+    import datetime
+    s = v.replace("Z", "+00:00")
+    return int(datetime.datetime.fromisoformat(s).timestamp() * 1000)
+
+
+def _ev(event_id, ts_ms, app, model, latency):
+    return {"event_id": event_id, "timestamp": iso(ts_ms),
+            "event_type": "llm.response", "application_id": app,
+            "data": {"model": model, "status": "success",
+                     "latency_ms": latency, "total_tokens": 200,
+                     "cost": 0.01}}
+
+
+def detection_windows():
+    """The scenario's events, as one list per window in sending order."""
+    out = []
+    for w in range(WINDOWS):
+        start = T0_MS + w * MINUTE_MS
+        m = CHAT_MEANS[w % 5]
+        lat = SPIKE if w == 12 else [m - 20, m - 10, m, m + 10, m + 20]
+        chat = [_ev("chat-%02d-%d" % (w, i), start + (5 + 10 * i) * 1000,
+                    "chat", "gpt-4o", lat[i]) for i in range(5)]
+        b = BATCH_MEANS[w % 5]
+        bat = [] if 14 <= w <= 16 else [
+            _ev("batch-%02d-%d" % (w, i), start + (10 + 20 * i) * 1000,
+                "batch", "gpt-4o-mini", b + 15 * (i - 1)) for i in range(3)]
+        evs = sorted(chat + bat, key=lambda e: parse_time(e["timestamp"]))
+        if w == 10:
+            # chat's 12:10:35 and 12:10:45 arrive swapped
+            i, j = evs.index(chat[3]), evs.index(chat[4])
+            evs[i], evs[j] = evs[j], evs[i]
+        if w == 15:
+            evs.append(_ev("late-1", T0_MS + 2 * MINUTE_MS + 20000,
+                           "chat", "gpt-4o", 1000))
+        out.append(evs)
+    return out
+
+
+def detection_events():
+    return [e for w in detection_windows() for e in w]
+
+
+def write_ndjson(path, events, extra_lines=None):
+    """Writes events one per line; extra_lines maps a 1-based line number
+    to a raw line inserted there."""
+    lines = [json.dumps(e) for e in events]
+    for n in sorted(extra_lines or {}):
+        lines.insert(n - 1, extra_lines[n])
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def window_of(ms):
+    return (ms - T0_MS) // MINUTE_MS
+
+
+def stored_anomalies(s):
+    """Every anomaly row of the set, as dicts keyed by column."""
+    if not os.path.exists(s.db_path):
+        return []
+    con = sqlite3.connect("file:%s?mode=ro" % s.db_path, uri=True, timeout=5)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(
+            "SELECT * FROM anomalies ORDER BY id")]
+    finally:
+        con.close()
+
+
+def settled(rows):
+    """The records about windows that close by event time alone."""
+    return [r for r in rows if r["window_end_ms"] <= SETTLED_MS]
+
+
+def anomaly_summary(rows):
+    """(detector, application, status, window index) of each record, by
+    the window it is about (its start)."""
+    return sorted((r["detector_id"], r["application_id"], r["status"],
+                   window_of(r["window_start_ms"])) for r in rows)
+
+
+def run_cli(*args, input_text=None, timeout=60):
+    r = subprocess.run([CLI] + list(args), capture_output=True, text=True,
+                       input=input_text, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
 class Sentinel:
     """One daemon set in its own temporary folder."""
 
-    def __init__(self, extra_http="", extra_top=""):
+    def __init__(self, extra_http="", extra_top="", detectors=DETECTORS_YAML):
         self.dir = tempfile.mkdtemp(prefix="sentinel-it-")
         self.http_port = free_port()
         self.grpc_port = free_port()
@@ -144,7 +338,7 @@ class Sentinel:
         self.extra_top = extra_top
         self.write_config()
         with open(os.path.join(self.dir, "detectors.yaml"), "w") as f:
-            f.write(DETECTORS_YAML)
+            f.write(detectors)
         with open(os.path.join(self.dir, "alerts.yaml"), "w") as f:
             f.write(ALERTS_YAML)
         os.chmod(os.path.join(self.dir, "alerts.yaml"), 0o600)

@@ -1,0 +1,68 @@
+/*
+ * cli.h: what the files of sentinel-cli share.  cli.c holds the grammar
+ * table, argument parsing and the supervisor commands; cli_detect.c the
+ * commands that ask detectd (detectors list, detectors test);
+ * cli_replay.c the offline replay through the detection engine.
+ *
+ * Every command runner returns the exit code: CLI_EXIT_OK when the
+ * question was answered, CLI_EXIT_FAILURE when it could not be (or, for
+ * status, a daemon is not up), CLI_EXIT_USAGE on a usage error.
+ */
+#ifndef SN_CLI_H
+#define SN_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/un.h>
+
+#include <jansson.h>
+
+#define CLI_EXIT_OK      0
+#define CLI_EXIT_FAILURE 1
+#define CLI_EXIT_USAGE   2
+
+/* Positional arguments a command takes at most (after its words). */
+#define CLI_MAX_ARGS 4
+
+/* detectd's control endpoint under run_dir (req/rep, JSON); the same
+ * name as SN_IPC_DETECTD_CTL in detectd/detctl.h, the server's side. */
+#define CLI_DETECTD_CTL "detectd-ctl.ipc"
+
+/* Options of the command line, global and per command. */
+struct cli_opts {
+	bool json;          /* --json: machine-readable output */
+	const char *socket; /* --socket */
+	const char *config; /* --config */
+	/* command options (see CLI_OPT_* in cli.c) */
+	const char *detectors;          /* replay --detectors FILE */
+	const char *input;              /* replay --input FILE */
+	const char *output;             /* replay --output FILE */
+	const char *event;              /* detectors test --event FILE */
+	const char *args[CLI_MAX_ARGS]; /* positional, after the words */
+	size_t nargs;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+};
+
+struct cli_cmd;
+
+/*
+ * The run_dir the daemons use: the folder of --socket, else the run_dir
+ * of --config, else the built-in default.  Writes it into buf.  Returns
+ * 0, or -1 after printing why.
+ */
+int cli_run_dir(const struct cli_opts *o, char *buf, size_t size);
+
+/* Prints a JSON value as one compact line on stdout. */
+void cli_print_json(json_t *v);
+
+/* The string member key of o, or dflt when absent or not a string. */
+const char *cli_str(json_t *o, const char *key, const char *dflt);
+
+/* cli_detect.c */
+int cli_run_detectors_list(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_detectors_test(const struct cli_cmd *cmd, struct cli_opts *o);
+
+/* cli_replay.c */
+int cli_run_replay(const struct cli_cmd *cmd, struct cli_opts *o);
+
+#endif
