@@ -1,11 +1,13 @@
 /*
  * test_store.c: the sqlite store without the daemon: batches of events,
  * exactly-once by (timestamp, event_id), NULL for absent numbers, the raw
- * JSON kept, anomalies, and a database from a newer build refused.
+ * JSON kept, anomalies (firing and resolved, with the engine's fields),
+ * a version 1 file upgraded, and a database from a newer build refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,7 +180,7 @@ test_batch_and_duplicates(void **state)
 	add_events(f->s, 0, 1, 0);
 	store_commit(f->s);
 	assert_string_equal(query(f, "SELECT count(*) FROM events"), "11");
-	assert_string_equal(query(f, "PRAGMA user_version"), "1");
+	assert_string_equal(query(f, "PRAGMA user_version"), "2");
 	assert_string_equal(query(f, "PRAGMA journal_mode"), "wal");
 }
 
@@ -283,6 +285,166 @@ test_anomalies(void **state)
 	assert_int_equal(store_get_stats(f->s)->anomalies_duplicate, 1);
 }
 
+/* A firing record of the engine and its resolution: two rows, every new
+ * field kept, NaN stored as NULL. */
+static void
+test_anomaly_firing_and_resolved(void **state)
+{
+	struct fixture *f = *state;
+	struct sn_anomaly a;
+
+	memset(&a, 0, sizeof(a));
+	a.seq = 7;
+	a.ts_ms = 1762430460000;
+	a.detected_ms = 1762430461000;
+	a.window_start_ms = 1762430400000;
+	a.window_end_ms = 1762430460000;
+	a.samples = 12;
+	a.status = SN_ANOMALY_FIRING;
+	a.value = 7300;
+	a.expected = 1200.5;
+	a.score = 4.25;
+	a.threshold = 3;
+	a.id = str("lat-z:firing");
+	a.detector_id = str("lat-z");
+	a.detector_type = str("statistical");
+	a.alert = str("latency-shift");
+	a.severity = str("warning");
+	a.application_id = str("chat");
+	a.model = str("gpt-4o");
+	a.metric = str("latency_ms");
+	a.event_id = str("e-3");
+	a.message = str("latency_ms avg 7300 is 4.25 sd above 1200.5");
+	a.labels = str("{\"application_id\":\"chat\",\"model\":\"gpt-4o\"}");
+	a.event_ids = str("[\"e-3\",\"e-4\"]");
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_int_equal(store_add_anomaly(f->s, &a), 1);
+	a.id = str("lat-z:resolved");
+	a.status = SN_ANOMALY_RESOLVED;
+	a.ts_ms += 60000;
+	a.window_start_ms += 60000;
+	a.window_end_ms += 60000;
+	a.value = 1180;
+	a.expected = NAN;
+	a.score = NAN;
+	a.labels = str("");
+	a.event_ids = str("");
+	assert_int_equal(store_add_anomaly(f->s, &a), 1);
+	assert_int_equal(store_add_anomaly(f->s, &a), 0);
+	assert_int_equal(store_commit(f->s), 3);
+
+	assert_string_equal(query(f, "SELECT count(*) FROM anomalies"), "2");
+	assert_string_equal(
+	        query(f, "SELECT status || ' ' || expected || ' ' || score || "
+	                 "' ' || window_start_ms || ' ' || window_end_ms || "
+	                 "' ' || samples || ' ' || labels || ' ' || event_ids "
+	                 "FROM anomalies WHERE anomaly_id = 'lat-z:firing'"),
+	        "firing 1200.5 4.25 1762430400000 1762430460000 12 "
+	        "{\"application_id\":\"chat\",\"model\":\"gpt-4o\"} "
+	        "[\"e-3\",\"e-4\"]");
+	assert_string_equal(
+	        query(f, "SELECT status || ' ' || ts_ms || ' ' || value || ' ' "
+	                 "|| (expected IS NULL) || (score IS NULL) || "
+	                 "(labels IS NULL) || (event_ids IS NULL) "
+	                 "FROM anomalies WHERE anomaly_id = 'lat-z:resolved'"),
+	        "resolved 1762430520000 1180.0 1111");
+	assert_string_equal(query(f, "SELECT model FROM anomalies LIMIT 1"),
+	                    "gpt-4o");
+}
+
+/* The schema of version 1, as the first release created it. */
+static const char v1_schema[] =
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+        " event_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, timestamp TEXT "
+        "NOT NULL, recv_ms INTEGER NOT NULL, event_type TEXT NOT NULL,"
+        " application_id TEXT NOT NULL, model TEXT, status TEXT,"
+        " latency_ms REAL, total_tokens INTEGER, prompt_tokens INTEGER,"
+        " completion_tokens INTEGER, cost REAL, raw TEXT NOT NULL);"
+        "CREATE UNIQUE INDEX events_ts_event_id ON events (ts_ms, event_id);"
+        "CREATE TABLE anomalies (id INTEGER PRIMARY KEY, anomaly_id TEXT "
+        "NOT NULL UNIQUE, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+        " detected_ms INTEGER NOT NULL, detector_id TEXT NOT NULL,"
+        " detector_type TEXT NOT NULL, alert TEXT NOT NULL, severity TEXT "
+        "NOT NULL, application_id TEXT NOT NULL, model TEXT, metric TEXT "
+        "NOT NULL, value REAL NOT NULL, threshold REAL NOT NULL, event_id "
+        "TEXT NOT NULL, message TEXT NOT NULL);"
+        "INSERT INTO events VALUES (1, 1, 'old-1', 1762430400000,"
+        " '2025-11-06T12:00:00Z', 1762430400500, 'llm.response', 'test-app',"
+        " NULL, 'success', 7300, NULL, NULL, NULL, NULL, '{}');"
+        "INSERT INTO anomalies VALUES (1, 'high-latency-1-0', 1,"
+        " 1762430400000, 1762430400600, 'high-latency', 'threshold',"
+        " 'high-latency-alert', 'warning', 'test-app', NULL, 'latency_ms',"
+        " 7300, 5000, 'old-1', 'latency_ms 7300 > 5000');"
+        "PRAGMA user_version = 1;";
+
+/* A file written by version 1 is upgraded in place: its rows are kept,
+ * the new columns appear (filled for the old rows: one event, firing),
+ * and new records go in beside them. */
+static void
+test_v1_file_upgraded(void **state)
+{
+	struct fixture *f = *state;
+	struct sn_anomaly a;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_string_equal(query(f, "PRAGMA user_version"), "2");
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "1");
+	assert_string_equal(
+	        query(f, "SELECT group_concat(name, ' ') FROM "
+	                 "pragma_table_info('anomalies') WHERE name IN "
+	                 "('status', 'expected', 'score', 'window_start_ms', "
+	                 "'window_end_ms', 'samples', 'labels', 'event_ids')"),
+	        "status expected score window_start_ms window_end_ms "
+	        "samples labels event_ids");
+	assert_string_equal(
+	        query(f,
+	              "SELECT anomaly_id || ' ' || status || ' ' || value || "
+	              "' ' || threshold || ' ' || window_start_ms || ' ' || "
+	              "window_end_ms || ' ' || samples || ' ' || labels || "
+	              "' ' || event_ids || ' ' || (expected IS NULL) || "
+	              "' ' || message FROM anomalies"),
+	        "high-latency-1-0 firing 7300.0 5000.0 1762430400000 "
+	        "1762430400000 1 {\"application_id\":\"test-app\"} "
+	        "[\"old-1\"] 1 latency_ms 7300 > 5000");
+
+	memset(&a, 0, sizeof(a));
+	a.ts_ms = 1762430460000;
+	a.status = SN_ANOMALY_RESOLVED;
+	a.value = 10;
+	a.threshold = 5000;
+	a.expected = NAN;
+	a.score = 10;
+	a.id = str("high-latency-1-0:resolved");
+	a.detector_id = str("high-latency");
+	a.detector_type = str("threshold");
+	a.alert = str("high-latency-alert");
+	a.severity = str("warning");
+	a.application_id = str("test-app");
+	a.model = str("");
+	a.metric = str("latency_ms");
+	a.event_id = str("old-2");
+	a.message = str("latency_ms back to 10");
+	assert_int_equal(store_add_anomaly(f->s, &a), 1);
+	assert_int_equal(store_commit(f->s), 1);
+	assert_string_equal(query(f, "SELECT group_concat(status, ' ') FROM "
+	                             "(SELECT status FROM anomalies ORDER BY "
+	                             "id)"),
+	                    "firing resolved");
+
+	/* Opening it again migrates nothing more. */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_string_equal(query(f, "SELECT count(*) FROM anomalies"), "2");
+}
+
 static void
 test_newer_schema_refused(void **state)
 {
@@ -336,6 +498,10 @@ main(void)
 	                test_same_id_other_time_is_another_event, setup,
 	                teardown),
 	        cmocka_unit_test_setup_teardown(test_anomalies, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_anomaly_firing_and_resolved, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_v1_file_upgraded, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_newer_schema_refused,
 	                                        setup, teardown),
