@@ -50,7 +50,7 @@ PROGS := $(BUILD)/sentinel $(BUILD)/sentinel-cli $(BUILD)/sentinel-ingestd \
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
 
-.PHONY: all deps run test check unit integration asan format clean
+.PHONY: all deps run test check unit integration asan bench nab format clean
 all: $(PROGS) $(UNIT_BINS)
 
 deps:
@@ -86,6 +86,18 @@ UNIT_DEPS := $(call lib_objs,$(SUP_SRCS) $(INGESTD_SRCS) $(DETECTD_SRCS) \
 $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(UNIT_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Benchmarks (test/bench/): for now the detection engine alone, on one
+# core: events/s and detector updates/s through 10 detectors, bytes per
+# group.  BENCH_EVENTS sets the number of events.
+BENCH_BINS := $(patsubst test/bench/%.c,$(BUILD)/bench/%,$(wildcard test/bench/*.c))
+$(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "# $$b"; $$b $(BENCH_EVENTS) || exit 1; done
 
 run: deps
 	@$(MAKE) --no-print-directory all
