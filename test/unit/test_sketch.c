@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../detectd/sketch.h"
+#include "sketch.h"
 
 #define MAXN  20000
 #define SN_NQ (sizeof(qs) / sizeof(qs[0]))

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "../../detectd/engine.h"
-#include "../../detectd/sketch.h"
+#include "sketch.h"
 #include "log.h"
 #include "util.h"
 
