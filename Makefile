@@ -99,6 +99,13 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "# $$b"; $$b $(BENCH_EVENTS) || exit 1; done
 
+# Detection quality on the NAB benchmark files in ../shared/nab (or
+# NAB_DIR): replays each through etc/detectors-auto.yaml and scores the
+# result (docs/detection-quality.md).
+nab: deps
+	@$(MAKE) --no-print-directory $(BUILD)/sentinel-cli
+	@BUILD=$(BUILD) sh test/nab/run-nab.sh
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BUILD)/sentinel

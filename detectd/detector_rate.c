@@ -12,8 +12,13 @@
  *                             threshold x the mean count of the last
  *                             history windows
  *     history: 30
- *     min_samples: 5          baseline: windows of history needed
- *                             before judging (default min(5, history))
+ *     min_samples: 5          baseline: the fewest events per window
+ *                             the baseline must average before a group
+ *                             is judged (default 1), so a group that
+ *                             only trickles does not alarm at each pause
+ *
+ * With a baseline, a group is judged only once it has RATE_WARMUP
+ * windows of history (or history, if fewer).
  *
  * Absence: a group that has been seen keeps getting its windows closed
  * by the watermark with no events, so "less_than 1" fires when an
@@ -36,8 +41,11 @@ struct rate_priv {
 	double threshold;
 	int baseline;     /* threshold is a ratio of the mean */
 	uint32_t history; /* windows kept */
-	uint32_t min_samples;
+	uint32_t warmup;  /* windows of history before judging */
+	double min_mean;  /* baseline mean needed before judging */
 };
+
+#define RATE_WARMUP 5
 
 /* A group's baseline: a ring of the last history counts. */
 struct rate_state {
@@ -96,9 +104,8 @@ rate_compile(struct det *d, const char **why)
 		*why = "history is above 10000 windows";
 		return -1;
 	}
-	r->min_samples = c->min_samples ? c->min_samples : 5;
-	if (r->min_samples > r->history)
-		r->min_samples = r->history;
+	r->warmup = r->history < RATE_WARMUP ? r->history : RATE_WARMUP;
+	r->min_mean = c->min_samples ? c->min_samples : 1;
 	d->priv = r;
 	d->agg = DET_AGG_COUNT;
 	d->window_ms = c->window_ms;
@@ -144,13 +151,18 @@ rate_judge(const struct det *d, void *tstate, const struct det_sample *s,
 		v->hit = det_cond_test(r->cond, s->value, r->threshold);
 		return;
 	}
-	if (st->n < r->min_samples) {
+	if (st->n < r->warmup) {
 		v->why = "not enough history yet for a baseline";
 		rate_learn(r, st, s->value);
 		return;
 	}
 	mean = st->sum / st->n;
 	v->expected = mean;
+	if (mean < r->min_mean) {
+		v->why = "baseline below min_samples events per window";
+		rate_learn(r, st, s->value);
+		return;
+	}
 	v->threshold = r->threshold * mean;
 	v->score = mean > 0 ? s->value / mean : s->value > 0 ? INFINITY : 1;
 	v->decided = 1;

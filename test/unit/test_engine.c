@@ -559,8 +559,8 @@ test_rate_baseline(void **unused)
 	d.has_threshold = true;
 	d.window_ms = MIN;
 	d.baseline = "history";
-	d.history = 5;
-	d.min_samples = 3;
+	d.history = 3;     /* judged once 3 windows are learnt */
+	d.min_samples = 3; /* the baseline must average 3 events or more */
 	e = one(&d);
 	for (m = 0; m < 5; m++)
 		for (i = 0; i < counts[m]; i++)
@@ -577,6 +577,46 @@ test_rate_baseline(void **unused)
 	/* Minute 4: back to 10, and the 4 was not learnt (mean 10). */
 	assert_int_equal(k.r[1].a.status, SN_ANOMALY_RESOLVED);
 	assert_true(k.r[1].a.expected == 10);
+	engine_free(e);
+	sink_reset(&k);
+}
+
+/* A group whose baseline is below min_samples events a window is not
+ * judged: a trickle pausing is not an outage. */
+static void
+test_rate_baseline_min_samples(void **unused)
+{
+	static const int counts[] = {1, 1, 1, 0, 1, 0};
+	struct sn_detector d = det("drop", "rate", NULL);
+	struct engine *e;
+	struct sink k = {0};
+	int m, i;
+
+	(void)unused;
+	d.condition = "less_than";
+	d.threshold = 0.5;
+	d.has_threshold = true;
+	d.window_ms = MIN;
+	d.baseline = "history";
+	d.history = 3;
+	d.min_samples = 2;
+	e = one(&d);
+	for (m = 0; m < 6; m++)
+		for (i = 0; i < counts[m]; i++)
+			feed(e, "a", NULL, T0 + m * MIN + i, 1, &k);
+	feed(e, "b", NULL, T0 + 7 * MIN, 1, &k); /* closes the rest */
+	assert_int_equal(k.n, 0);
+	/* The same pauses with min_samples 1 (the default) do fire. */
+	engine_free(e);
+	d.min_samples = 0;
+	e = one(&d);
+	for (m = 0; m < 6; m++)
+		for (i = 0; i < counts[m]; i++)
+			feed(e, "a", NULL, T0 + m * MIN + i, 1, &k);
+	feed(e, "b", NULL, T0 + 7 * MIN, 1, &k);
+	assert_true(k.n > 0);
+	assert_int_equal(k.r[0].a.status, SN_ANOMALY_FIRING);
+	assert_int_equal(k.r[0].a.window_start_ms, T0 + 3 * MIN);
 	engine_free(e);
 	sink_reset(&k);
 }
@@ -1089,6 +1129,7 @@ main(void)
 	        cmocka_unit_test(test_rate_absence),
 	        cmocka_unit_test(test_absence_when_all_traffic_stops),
 	        cmocka_unit_test(test_rate_baseline),
+	        cmocka_unit_test(test_rate_baseline_min_samples),
 	        cmocka_unit_test(test_statistical_zscore),
 	        cmocka_unit_test(test_statistical_empty_windows),
 	        cmocka_unit_test(test_max_groups_eviction),
