@@ -130,11 +130,19 @@ static const cyaml_schema_field_t raw_detection_fields[] = {
 struct raw_retention {
 	char *raw;
 	char *aggregated;
+	char *rollups_1m;
+	char *anomalies;
+	char *notifications;
+	char *interval;
 };
 
 static const cyaml_schema_field_t raw_retention_fields[] = {
         STR("raw", struct raw_retention, raw),
         STR("aggregated", struct raw_retention, aggregated),
+        STR("rollups_1m", struct raw_retention, rollups_1m),
+        STR("anomalies", struct raw_retention, anomalies),
+        STR("notifications", struct raw_retention, notifications),
+        STR("interval", struct raw_retention, interval),
         CYAML_FIELD_END,
 };
 
@@ -313,6 +321,10 @@ config_defaults(struct sn_config *cfg)
 	cfg->storage.path = sn_xstrdup(SN_DEFAULT_STORAGE_PATH);
 	cfg->storage.retention_raw_ms = 7 * 86400000LL;
 	cfg->storage.retention_aggregated_ms = 90 * 86400000LL;
+	cfg->storage.retention_rollups_1m_ms = 7 * 86400000LL;
+	cfg->storage.retention_anomalies_ms = 90 * 86400000LL;
+	cfg->storage.retention_notifications_ms = 30 * 86400000LL;
+	cfg->storage.retention_interval_ms = 60000;
 	cfg->obs.metrics_enabled = true;
 	cfg->obs.metrics_host = sn_xstrdup("0.0.0.0");
 	cfg->obs.metrics_port = SN_DEFAULT_METRICS_PORT;
@@ -455,6 +467,22 @@ config_resolve_storage(struct cfg_ctx *c, const struct raw_storage *st,
 		        c, "storage.retention.aggregated",
 		        st->retention->aggregated,
 		        cfg->storage.retention_aggregated_ms, true);
+		cfg->storage.retention_rollups_1m_ms = cfg_duration(
+		        c, "storage.retention.rollups_1m",
+		        st->retention->rollups_1m,
+		        cfg->storage.retention_rollups_1m_ms, true);
+		cfg->storage.retention_anomalies_ms =
+		        cfg_duration(c, "storage.retention.anomalies",
+		                     st->retention->anomalies,
+		                     cfg->storage.retention_anomalies_ms, true);
+		cfg->storage.retention_notifications_ms = cfg_duration(
+		        c, "storage.retention.notifications",
+		        st->retention->notifications,
+		        cfg->storage.retention_notifications_ms, true);
+		cfg->storage.retention_interval_ms =
+		        cfg_duration(c, "storage.retention.interval",
+		                     st->retention->interval,
+		                     cfg->storage.retention_interval_ms, true);
 	}
 	if (st->timeseries != NULL) {
 		config_set_string(c, "storage.timeseries.type",

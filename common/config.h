@@ -183,8 +183,12 @@ struct sn_config {
 	} detection;
 	struct {
 		char *path; /* folder of sentinel.db; default ./var/data */
-		int64_t retention_raw_ms;        /* 7d */
-		int64_t retention_aggregated_ms; /* 90d */
+		int64_t retention_raw_ms;           /* 7d: events */
+		int64_t retention_aggregated_ms;    /* 90d: 1-hour rollups */
+		int64_t retention_rollups_1m_ms;    /* 7d: 1-minute rollups */
+		int64_t retention_anomalies_ms;     /* 90d */
+		int64_t retention_notifications_ms; /* 30d */
+		int64_t retention_interval_ms;      /* 1m: how often it runs */
 		char *timeseries_type;
 		char *timeseries_url;
 		char *events_type;

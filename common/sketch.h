@@ -13,6 +13,13 @@
  * The sketch is one flat block of memory of qsketch_size(max_bins)
  * bytes, with no pointers inside: detector state can be copied with
  * memcpy (for `sentinel-cli detectors test`) and written to disk as is.
+ *
+ * Users: detectd's windows (threshold aggregations p50..p99), and
+ * stored's rollups (stored/rollup.c), which keep one sketch per bucket,
+ * store it with qsketch_encode (a compact form holding only the occupied
+ * buckets) and combine buckets with qsketch_merge/qsketch_merge_encoded:
+ * a merged sketch answers within the same relative error as one fed the
+ * values directly.
  */
 #ifndef SN_SKETCH_H
 #define SN_SKETCH_H
@@ -38,5 +45,27 @@ uint64_t qsketch_count(const struct qsketch *s);
 double qsketch_quantile(const struct qsketch *s, double q);
 /* The stated relative error of the answers. */
 double qsketch_error(const struct qsketch *s);
+
+/*
+ * Adds every value of src to dst (sketches of the same relative error;
+ * max_bins may differ, dst collapses what does not fit).  Returns 0, or
+ * -1 when the errors differ (dst unchanged).
+ */
+int qsketch_merge(struct qsketch *dst, const struct qsketch *src);
+
+/*
+ * The compact, portable form (little-endian; see sketch.c): writes it to
+ * buf when it fits in cap bytes and returns its length either way, like
+ * snprintf.  qsketch_encoded_max(max_bins) bytes always suffice.
+ */
+size_t qsketch_encode(const struct qsketch *s, void *buf, size_t cap);
+size_t qsketch_encoded_max(unsigned max_bins);
+/*
+ * Merges an encoded sketch into dst, checking it whole first.  Returns 0,
+ * -1 when buf is malformed, -2 when its relative error differs from
+ * dst's; dst is unchanged on error.  Decoding is merging into an empty
+ * sketch of the same error.
+ */
+int qsketch_merge_encoded(struct qsketch *dst, const void *buf, size_t len);
 
 #endif

@@ -11,6 +11,12 @@
  * Replay of what a crash lost before its commit comes with ingestd's
  * spool (stored will ask for events after the last seq it made durable);
  * deduplication by (ts_ms, event_id) already makes that replay safe.
+ *
+ * Timers: about once a second the rollups' changed rows are written
+ * (store_tick; rollup.h says why not at every commit); every
+ * storage.retention.interval a retention pass starts, and runs as a
+ * chain of zero-timeout events, one short delete transaction each, so
+ * the loop receives events between steps (retention.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,8 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "retention.h"
+#include "query.h"
 #include "store.h"
 #include "util.h"
 
@@ -30,16 +38,24 @@
 #define STORED_BATCH_ROWS 1000
 /* Period of the info summary line. */
 #define STORED_SUMMARY_SECS 60
+/* Period of store_tick, which writes the rollups when due (every second,
+ * rollup.h): a fraction of that, so they trail by little more. */
+#define STORED_TICK_MS 250
 
 struct stored {
 	struct sn_daemon d;
 	struct store *store;
-	char *folder;            /* storage.path the store was opened with */
-	struct ipc_in *in;       /* stored.ipc */
-	struct event *commit_ev; /* activated when rows are pending */
+	struct query_server *query; /* reader threads (query.c) */
+	char *folder;               /* storage.path the store was opened with */
+	struct ipc_in *in;          /* stored.ipc */
+	struct event *commit_ev;    /* activated when rows are pending */
 	struct event *summary_ev;
-	struct store_stats last; /* totals at the previous summary */
-	uint64_t msgs_dropped;   /* malformed or unexpected messages */
+	struct event *flush_ev; /* every STORED_TICK_MS: rollups out */
+	struct retention *retention;
+	struct event *retention_ev; /* every storage.retention.interval */
+	struct event *ret_step_ev;  /* zero timeout: the next step */
+	struct store_stats last;    /* totals at the previous summary */
+	uint64_t msgs_dropped;      /* malformed or unexpected messages */
 };
 
 /* Commits the open transaction; a failure is logged by the writer. */
@@ -56,6 +72,64 @@ stored_on_commit(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	stored_commit(arg);
+}
+
+/* Every STORED_TICK_MS: the rollups' changed rows, when due. */
+static void
+stored_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct stored *st = arg;
+
+	(void)fd;
+	(void)what;
+	if (st->store != NULL)
+		store_tick(st->store);
+}
+
+/* One retention step; schedules the next one behind whatever the loop
+ * has ready (a zero timeout is a timer: I/O is polled first, whereas an
+ * event_active'd event would run again in the same pass). */
+static void
+stored_on_retention_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct stored *st = arg;
+	struct timeval now = {0, 0};
+
+	(void)fd;
+	(void)what;
+	if (st->store == NULL)
+		return;
+	if (retention_step(st->retention) > 0)
+		event_add(st->ret_step_ev, &now);
+}
+
+/* Every storage.retention.interval: start a pass unless one runs. */
+static void
+stored_on_retention(evutil_socket_t fd, short what, void *arg)
+{
+	struct stored *st = arg;
+	struct timeval now = {0, 0};
+
+	(void)fd;
+	(void)what;
+	if (st->store == NULL)
+		return;
+	if (retention_start(st->retention, sn_now_ms()))
+		event_add(st->ret_step_ev, &now);
+}
+
+/* (Re)arms the retention timer with the config's policies and interval;
+ * a pass already running keeps its cutoffs. */
+static void
+stored_arm_retention(struct stored *st, const struct sn_config *cfg)
+{
+	int64_t ms = cfg->storage.retention_interval_ms;
+	struct timeval every = {(time_t)(ms / 1000),
+	                        (suseconds_t)(ms % 1000 * 1000)};
+
+	retention_configure(st->retention, cfg);
+	if (event_add(st->retention_ev, &every) < 0)
+		fatalx("cannot arm the retention timer");
 }
 
 /* Counts and logs a message we cannot use (style.md 9: never fatal). */
@@ -189,12 +263,17 @@ stored_on_stop(struct sn_daemon *d)
 		         n, (unsigned long long)s->events_inserted,
 		         (unsigned long long)s->anomalies_inserted);
 	}
+	query_stop(st->query); /* first: the writer closes the file last */
+	st->query = NULL;
+	retention_free(st->retention); /* its statements before the close */
+	st->retention = NULL;
 	store_close(st->store);
 	st->store = NULL;
 	daemon_stop(d);
 }
 
-/* SIGHUP: nothing here depends on the config but the storage folder. */
+/* SIGHUP: new retention policies and interval apply from the next pass;
+ * a new storage folder only at restart. */
 static int
 stored_on_reload(struct sn_daemon *d, struct sn_config *next)
 {
@@ -204,6 +283,8 @@ stored_on_reload(struct sn_daemon *d, struct sn_config *next)
 		log_warnx("storage.path changed to %s: still writing %s "
 		          "until restart",
 		          next->storage.path, store_path(st->store));
+	stored_arm_retention(st, next);
+	query_reconfigure(st->query, next);
 	return 0;
 }
 
@@ -217,22 +298,40 @@ stored_open_store(struct stored *st)
 	rc = store_open(st->folder, &st->store);
 	if (rc == STORE_NEWER)
 		exit(SN_EXIT_PERMANENT);
-	if (rc != 0)
+	if (rc != 0 || (st->retention = retention_new(st->store)) == NULL)
 		fatalx("cannot open the store in %s", st->folder);
 	log_info("storing into %s", store_path(st->store));
+}
+
+/* The loop's timers: commit, summary, rollup flush, retention. */
+static void
+stored_timers(struct stored *st)
+{
+	struct timeval summary = {STORED_SUMMARY_SECS, 0};
+	struct timeval flush = {STORED_TICK_MS / 1000,
+	                        STORED_TICK_MS % 1000 * 1000};
+
+	st->commit_ev = event_new(st->d.base, -1, 0, stored_on_commit, st);
+	st->summary_ev =
+	        event_new(st->d.base, -1, EV_PERSIST, stored_on_summary, st);
+	st->flush_ev =
+	        event_new(st->d.base, -1, EV_PERSIST, stored_on_flush, st);
+	st->retention_ev =
+	        event_new(st->d.base, -1, EV_PERSIST, stored_on_retention, st);
+	st->ret_step_ev =
+	        event_new(st->d.base, -1, 0, stored_on_retention_step, st);
+	if (st->commit_ev == NULL || st->summary_ev == NULL ||
+	    st->flush_ev == NULL || st->retention_ev == NULL ||
+	    st->ret_step_ev == NULL ||
+	    event_add(st->summary_ev, &summary) < 0 ||
+	    event_add(st->flush_ev, &flush) < 0)
+		fatalx("cannot create loop events");
+	stored_arm_retention(st, st->d.cfg);
 }
 
 static void
 stored_listen(struct stored *st)
 {
-	struct timeval every = {STORED_SUMMARY_SECS, 0};
-
-	st->commit_ev = event_new(st->d.base, -1, 0, stored_on_commit, st);
-	st->summary_ev =
-	        event_new(st->d.base, -1, EV_PERSIST, stored_on_summary, st);
-	if (st->commit_ev == NULL || st->summary_ev == NULL ||
-	    event_add(st->summary_ev, &every) < 0)
-		fatalx("cannot create loop events");
 	st->in = daemon_pull_listen(&st->d, SN_IPC_STORED, stored_on_msg, st);
 }
 
@@ -247,14 +346,20 @@ main(int argc, char **argv)
 	st.d.on_stop = stored_on_stop;
 	st.d.on_reload = stored_on_reload;
 	stored_open_store(&st);
+	stored_timers(&st);
 	stored_listen(&st);
+	st.query = query_start(st.d.cfg, st.folder);
 	daemon_ready(&st.d);
 	rc = daemon_run(&st.d);
 
-	store_close(st.store); /* NULL after a clean stop */
+	retention_free(st.retention); /* NULL after a clean stop */
+	store_close(st.store);
 	ipc_in_free(st.in);
 	event_free(st.commit_ev);
 	event_free(st.summary_ev);
+	event_free(st.flush_ev);
+	event_free(st.retention_ev);
+	event_free(st.ret_step_ev);
 	free(st.folder);
 	daemon_free(&st.d);
 	return rc;

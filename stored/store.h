@@ -6,7 +6,8 @@
  *   store_open(folder, &s)     create or migrate <folder>/sentinel.db
  *   store_add_event(s, ev)     into the open transaction (begun on demand)
  *   store_add_anomaly(s, a)
- *   store_commit(s)            make the pending rows durable
+ *   store_commit(s)            make the pending rows durable, with the
+ *                              rollups of their events (rollup.h)
  *   store_close(s)             commit what is pending and close
  *
  * One writer, one transaction at a time: rows accumulate in the open
@@ -66,6 +67,20 @@ size_t store_pending(const struct store *s);
  */
 int store_commit(struct store *s);
 
+/*
+ * Commits the open transaction (if any) with the rollups' changed rows,
+ * or writes those alone in a transaction of their own: afterwards the
+ * rollups table counts every committed event.  store_close does it;
+ * tests call it.  0 or -1 (logged; rolled back).
+ */
+int store_flush(struct store *s);
+/*
+ * The same when the rollups are due (rollup.h: every second, paced by
+ * how long a write takes), and commits pending rows.  The daemon calls
+ * it once a second, so rollups follow even when no events come.
+ */
+int store_tick(struct store *s);
+
 /* Commits what is pending, finalizes statements and closes the file. */
 void store_close(struct store *s);
 
@@ -74,10 +89,19 @@ const struct store_stats *store_get_stats(const struct store *s);
 /* The path of the open database file (for logs). */
 const char *store_path(const struct store *s);
 
-/* schema.c: the schema version this build writes, and the migrations. */
-#define STORE_SCHEMA_VERSION 2
-
 struct sqlite3;
+/*
+ * The writer's connection, for retention.c, which runs its own short
+ * transactions on it between batches (after store_commit).  Not for
+ * other threads: readers open their own connection.
+ */
+struct sqlite3 *store_db(const struct store *s);
+/* The rollups being built (stats, limits). */
+struct rollup *store_rollup(const struct store *s);
+
+/* schema.c: the schema version this build writes, and the migrations. */
+#define STORE_SCHEMA_VERSION 3
+
 /*
  * Brings db from its PRAGMA user_version to STORE_SCHEMA_VERSION in one
  * transaction.  Returns 0, STORE_NEWER when user_version is above what

@@ -5,6 +5,16 @@
  *
  * Counters count durable rows only: a transaction's rows are added to
  * the totals when it commits, and to rows_failed when it is rolled back.
+ *
+ * Rollups (rollup.c) ride along: an event that INSERT OR IGNORE really
+ * inserted (sqlite3_changes() == 1, so a duplicate is never counted
+ * twice) goes into its buckets in memory; about once a second
+ * store_commit writes the changed buckets, with the watermark of the
+ * events they cover, into the transaction it commits (store_tick, on
+ * the daemon's timer, does it when no events come; store_flush forces
+ * it, at close).  A rollback, and a
+ * start after a crash, roll up again the committed events above the
+ * watermark, so the rollups never count an event twice or miss one.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -15,6 +25,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "rollup.h"
 #include "store.h"
 #include "util.h"
 
@@ -27,7 +38,8 @@ struct store {
 	char *path; /* <folder>/sentinel.db */
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_anomaly;
-	int in_txn; /* a transaction is open */
+	struct rollup *rollup; /* buckets of the events being stored */
+	int in_txn;            /* a transaction is open */
 	/* rows of the open transaction, folded into stats on commit */
 	uint64_t txn_ev_new, txn_ev_dup, txn_an_new, txn_an_dup;
 	struct store_stats stats;
@@ -106,6 +118,14 @@ store_open(const char *folder, struct store **out)
 	}
 	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
 
+	/*
+	 * 16 KB pages for a new file (a no-op on an existing one): the
+	 * B-trees written per event split and are written back a quarter
+	 * as often as with 4 KB pages; measured 15-40% more events per
+	 * second (docs/storage.md).
+	 */
+	if (store_exec(s, "PRAGMA page_size = 16384") < 0)
+		goto fail;
 	/* The version check comes before anything that writes the file,
 	 * so a newer file is left exactly as it was. */
 	rc = schema_migrate(s->db, s->path);
@@ -141,6 +161,20 @@ store_open(const char *folder, struct store **out)
 		          sqlite3_errmsg(s->db));
 		goto fail;
 	}
+	/* The sketch functions, for an operator's or a test's queries on
+	 * this connection as for the readers'. */
+	if (rollup_sql_register(s->db) < 0 ||
+	    (s->rollup = rollup_new(s->db, s->path)) == NULL)
+		goto fail;
+	/* Events a crash left out of the rollups: counted again, now. */
+	if ((rc = rollup_recover(s->rollup)) < 0 || store_flush(s) < 0) {
+		rollup_free(s->rollup);
+		goto fail;
+	}
+	if (rc > 0)
+		log_info("%s: rolled up %d events stored after the last "
+		         "rollup write",
+		         s->path, rc);
 	*out = s;
 	return 0;
 fail:
@@ -161,6 +195,10 @@ store_abort(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	/* The buckets may hold rolled-back events: rebuild them from what
+	 * is committed.  If even that fails, the rollups retry it before
+	 * taking another event. */
+	rollup_recover(s->rollup);
 	s->stats.rows_failed += s->txn_ev_new + s->txn_an_new;
 	s->txn_ev_new = s->txn_ev_dup = s->txn_an_new = s->txn_an_dup = 0;
 	s->in_txn = 0;
@@ -258,9 +296,14 @@ store_add_event(struct store *s, const struct sn_event *ev)
 	store_bind_num(st, 14, ev, SN_EV_COST, ev->cost);
 	store_bind_str(st, 15, ev->json, 0);
 	rc = store_step_insert(s, st, "event");
-	if (rc == 1)
+	if (rc == 1) {
 		s->txn_ev_new++;
-	else if (rc == 0)
+		if (rollup_add_event(s->rollup, ev,
+		                     sqlite3_last_insert_rowid(s->db)) < 0) {
+			store_abort(s); /* the event without its rollup */
+			return -1;
+		}
+	} else if (rc == 0)
 		s->txn_ev_dup++;
 	return rc;
 }
@@ -314,17 +357,27 @@ store_pending(const struct store *s)
 	                s->txn_an_dup);
 }
 
-int
-store_commit(struct store *s)
+/* Commits the open transaction, writing the rollups into it first when
+ * they are due or force is set.  As store_commit. */
+static int
+store_commit_txn(struct store *s, int force)
 {
+	int64_t now = sn_mono_ms();
 	size_t n;
 
 	if (!s->in_txn)
 		return 0;
+	if (((force && rollup_dirty(s->rollup)) ||
+	     rollup_due(s->rollup, now)) &&
+	    rollup_flush(s->rollup) < 0) {
+		store_abort(s);
+		return -1;
+	}
 	if (store_exec(s, "COMMIT") < 0) {
 		store_abort(s);
 		return -1;
 	}
+	rollup_committed(s->rollup, now);
 	n = store_pending(s);
 	log_debug(
 	        "committed %zu rows: %" PRIu64 " events new, %" PRIu64
@@ -340,12 +393,41 @@ store_commit(struct store *s)
 	return (int)n;
 }
 
+int
+store_commit(struct store *s)
+{
+	return store_commit_txn(s, 0);
+}
+
+int
+store_tick(struct store *s)
+{
+	if (s->in_txn)
+		return store_commit(s) < 0 ? -1 : 0;
+	if (!rollup_due(s->rollup, sn_mono_ms()))
+		return 0;
+	if (store_begin(s) < 0)
+		return -1;
+	return store_commit_txn(s, 0) < 0 ? -1 : 0;
+}
+
+int
+store_flush(struct store *s)
+{
+	if (!s->in_txn && !rollup_dirty(s->rollup))
+		return 0;
+	if (store_begin(s) < 0)
+		return -1;
+	return store_commit_txn(s, 1) < 0 ? -1 : 0;
+}
+
 void
 store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	store_commit(s);
+	store_flush(s);
+	rollup_free(s->rollup);
 	sqlite3_finalize(s->ins_event);
 	sqlite3_finalize(s->ins_anomaly);
 	/* The last connection to close checkpoints the WAL into the file. */
@@ -365,4 +447,16 @@ const char *
 store_path(const struct store *s)
 {
 	return s->path;
+}
+
+struct sqlite3 *
+store_db(const struct store *s)
+{
+	return s->db;
+}
+
+struct rollup *
+store_rollup(const struct store *s)
+{
+	return s->rollup;
 }

@@ -436,6 +436,11 @@ test_builtin_defaults(void **state)
 	assert_int_equal(cfg->obs.log_format, LOG_FORMAT_JSON);
 	assert_int_equal(cfg->storage.retention_raw_ms, 7 * 86400000LL);
 	assert_int_equal(cfg->storage.retention_aggregated_ms, 90 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_rollups_1m_ms, 7 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_anomalies_ms, 90 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_notifications_ms,
+	                 30 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_interval_ms, 60000);
 	assert_null(cfg->detectors_file);
 	assert_null(cfg->detectors.path);
 	assert_int_equal(cfg->detectors.count, 3);
@@ -548,6 +553,60 @@ test_bad_duration(void **state)
 	assert_error(&e, "bad/bad-duration.yaml:3: storage.retention.raw: "
 	                 "invalid duration \"5x\"");
 	cfg_errors_free(&e);
+}
+
+/* The retention policies of the storage issue: each one read, every
+ * bad one reported, none may be 0. */
+static void
+test_retention_keys(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	cfg = load_text(&dir,
+	                "storage:\n"
+	                "  retention:\n"
+	                "    raw: 2d\n"
+	                "    rollups_1m: 3d\n"
+	                "    aggregated: 30d\n"
+	                "    anomalies: 1w\n"
+	                "    notifications: 12h\n"
+	                "    interval: 30s\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->storage.retention_raw_ms, 2 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_rollups_1m_ms, 3 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_aggregated_ms, 30 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_anomalies_ms, 7 * 86400000LL);
+	assert_int_equal(cfg->storage.retention_notifications_ms,
+	                 12 * 3600000LL);
+	assert_int_equal(cfg->storage.retention_interval_ms, 30000);
+	config_free(cfg);
+	rm_tree(dir);
+
+	cfg = load_text(&dir,
+	                "storage:\n"
+	                "  retention:\n"
+	                "    rollups_1m: 0s\n"
+	                "    anomalies: forever\n"
+	                "    notifications: 5x\n"
+	                "    interval: 0ms\n",
+	                &e);
+	assert_null(cfg);
+	assert_int_equal(e.count, 4);
+	assert_error(&e, "config.yaml:3: storage.retention.rollups_1m: must be "
+	                 "longer than 0");
+	assert_error(&e, "config.yaml:4: storage.retention.anomalies: invalid "
+	                 "duration \"forever\"");
+	assert_error(&e, "config.yaml:5: storage.retention.notifications: "
+	                 "invalid duration \"5x\"");
+	assert_error(&e, "config.yaml:6: storage.retention.interval: must be "
+	                 "longer than 0");
+	cfg_errors_free(&e);
+	rm_tree(dir);
 }
 
 static void
@@ -1716,6 +1775,7 @@ main(void)
 	        cmocka_unit_test_setup(test_unknown_key, setup),
 	        cmocka_unit_test_setup(test_wrong_types, setup),
 	        cmocka_unit_test_setup(test_bad_duration, setup),
+	        cmocka_unit_test_setup(test_retention_keys, setup),
 	        cmocka_unit_test_setup(test_bad_port, setup),
 	        cmocka_unit_test_setup(test_errors_collected, setup),
 	        cmocka_unit_test_setup(test_bad_detectors, setup),

@@ -3,7 +3,9 @@
  * stated relative error of the true value (from a sorted copy) on known
  * distributions, keeps the high quantiles accurate when it collapses,
  * handles zeros, negatives, empty and non-finite input, and is a flat
- * block that memcpy duplicates.
+ * block that memcpy duplicates; merged parts answer as the whole, and the
+ * encoded form (rollup BLOBs) round-trips, stays small and rejects
+ * damaged input without touching the sketch it merges into.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -360,6 +362,271 @@ test_memcpy_is_independent(void **state)
 	free(s);
 }
 
+/* Quantiles of a and b agree exactly at every q in a fine grid. */
+static void
+assert_same_answers(const struct qsketch *a, const struct qsketch *b)
+{
+	int k;
+
+	assert_int_equal(qsketch_count(a), qsketch_count(b));
+	for (k = 0; k <= 1000; k++) {
+		double q = k / 1000.0;
+
+		if (qsketch_quantile(a, q) != qsketch_quantile(b, q))
+			fail_msg("q=%g: %.17g != %.17g", q,
+			         qsketch_quantile(a, q),
+			         qsketch_quantile(b, q));
+	}
+}
+
+/* Merging parts gives the sketch of the whole: same buckets, so the same
+ * answers, and those within the error of the exact quantiles. */
+static void
+test_merge_equals_whole(void **state)
+{
+	static const double many[] = {0,    0.01, 0.1,  0.25, 0.5,
+	                              0.75, 0.9,  0.95, 0.99, 1};
+	static double v[10000];
+	struct qsketch *whole = new_sketch(0.01, 0), *acc = new_sketch(0.01, 0);
+	struct qsketch *part = new_sketch(0.01, 0), *check;
+	size_t i, k;
+
+	(void)state;
+	rng_state = 5;
+	for (i = 0; i < 10000; i++) /* latency-like, zeros and a few < 0 */
+		v[i] = i % 97 == 0   ? 0
+		       : i % 89 == 0 ? -(1 + 10 * rng_unit())
+		                     : 20 + -300 * log(1 - rng_unit());
+	for (i = 0; i < 10000; i++)
+		qsketch_add(whole, v[i]);
+	/* Ten parts of uneven size, like minute buckets of an hour. */
+	for (k = 0, i = 0; k < 10; k++) {
+		size_t end = k == 9 ? 10000 : i + 500 + 100 * k;
+
+		qsketch_reset(part);
+		for (; i < end; i++)
+			qsketch_add(part, v[i]);
+		assert_int_equal(qsketch_merge(acc, part), 0);
+	}
+	assert_same_answers(acc, whole);
+	check = new_sketch(0.01, 0);
+	check_quantiles(check, v, 10000, many, sizeof(many) / sizeof(many[0]));
+	for (k = 0; k < sizeof(many) / sizeof(many[0]); k++)
+		assert_true(qsketch_quantile(acc, many[k]) ==
+		            qsketch_quantile(check, many[k]));
+	free(check);
+	free(part);
+	free(acc);
+	free(whole);
+}
+
+static void
+test_merge_empty_and_mismatch(void **state)
+{
+	struct qsketch *a = new_sketch(0.01, 0), *b = new_sketch(0.01, 0);
+	struct qsketch *c = new_sketch(0.02, 0);
+	size_t i;
+
+	(void)state;
+	/* Empty into empty, empty into full, full into empty. */
+	assert_int_equal(qsketch_merge(a, b), 0);
+	assert_int_equal(qsketch_count(a), 0);
+	assert_true(isnan(qsketch_quantile(a, 0.5)));
+	for (i = 1; i <= 100; i++)
+		qsketch_add(b, (double)i);
+	assert_int_equal(qsketch_merge(b, a), 0);
+	assert_int_equal(qsketch_count(b), 100);
+	assert_int_equal(qsketch_merge(a, b), 0);
+	assert_same_answers(a, b);
+	assert_true(qsketch_quantile(a, 0) == 1);
+	assert_true(qsketch_quantile(a, 1) == 100);
+	/* A sketch of another error is refused and changes nothing. */
+	qsketch_add(c, 1e6);
+	assert_int_equal(qsketch_merge(a, c), -1);
+	assert_int_equal(qsketch_count(a), 100);
+	assert_true(qsketch_quantile(a, 1) == 100);
+	free(a);
+	free(b);
+	free(c);
+}
+
+/* A wide sketch merged into a narrow one collapses the low end only: the
+ * count, the extremes and the high quantiles hold. */
+static void
+test_merge_into_fewer_bins(void **state)
+{
+	static const double high[] = {0.9, 0.95, 0.99, 1};
+	static double v[10000], sorted[10000];
+	struct qsketch *wide = new_sketch(0.01, 2048);
+	struct qsketch *narrow = new_sketch(0.01, 128);
+	size_t i, k;
+
+	(void)state;
+	rng_state = 9;
+	for (i = 0; i < 10000; i++) {
+		v[i] = pow(10, 6 * rng_unit()); /* 1 .. 1e6 */
+		qsketch_add(wide, v[i]);
+	}
+	assert_int_equal(qsketch_merge(narrow, wide), 0);
+	assert_int_equal(qsketch_count(narrow), 10000);
+	memcpy(sorted, v, sizeof(v));
+	qsort(sorted, 10000, sizeof(double), cmp_double);
+	assert_true(qsketch_quantile(narrow, 0) == sorted[0]);
+	for (k = 0; k < sizeof(high) / sizeof(high[0]); k++) {
+		double want = true_quantile(sorted, 10000, high[k]);
+
+		assert_true(fabs(qsketch_quantile(narrow, high[k]) - want) <=
+		            0.01 * want * (1 + 1e-9));
+	}
+	free(wide);
+	free(narrow);
+}
+
+/* Encoded and merged back into an empty sketch: the same answers. */
+static struct qsketch *
+roundtrip(const struct qsketch *s, unsigned bins, size_t *len)
+{
+	static uint8_t buf[65536];
+	struct qsketch *d = new_sketch(qsketch_error(s), bins);
+
+	*len = qsketch_encode(s, buf, sizeof(buf));
+	assert_true(*len <= sizeof(buf));
+	assert_int_equal(qsketch_encode(s, NULL, 0), *len);
+	assert_int_equal(qsketch_merge_encoded(d, buf, *len), 0);
+	return d;
+}
+
+static void
+test_encode_roundtrip(void **state)
+{
+	struct qsketch *s = new_sketch(0.01, 0), *d;
+	size_t i, len;
+
+	(void)state;
+	/* Empty. */
+	d = roundtrip(s, 0, &len);
+	assert_int_equal(qsketch_count(d), 0);
+	assert_true(len <= 16);
+	free(d);
+
+	/* Latencies over a factor of 10 (100 ms .. 1 s): about 116
+	 * buckets, a couple of hundred bytes for 10000 values. */
+	rng_state = 13;
+	for (i = 0; i < 10000; i++)
+		qsketch_add(s, 100 * pow(10, rng_unit()));
+	d = roundtrip(s, 0, &len);
+	assert_same_answers(d, s);
+	assert_true(len < 400);
+	assert_true(len < qsketch_size(0) / 16);
+	free(d);
+
+	/* Zeros, negatives, values below 1 (negative indexes). */
+	qsketch_reset(s);
+	for (i = 0; i < 3000; i++)
+		qsketch_add(s, ((double)i - 1000) / 700);
+	d = roundtrip(s, 0, &len);
+	assert_same_answers(d, s);
+	free(d);
+	/* Into a sketch of other max_bins: accepted (the same error). */
+	d = roundtrip(s, 2048, &len);
+	assert_same_answers(d, s);
+	free(d);
+	free(s);
+}
+
+/* Few values over a wide range: the empty buckets between them are
+ * runs, so the encoding grows with the values, not the range. */
+static void
+test_encode_sparse(void **state)
+{
+	struct qsketch *s = new_sketch(0.01, 0), *d;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < 40; i++) /* 1 .. 10^4: 460 buckets of range */
+		qsketch_add(s, pow(10, 4 * (double)i / 39));
+	d = roundtrip(s, 0, &len);
+	assert_same_answers(d, s);
+	assert_true(len < 40 * 3 + 60);
+	free(d);
+	free(s);
+}
+
+/* The worst case of a full sketch with huge counters fits the bound. */
+static void
+test_encoded_max_bound(void **state)
+{
+	struct qsketch *s = new_sketch(0.01, 64), *d;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < 64; i++) {
+		qsketch_add(s, pow(1.0202, (double)i) * 1.001);
+		qsketch_add(s, -pow(1.0202, (double)i) * 1.001);
+	}
+	d = roundtrip(s, 64, &len);
+	assert_true(len <= qsketch_encoded_max(64));
+	free(d);
+	free(s);
+}
+
+/* Damaged input never changes dst: every truncation, every flipped
+ * byte, a lying count, a foreign error. */
+static void
+test_encoded_malformed(void **state)
+{
+	static uint8_t buf[4096], bad[4096];
+	size_t size = qsketch_size(0), len, i, bit;
+	struct qsketch *s = new_sketch(0.01, 0), *d = new_sketch(0.01, 0);
+	struct qsketch *other = new_sketch(0.05, 0);
+	void *before = malloc(size);
+	int rc;
+
+	(void)state;
+	assert_non_null(before);
+	for (i = 0; i < 500; i++)
+		qsketch_add(s, i % 7 == 0 ? 0 : (double)i - 100);
+	qsketch_add(d, 3);
+	memcpy(before, d, size);
+	len = qsketch_encode(s, buf, sizeof(buf));
+	assert_true(len < sizeof(buf));
+
+	for (i = 0; i < len; i++) { /* every proper prefix */
+		assert_int_equal(qsketch_merge_encoded(d, buf, i), -1);
+		assert_memory_equal(d, before, size);
+	}
+	buf[len] = 0; /* a trailing byte */
+	assert_int_equal(qsketch_merge_encoded(d, buf, len + 1), -1);
+	assert_memory_equal(d, before, size);
+
+	/* Flipped bits: rejected or accepted, never a crash, and the count
+	 * always adds up when accepted. */
+	for (i = 0; i < len; i++)
+		for (bit = 0; bit < 8; bit++) {
+			memcpy(bad, buf, len);
+			bad[i] ^= (uint8_t)(1u << bit);
+			memcpy(d, before, size);
+			rc = qsketch_merge_encoded(d, bad, len);
+			if (rc != 0)
+				assert_memory_equal(d, before, size);
+			else
+				assert_true(qsketch_count(d) >= 1);
+		}
+
+	/* A sketch of another relative error. */
+	memcpy(d, before, size);
+	qsketch_add(other, 1);
+	len = qsketch_encode(other, buf, sizeof(buf));
+	assert_int_equal(qsketch_merge_encoded(d, buf, len), -2);
+	assert_memory_equal(d, before, size);
+	assert_int_equal(qsketch_merge_encoded(d, "xy", 2), -1);
+	assert_int_equal(qsketch_merge_encoded(d, NULL, 0), -1);
+	free(before);
+	free(other);
+	free(d);
+	free(s);
+}
+
 int
 main(void)
 {
@@ -376,6 +643,13 @@ main(void)
 	        cmocka_unit_test(test_empty_and_nonfinite),
 	        cmocka_unit_test(test_defaults),
 	        cmocka_unit_test(test_memcpy_is_independent),
+	        cmocka_unit_test(test_merge_equals_whole),
+	        cmocka_unit_test(test_merge_empty_and_mismatch),
+	        cmocka_unit_test(test_merge_into_fewer_bins),
+	        cmocka_unit_test(test_encode_roundtrip),
+	        cmocka_unit_test(test_encode_sparse),
+	        cmocka_unit_test(test_encoded_max_bound),
+	        cmocka_unit_test(test_encoded_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

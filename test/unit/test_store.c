@@ -2,7 +2,9 @@
  * test_store.c: the sqlite store without the daemon: batches of events,
  * exactly-once by (timestamp, event_id), NULL for absent numbers, the raw
  * JSON kept, anomalies (firing and resolved, with the engine's fields),
- * a version 1 file upgraded, and a database from a newer build refused.
+ * a version 1 file upgraded, a version 2 file upgraded to 3 with its
+ * rollups filled from its events, the version 3 tables and indexes, and a
+ * database from a newer build refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "../../stored/rollup.h"
 #include "../../stored/store.h"
 
 struct fixture {
@@ -79,7 +82,9 @@ query(struct fixture *f, const char *sql)
 	assert_int_equal(
 	        sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL),
 	        SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(rollup_sql_register(db), 0);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
 		snprintf(out, sizeof(out), "NULL");
@@ -180,8 +185,9 @@ test_batch_and_duplicates(void **state)
 	add_events(f->s, 0, 1, 0);
 	store_commit(f->s);
 	assert_string_equal(query(f, "SELECT count(*) FROM events"), "11");
-	assert_string_equal(query(f, "PRAGMA user_version"), "2");
+	assert_string_equal(query(f, "PRAGMA user_version"), "3");
 	assert_string_equal(query(f, "PRAGMA journal_mode"), "wal");
+	assert_string_equal(query(f, "PRAGMA page_size"), "16384");
 }
 
 static void
@@ -394,8 +400,14 @@ test_v1_file_upgraded(void **state)
 	sqlite3_close(db);
 
 	assert_int_equal(store_open(f->dir, &f->s), 0);
-	assert_string_equal(query(f, "PRAGMA user_version"), "2");
+	assert_string_equal(query(f, "PRAGMA user_version"), "3");
 	assert_string_equal(query(f, "SELECT count(*) FROM events"), "1");
+	/* Its one event, rolled up by the migration to version 3. */
+	assert_string_equal(query(f, "SELECT group_concat(resolution || ' ' "
+	                             "|| metric || ' ' || count, ', ') FROM "
+	                             "rollups"),
+	                    "60 latency_ms 1, 60 requests 1, "
+	                    "3600 latency_ms 1, 3600 requests 1");
 	assert_string_equal(
 	        query(f, "SELECT group_concat(name, ' ') FROM "
 	                 "pragma_table_info('anomalies') WHERE name IN "
@@ -443,6 +455,145 @@ test_v1_file_upgraded(void **state)
 	f->s = NULL;
 	assert_int_equal(store_open(f->dir, &f->s), 0);
 	assert_string_equal(query(f, "SELECT count(*) FROM anomalies"), "2");
+}
+
+/* A version 2 file, as the detection engine's release left it. */
+static const char v2_schema[] =
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+        " event_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, timestamp TEXT "
+        "NOT NULL, recv_ms INTEGER NOT NULL, event_type TEXT NOT NULL,"
+        " application_id TEXT NOT NULL, model TEXT, status TEXT,"
+        " latency_ms REAL, total_tokens INTEGER, prompt_tokens INTEGER,"
+        " completion_tokens INTEGER, cost REAL, raw TEXT NOT NULL);"
+        "CREATE UNIQUE INDEX events_ts_event_id ON events (ts_ms, event_id);"
+        "CREATE TABLE anomalies (id INTEGER PRIMARY KEY, anomaly_id TEXT "
+        "NOT NULL UNIQUE, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+        " detected_ms INTEGER NOT NULL, status TEXT NOT NULL DEFAULT "
+        "'firing', detector_id TEXT NOT NULL, detector_type TEXT NOT NULL,"
+        " alert TEXT NOT NULL, severity TEXT NOT NULL, application_id TEXT"
+        " NOT NULL, model TEXT, metric TEXT NOT NULL, value REAL, expected"
+        " REAL, score REAL, threshold REAL, window_start_ms INTEGER,"
+        " window_end_ms INTEGER, samples INTEGER, labels TEXT, event_ids "
+        "TEXT, event_id TEXT NOT NULL, message TEXT NOT NULL);"
+        /* minute 12:00: chat/gpt-4o 3 events (one an error, one with no
+         * status), chat without model 1; 12:01: chat/gpt-4o 1 */
+        "INSERT INTO events VALUES (1, 1, 'a', 1762430400000, 't', 0,"
+        " 'llm.response', 'chat', 'gpt-4o', 'success', 100, 10, 6, 4,"
+        " 0.5, '{}');"
+        "INSERT INTO events VALUES (2, 2, 'b', 1762430410000, 't', 0,"
+        " 'llm.response', 'chat', 'gpt-4o', 'error', 300, 30, 20, 10,"
+        " 1.5, '{}');"
+        "INSERT INTO events VALUES (3, 3, 'c', 1762430459999, 't', 0,"
+        " 'llm.response', 'chat', 'gpt-4o', NULL, 200, NULL, NULL, NULL,"
+        " NULL, '{}');"
+        "INSERT INTO events VALUES (4, 4, 'd', 1762430420000, 't', 0,"
+        " 'llm.response', 'chat', NULL, 'timeout', NULL, NULL, NULL, NULL,"
+        " NULL, '{}');"
+        "INSERT INTO events VALUES (5, 5, 'e', 1762430460000, 't', 0,"
+        " 'llm.response', 'chat', 'gpt-4o', 'success', 400, 40, 30, 10,"
+        " 2, '{}');"
+        "PRAGMA user_version = 2;";
+
+/* A version 2 file is upgraded: new tables and indexes, its events
+ * rolled up (count, errors, sum, min, max, sketch), the watermark at its
+ * last event, and new events merged into the backfilled buckets. */
+static void
+test_v2_file_upgraded(void **state)
+{
+	struct fixture *f = *state;
+	char id[32], json[512];
+	struct sn_event ev;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v2_schema, NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_string_equal(query(f, "PRAGMA user_version"), "3");
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "5");
+	assert_string_equal(
+	        query(f, "SELECT group_concat(count || '/' || errors, ' ') "
+	                 "FROM (SELECT * FROM rollups WHERE metric = "
+	                 "'requests' AND resolution = 60 ORDER BY bucket_ms, "
+	                 "model)"),
+	        "1/1 3/1 1/0");
+	assert_string_equal(
+	        query(f, "SELECT count || ' ' || sum || ' ' || min || ' ' || "
+	                 "max FROM rollups WHERE resolution = 60 AND "
+	                 "bucket_ms = 1762430400000 AND model = 'gpt-4o' AND "
+	                 "metric = 'latency_ms'"),
+	        "3 600.0 100.0 300.0");
+	assert_string_equal(
+	        query(f, "SELECT count || ' ' || sum FROM rollups WHERE "
+	                 "resolution = 3600 AND model = 'gpt-4o' AND metric = "
+	                 "'total_tokens'"),
+	        "3 80.0");
+	assert_string_equal(
+	        query(f, "SELECT (abs(sn_qsketch_quantile(sketch, 0.5) - 200) "
+	                 "<= 2) || ' ' || sn_qsketch_count(sketch) FROM rollups"
+	                 " WHERE resolution = 3600 AND model = 'gpt-4o' AND "
+	                 "metric = 'latency_ms'"),
+	        "1 4"); /* 100 200 300 400: the median is 200, within 1% */
+	assert_string_equal(query(f, "SELECT count(*) FROM rollups WHERE "
+	                             "metric = 'requests' AND sketch IS NOT "
+	                             "NULL"),
+	                    "0");
+	assert_string_equal(query(f, "SELECT value FROM store_meta WHERE key ="
+	                             " 'rollups_through_event_id'"),
+	                    "5");
+
+	/* A new event in the 12:01 bucket merges with the backfilled row. */
+	ev = event(9, id, sizeof(id), json, sizeof(json));
+	ev.ts_ms = 1762430470000;
+	ev.application_id = str("chat");
+	ev.model = str("gpt-4o");
+	ev.latency_ms = 50;
+	assert_int_equal(store_add_event(f->s, &ev), 1);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_string_equal(
+	        query(f, "SELECT count || ' ' || sum || ' ' || min || ' ' || "
+	                 "max || ' ' || sn_qsketch_count(sketch) FROM rollups "
+	                 "WHERE resolution = 60 AND bucket_ms = 1762430460000 "
+	                 "AND model = 'gpt-4o' AND metric = 'latency_ms'"),
+	        "2 450.0 50.0 400.0 2");
+	assert_string_equal(query(f, "SELECT value FROM store_meta WHERE key ="
+	                             " 'rollups_through_event_id'"),
+	                    "6");
+}
+
+/* The tables and indexes version 3 promises the query API. */
+static void
+test_v3_schema_objects(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_string_equal(
+	        query(f, "SELECT group_concat(name, ' ') FROM (SELECT name "
+	                 "FROM sqlite_master WHERE type IN ('table', 'index')"
+	                 " AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
+	        "anomalies anomalies_detector_ts anomalies_ts events "
+	        "events_ts_event_id notifications notifications_ts "
+	        "retention_runs rollups store_meta");
+	assert_string_equal(query(f,
+	                          "SELECT group_concat(name, ' ') FROM "
+	                          "pragma_index_info('anomalies_detector_ts')"),
+	                    "detector_id ts_ms");
+	/* rollups is keyed by its primary key, without a rowid. */
+	assert_string_equal(
+	        query(f, "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master"
+	                 " WHERE name = 'rollups'"),
+	        "1");
+	assert_string_equal(query(f, "SELECT group_concat(name, ' ') FROM "
+	                             "pragma_table_info('notifications')"),
+	                    "id ts_ms anomaly_id receiver status attempts "
+	                    "error detail");
+	assert_string_equal(query(f, "SELECT group_concat(name, ' ') FROM "
+	                             "pragma_table_info('retention_runs')"),
+	                    "policy last_run_ms deleted_last deleted_total "
+	                    "cutoff_ms");
 }
 
 static void
@@ -502,6 +653,10 @@ main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_anomaly_firing_and_resolved, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_v1_file_upgraded, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_v2_file_upgraded, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_v3_schema_objects, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_newer_schema_refused,
 	                                        setup, teardown),
