@@ -5,6 +5,7 @@
  *   GET  /health                    ingestd itself is alive
  *   GET  /ready                     the whole set can take events
  *   GET  /api/v1/health             the set's state, for humans
+ *   GET  /api/v1/events ...         the query API: query.c
  *
  * Every answer is JSON, errors included, except the 413 evhttp sends by
  * itself for a body over http.max_body_bytes: libevent 2.1 refuses such
@@ -49,7 +50,7 @@ struct http_pending {
 	uint32_t naccepted; /* events in the batch for this request */
 };
 
-static const char *
+const char *
 http_reason_phrase(int code)
 {
 	switch (code) {
@@ -69,8 +70,12 @@ http_reason_phrase(int code)
 		return "Unsupported Media Type";
 	case 500:
 		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
 	case 503:
 		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
 	default:
 		return "Unknown";
 	}
@@ -80,7 +85,7 @@ http_reason_phrase(int code)
  * Sends code with body as compact JSON.  Steals body, which may be NULL
  * when building it ran out of memory: the client then gets a fixed 503.
  */
-static void
+void
 http_reply(struct evhttp_request *req, int code, json_t *body)
 {
 	static const char nomem[] = "{\"error\":\"out of memory\"}\n";
@@ -110,7 +115,7 @@ http_reply(struct evhttp_request *req, int code, json_t *body)
 }
 
 /* {"error": error, "reason": reason} with status code. */
-static void
+void
 http_error(struct evhttp_request *req, int code, const char *error,
            const char *reason)
 {
@@ -125,7 +130,7 @@ http_error(struct evhttp_request *req, int code, const char *error,
 }
 
 /* A 503 the client should retry shortly. */
-static void
+void
 http_unavailable(struct evhttp_request *req, const char *error,
                  const char *reason)
 {
@@ -138,7 +143,7 @@ http_unavailable(struct evhttp_request *req, const char *error,
  * Checks the method against allowed (EVHTTP_REQ_* bits); on a mismatch
  * answers 405 with an Allow header and returns 0.
  */
-static int
+int
 http_method_ok(struct evhttp_request *req, int allowed, const char *allow)
 {
 	if (evhttp_request_get_command(req) & allowed)
@@ -493,7 +498,10 @@ http_api_health_cb(struct evhttp_request *req, void *arg)
 static void
 http_not_found_cb(struct evhttp_request *req, void *arg)
 {
-	(void)arg;
+	struct http_server *h = arg;
+
+	if (qproxy_route(h->query, req))
+		return; /* /api/v1/events/{event_id} */
 	http_error(req, 404, "not found", NULL);
 }
 
@@ -541,6 +549,8 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 		log_warnx("cannot register HTTP handlers");
 		return -1;
 	}
+	if ((h->query = qproxy_open(h, d->base, cfg->run_dir)) == NULL)
+		return -1;
 	evhttp_set_gencb(h->http, http_not_found_cb, h);
 	h->sock = evhttp_bind_socket_with_handle(h->http, host,
 	                                         (ev_uint16_t)cfg->http.port);
@@ -565,6 +575,7 @@ http_stop(struct http_server *h)
 void
 http_close(struct http_server *h)
 {
+	qproxy_close(h->query); /* before evhttp_free frees its requests */
 	if (h->http != NULL)
 		evhttp_free(h->http);
 	memset(h, 0, sizeof(*h));

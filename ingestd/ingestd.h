@@ -5,6 +5,7 @@
  *               pushes them to stored and detectd
  *   setstate.c  the daemon set's state, as the supervisor publishes it
  *   http.c      the HTTP API (docs/http-api.md)
+ *   query.c     the query endpoints, forwarded to stored's readers
  *
  * validate.h holds the pure body validation they build on.
  */
@@ -24,7 +25,10 @@ struct evhttp;
 struct evhttp_bound_socket;
 struct ipc_in;
 struct ipc_out;
+struct qproxy;
 struct sn_daemon;
+struct evhttp_request;
+struct json_t;
 
 /* --- forward.c ------------------------------------------------------------ */
 
@@ -156,8 +160,9 @@ struct http_server {
 	struct evhttp_bound_socket *sock; /* NULL once stopped */
 	struct fwd *fwd;
 	struct setstate *state;
-	uint64_t max_body;   /* http.max_body_bytes */
-	uint32_t max_events; /* http.max_batch_events */
+	struct qproxy *query; /* GET /api/v1/events ... (query.c) */
+	uint64_t max_body;    /* http.max_body_bytes */
+	uint32_t max_events;  /* http.max_batch_events */
 	int64_t start_mono_ms;
 	int stopping; /* answer 503 to every new request */
 	uint64_t accepted, rejected, refused; /* events, since start */
@@ -175,5 +180,43 @@ void http_set_limits(struct http_server *h, uint64_t max_body,
 /* Stops accepting connections; requests still arriving get 503. */
 void http_stop(struct http_server *h);
 void http_close(struct http_server *h);
+
+/* Answers shared with query.c.  http_reply sends body (stolen; NULL: a
+ * fixed 503) as JSON; http_error sends {"error","reason"}; http_unavailable
+ * a 503 with Retry-After; http_method_ok answers 405 and returns 0 when
+ * the method is not in allowed (EVHTTP_REQ_* bits). */
+void http_reply(struct evhttp_request *req, int code, struct json_t *body);
+void http_error(struct evhttp_request *req, int code, const char *error,
+                const char *reason);
+void http_unavailable(struct evhttp_request *req, const char *error,
+                      const char *reason);
+int http_method_ok(struct evhttp_request *req, int allowed, const char *allow);
+const char *http_reason_phrase(int code);
+
+/* --- query.c ---------------------------------------------------------------
+ */
+
+/*
+ * The query API: GET /api/v1/events, /api/v1/events/{event_id},
+ * /api/v1/anomalies and /api/v1/metrics/query, forwarded as JSON
+ * requests to stored's readers (stored-query.ipc) without blocking the
+ * loop; their answers are relayed as they come.
+ */
+#define QPROXY_SEND_TIMEOUT_MS 2000  /* for stored to take the request */
+#define QPROXY_TIMEOUT_MS      10000 /* for its answer: then 504 */
+#define QPROXY_MAX_INFLIGHT    64    /* beyond this, 503 */
+
+/*
+ * Dials stored-query.ipc under run_dir and registers the endpoints on
+ * h->http.  Returns the proxy, or NULL (logged).
+ */
+struct qproxy *qproxy_open(struct http_server *h, struct event_base *base,
+                           const char *run_dir);
+/* Answers req when its path is /api/v1/events/{event_id} and returns 1;
+ * 0 for any other path (the caller answers it). */
+int qproxy_route(struct qproxy *qp, struct evhttp_request *req);
+/* Closes the socket and forgets the requests in flight, unanswered
+ * (call before evhttp_free, which frees them). */
+void qproxy_close(struct qproxy *qp);
 
 #endif

@@ -9,7 +9,7 @@
  * A command is one or more words ("status", "detectors list"), then its
  * positional arguments and its own options, in any order with the
  * global ones.  Commands that need more than one request and a printer
- * have a runner of their own (cli_detect.c, cli_replay.c).
+ * have a runner of their own (cli_detect.c, cli_replay.c, cli_storage.c).
  *
  * Exit codes: 0 ok, 1 failure (cannot connect, the supervisor refused,
  * or for status: a daemon is not up), 2 usage error.  docs/cli.md.
@@ -36,8 +36,8 @@
 #define CLI_MAX_REPLY (16 * 1024 * 1024)
 /* How long to wait for the supervisor (a reload parses three files). */
 #define CLI_TIMEOUT_S 30
-/* Words a command name has at most ("detectors list" has two). */
-#define CLI_MAX_WORDS 2
+/* Words a command name has at most ("storage retention show": three). */
+#define CLI_MAX_WORDS 3
 
 /* Options that belong to one command or another. */
 enum {
@@ -45,18 +45,23 @@ enum {
 	CLI_OPT_INPUT = 1u << 1,
 	CLI_OPT_OUTPUT = 1u << 2,
 	CLI_OPT_EVENT = 1u << 3,
+	CLI_OPT_FULL = 1u << 4,
+	CLI_OPT_FORCE = 1u << 5,
 };
 
 static const struct cli_opt_def {
 	const char *name;
 	unsigned bit;
-	size_t off; /* of its const char * in struct cli_opts */
+	size_t off; /* of its const char * (or bool, if flag) in cli_opts */
+	bool flag;  /* takes no value */
 } cli_opt_defs[] = {
-        {"--detectors", CLI_OPT_DETECTORS,
-         offsetof(struct cli_opts, detectors)},
-        {"--input", CLI_OPT_INPUT, offsetof(struct cli_opts, input)},
-        {"--output", CLI_OPT_OUTPUT, offsetof(struct cli_opts, output)},
-        {"--event", CLI_OPT_EVENT, offsetof(struct cli_opts, event)},
+        {"--detectors", CLI_OPT_DETECTORS, offsetof(struct cli_opts, detectors),
+         false},
+        {"--input", CLI_OPT_INPUT, offsetof(struct cli_opts, input), false},
+        {"--output", CLI_OPT_OUTPUT, offsetof(struct cli_opts, output), false},
+        {"--event", CLI_OPT_EVENT, offsetof(struct cli_opts, event), false},
+        {"--full", CLI_OPT_FULL, offsetof(struct cli_opts, full), true},
+        {"--force", CLI_OPT_FORCE, offsetof(struct cli_opts, force), true},
 };
 
 struct cli_cmd {
@@ -100,6 +105,16 @@ static const struct cli_cmd cli_cmds[] = {
          "run detectors over a file of events, offline, no daemons", 0,
          CLI_OPT_DETECTORS | CLI_OPT_INPUT | CLI_OPT_OUTPUT,
          CLI_OPT_DETECTORS | CLI_OPT_INPUT, NULL, NULL, NULL, cli_run_replay},
+        {"storage check", "[--full]",
+         "check the database: integrity, size, free disk, rows, "
+         "retention",
+         0, CLI_OPT_FULL, 0, NULL, NULL, NULL, cli_run_storage_check},
+        {"storage retention show", "",
+         "show each retention policy, what it covers, when it last ran", 0, 0,
+         0, NULL, NULL, NULL, cli_run_storage_retention},
+        {"storage backup", "FILE [--force]",
+         "copy the live database into FILE (online backup)", 1, CLI_OPT_FORCE,
+         0, NULL, NULL, NULL, cli_run_storage_backup},
         {"help", "", "show this help", 0, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -125,7 +140,9 @@ cli_usage(FILE *f)
 	        "  --json          print JSON (the answer, or replay's "
 	        "summary)\n"
 	        "  --socket PATH   control socket (default %s/%s);\n"
-	        "                  detectd's socket is in the same folder\n"
+	        "                  detectd's and stored's sockets are in the "
+	        "same\n"
+	        "                  folder\n"
 	        "  --config FILE   use the run_dir of this config file\n"
 	        "  -h, --help      show this help\n",
 	        SN_DEFAULT_RUN_DIR, SN_CONTROL_SOCKET);
@@ -637,6 +654,14 @@ cli_take_cmd_opt(struct cli_opts *o, int argc, char **argv, int *i,
 	size_t k;
 
 	for (k = 0; k < SN_ARRAY_LEN(cli_opt_defs); k++) {
+		if (cli_opt_defs[k].flag) {
+			if (strcmp(argv[*i], cli_opt_defs[k].name) != 0)
+				continue;
+			*(bool *)(void *)((char *)o + cli_opt_defs[k].off) =
+			        true;
+			*given |= cli_opt_defs[k].bit;
+			return true;
+		}
 		v = cli_opt_value(cli_opt_defs[k].name, argc, argv, i, bad);
 		if (*bad)
 			return true;

@@ -2,7 +2,10 @@
  * cli.h: what the files of sentinel-cli share.  cli.c holds the grammar
  * table, argument parsing and the supervisor commands; cli_detect.c the
  * commands that ask detectd (detectors list, detectors test);
- * cli_replay.c the offline replay through the detection engine.
+ * cli_replay.c the offline replay through the detection engine;
+ * cli_storage.c the commands that ask stored (storage check, storage
+ * retention show, storage backup); cli_nng.c the request helper the
+ * last two share.
  *
  * Every command runner returns the exit code: CLI_EXIT_OK when the
  * question was answered, CLI_EXIT_FAILURE when it could not be (or, for
@@ -27,6 +30,8 @@
 /* detectd's control endpoint under run_dir (req/rep, JSON); the same
  * name as SN_IPC_DETECTD_CTL in detectd/detctl.h, the server's side. */
 #define CLI_DETECTD_CTL "detectd-ctl.ipc"
+/* stored's query endpoint (SN_IPC_STORED_QUERY in stored/query.h). */
+#define CLI_STORED_QUERY "stored-query.ipc"
 
 /* Options of the command line, global and per command. */
 struct cli_opts {
@@ -38,6 +43,8 @@ struct cli_opts {
 	const char *input;              /* replay --input FILE */
 	const char *output;             /* replay --output FILE */
 	const char *event;              /* detectors test --event FILE */
+	bool full;                      /* storage check --full */
+	bool force;                     /* storage backup --force */
 	const char *args[CLI_MAX_ARGS]; /* positional, after the words */
 	size_t nargs;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
@@ -58,11 +65,25 @@ void cli_print_json(json_t *v);
 /* The string member key of o, or dflt when absent or not a string. */
 const char *cli_str(json_t *o, const char *key, const char *dflt);
 
+/*
+ * cli_nng.c: sends req (borrowed) to endpoint (a file name under the
+ * run_dir of o) and waits up to timeout_ms for the answer.  Returns the
+ * answer object (caller decrefs), or NULL after printing why, naming
+ * daemon: unreachable, no answer in time, not JSON.
+ */
+json_t *cli_nng_request(const struct cli_opts *o, const char *endpoint,
+                        const char *daemon, json_t *req, int timeout_ms);
+
 /* cli_detect.c */
 int cli_run_detectors_list(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_detectors_test(const struct cli_cmd *cmd, struct cli_opts *o);
 
 /* cli_replay.c */
 int cli_run_replay(const struct cli_cmd *cmd, struct cli_opts *o);
+
+/* cli_storage.c */
+int cli_run_storage_check(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_storage_retention(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_storage_backup(const struct cli_cmd *cmd, struct cli_opts *o);
 
 #endif

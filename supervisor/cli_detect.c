@@ -22,8 +22,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 
 #include "cli.h"
 #include "config.h"
@@ -34,74 +32,6 @@
 
 /* How long detectd gets to answer one request. */
 #define CLI_DETECTD_TIMEOUT_MS 5000
-
-/*
- * Sends req to detectd's control endpoint under the run_dir of o and
- * waits for the answer.  Returns the answer object (caller decrefs), or
- * NULL after printing why: unreachable, no answer in time, not JSON.
- */
-static json_t *
-cli_detectd_request(const struct cli_opts *o, json_t *req)
-{
-	char run_dir[512], url[640];
-	nng_socket sock;
-	json_error_t jerr;
-	json_t *reply = NULL;
-	char *text, *buf = NULL;
-	size_t len = 0;
-	int rv;
-
-	if (cli_run_dir(o, run_dir, sizeof(run_dir)) < 0)
-		return NULL;
-	if (ipc_url(url, sizeof(url), run_dir, CLI_DETECTD_CTL) < 0) {
-		fprintf(stderr, "sentinel-cli: path too long: %s/%s\n", run_dir,
-		        CLI_DETECTD_CTL);
-		return NULL;
-	}
-	if ((text = json_dumps(req, JSON_COMPACT)) == NULL) {
-		fprintf(stderr, "sentinel-cli: out of memory\n");
-		return NULL;
-	}
-	if ((rv = nng_req0_open(&sock)) != 0) {
-		fprintf(stderr, "sentinel-cli: nng_req0_open: %s\n",
-		        nng_strerror(rv));
-		free(text);
-		return NULL;
-	}
-	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, CLI_DETECTD_TIMEOUT_MS);
-	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, CLI_DETECTD_TIMEOUT_MS);
-	/* Flags 0: a synchronous dial, so "nobody listens" fails here
-	 * rather than after the timeout. */
-	if ((rv = nng_dial(sock, url, NULL, 0)) != 0) {
-		fprintf(stderr,
-		        "sentinel-cli: cannot reach detectd at %s/%s: %s "
-		        "(is sentinel running?)\n",
-		        run_dir, CLI_DETECTD_CTL, nng_strerror(rv));
-		goto out;
-	}
-	if ((rv = nng_send(sock, text, strlen(text), 0)) != 0) {
-		fprintf(stderr, "sentinel-cli: sending to detectd: %s\n",
-		        nng_strerror(rv));
-		goto out;
-	}
-	if ((rv = nng_recv(sock, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
-		fprintf(stderr, "sentinel-cli: no answer from detectd: %s\n",
-		        rv == NNG_ETIMEDOUT ? "timed out" : nng_strerror(rv));
-		goto out;
-	}
-	reply = json_loadb(buf, len, 0, &jerr);
-	if (reply == NULL || !json_is_object(reply)) {
-		fprintf(stderr, "sentinel-cli: bad answer from detectd: %s\n",
-		        reply == NULL ? jerr.text : "not an object");
-		json_decref(reply);
-		reply = NULL;
-	}
-	nng_free(buf, len);
-out:
-	nng_close(sock);
-	free(text);
-	return reply;
-}
 
 /*
  * Sends req (stolen) and checks the answer's "ok".  Returns the answer
@@ -119,7 +49,8 @@ cli_detectd_ask(const struct cli_cmd *cmd, const struct cli_opts *o,
 		fprintf(stderr, "sentinel-cli: out of memory\n");
 		return NULL;
 	}
-	reply = cli_detectd_request(o, req);
+	reply = cli_nng_request(o, CLI_DETECTD_CTL, "detectd", req,
+	                        CLI_DETECTD_TIMEOUT_MS);
 	json_decref(req);
 	if (reply == NULL)
 		return NULL;
