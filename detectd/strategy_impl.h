@@ -289,4 +289,59 @@ strat_window_sd(const struct strat_window *w)
 	return var > 0 ? sqrt(var) : 0;
 }
 
+/*
+ * Strategies that score a value by order statistics of the whole history
+ * (mad, iqr) share one state layout and one observe: they differ only in
+ * the score function, which gets a read-only view of the n values kept
+ * and returns the score of x, and the expected value through *expected.
+ */
+struct strat_hist_state {
+	uint64_t seen;        /* finite values learnt */
+	uint32_t min_samples; /* resolved from the params */
+	uint32_t pad;
+	struct strat_ring r; /* the history */
+	double v[];          /* r.cap values */
+};
+
+typedef double (*strat_hist_score_fn)(const double *v, uint32_t n, double x,
+                                      double *expected);
+
+static inline size_t
+strat_hist_state_size(const struct strategy_params *p)
+{
+	return sizeof(struct strat_hist_state) +
+	       (size_t)strat_history(p) * sizeof(double);
+}
+
+static inline void
+strat_hist_init(void *state, const struct strategy_params *p)
+{
+	struct strat_hist_state *h = state;
+
+	h->min_samples = strat_min_samples(p);
+	h->r.cap = strat_history(p);
+}
+
+/* Scores x with score once min_samples values are known, then learns it. */
+static inline void
+strat_hist_observe(void *state, const struct strategy_params *p, double x,
+                   struct strategy_result *res, strat_hist_score_fn score,
+                   double default_threshold)
+{
+	struct strat_hist_state *h = state;
+	double old, sc, expected;
+
+	if (!isfinite(x)) {
+		strat_not_ready(res);
+		return;
+	}
+	if (h->seen >= h->min_samples) {
+		sc = score(h->v, h->r.n, x, &expected);
+		strat_judge(p, default_threshold, sc, expected, res);
+	} else
+		strat_not_ready(res);
+	strat_ring_push(&h->r, h->v, x, &old);
+	h->seen++;
+}
+
 #endif

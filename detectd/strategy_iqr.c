@@ -22,30 +22,6 @@
 #include "strategy.h"
 #include "strategy_impl.h"
 
-struct iqr_state {
-	uint64_t seen;        /* finite values learnt */
-	uint32_t min_samples; /* resolved from the params */
-	uint32_t pad;
-	struct strat_ring r; /* the history */
-	double v[];          /* r.cap values */
-};
-
-static size_t
-iqr_state_size(const struct strategy_params *p)
-{
-	return sizeof(struct iqr_state) +
-	       (size_t)strat_history(p) * sizeof(double);
-}
-
-static void
-iqr_init(void *state, const struct strategy_params *p)
-{
-	struct iqr_state *q = state;
-
-	q->min_samples = strat_min_samples(p);
-	q->r.cap = strat_history(p);
-}
-
 /* The fence score of x against the n values at v (n > 0); the median
  * through *median. */
 static double
@@ -68,27 +44,14 @@ static void
 iqr_observe(void *state, const struct strategy_params *p, double x,
             struct strategy_result *res)
 {
-	struct iqr_state *q = state;
-	double old, score, median;
-
-	if (!isfinite(x)) {
-		strat_not_ready(res);
-		return;
-	}
-	if (q->seen >= q->min_samples) {
-		score = iqr_score(q->v, q->r.n, x, &median);
-		strat_judge(p, strategy_iqr.default_threshold, score, median,
-		            res);
-	} else
-		strat_not_ready(res);
-	strat_ring_push(&q->r, q->v, x, &old);
-	q->seen++;
+	strat_hist_observe(state, p, x, res, iqr_score,
+	                   strategy_iqr.default_threshold);
 }
 
 const struct strategy strategy_iqr = {
         .name = "iqr",
         .default_threshold = 1.5,
-        .state_size = iqr_state_size,
-        .init = iqr_init,
+        .state_size = strat_hist_state_size,
+        .init = strat_hist_init,
         .observe = iqr_observe,
 };

@@ -30,30 +30,6 @@
 #define MAD_SCALE    0.6745   /* MAD of a standard normal */
 #define MEANAD_SCALE 1.253314 /* sqrt(pi / 2): MeanAD to sd, normal data */
 
-struct mad_state {
-	uint64_t seen;        /* finite values learnt */
-	uint32_t min_samples; /* resolved from the params */
-	uint32_t pad;
-	struct strat_ring r; /* the history */
-	double v[];          /* r.cap values */
-};
-
-static size_t
-mad_state_size(const struct strategy_params *p)
-{
-	return sizeof(struct mad_state) +
-	       (size_t)strat_history(p) * sizeof(double);
-}
-
-static void
-mad_init(void *state, const struct strategy_params *p)
-{
-	struct mad_state *m = state;
-
-	m->min_samples = strat_min_samples(p);
-	m->r.cap = strat_history(p);
-}
-
 /* The robust score of x against the n values at v (n > 0); the median
  * through *median. */
 static double
@@ -80,27 +56,14 @@ static void
 mad_observe(void *state, const struct strategy_params *p, double x,
             struct strategy_result *res)
 {
-	struct mad_state *m = state;
-	double old, score, median;
-
-	if (!isfinite(x)) {
-		strat_not_ready(res);
-		return;
-	}
-	if (m->seen >= m->min_samples) {
-		score = mad_score(m->v, m->r.n, x, &median);
-		strat_judge(p, strategy_mad.default_threshold, score, median,
-		            res);
-	} else
-		strat_not_ready(res);
-	strat_ring_push(&m->r, m->v, x, &old);
-	m->seen++;
+	strat_hist_observe(state, p, x, res, mad_score,
+	                   strategy_mad.default_threshold);
 }
 
 const struct strategy strategy_mad = {
         .name = "mad",
         .default_threshold = 3.5,
-        .state_size = mad_state_size,
-        .init = mad_init,
+        .state_size = strat_hist_state_size,
+        .init = strat_hist_init,
         .observe = mad_observe,
 };
