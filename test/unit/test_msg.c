@@ -11,14 +11,9 @@
 
 #include <cmocka.h>
 
-#include "msg.h"
+#include "testutil.h"
 
-static struct sn_str
-str(const char *s)
-{
-	struct sn_str v = {s, (uint32_t)strlen(s)};
-	return v;
-}
+#include "msg.h"
 
 static void
 fill_event(struct sn_event *ev, uint64_t seq, const char *id)

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <jansson.h>
 #include <sqlite3.h>
 
@@ -336,14 +338,6 @@ struct fixture {
 	double lat[NEVENTS];
 };
 
-static struct sn_str
-str(const char *s)
-{
-	struct sn_str v = {s, (uint32_t)strlen(s)};
-
-	return v;
-}
-
 /* Event i: ids ev-000..ev-249, one every 2 s from NOW_MS - 500 s, apps
  * "chat" (i even) and "batch" (i odd); every 10th is an error; latency
  * spread from 100 to about 5000 ms.  Two events share a timestamp
@@ -389,10 +383,8 @@ setup_store(void **state)
 	struct query_retention ret = {0};
 	int i;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sn-test-query-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (tu_db_dir(f->dir, f->db, "query") < 0)
 		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/%s", f->dir, SN_DB_FILE);
 	if (store_open(f->dir, &f->s) != 0)
 		return -1;
 	for (i = 0; i < NEVENTS; i++)
@@ -411,17 +403,9 @@ static int
 teardown_store(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-	size_t i;
-
 	query_db_close(f->qd);
 	store_close(f->s);
-	for (i = 0; i < 4; i++) {
-		snprintf(p, sizeof(p), "%s%s", f->db, suffix[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tu_db_remove(f->dir, f->db);
 	free(f);
 	return 0;
 }

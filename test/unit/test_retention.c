@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sqlite3.h>
 
 #include "config.h"
@@ -39,23 +41,13 @@ struct fixture {
 	struct retention *r;
 };
 
-static struct sn_str
-str(const char *s)
-{
-	struct sn_str v = {s, (uint32_t)strlen(s)};
-
-	return v;
-}
-
 static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sn-test-retention-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (tu_db_dir(f->dir, f->db, "retention") < 0)
 		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/%s", f->dir, SN_DB_FILE);
 	if (store_open(f->dir, &f->s) != 0)
 		return -1;
 	rollup_set_limits(store_rollup(f->s), 0, ROLLUP_IDLE_MS,
@@ -71,17 +63,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-	size_t i;
-
 	retention_free(f->r);
 	store_close(f->s);
-	for (i = 0; i < 4; i++) {
-		snprintf(p, sizeof(p), "%s%s", f->db, suffix[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tu_db_remove(f->dir, f->db);
 	free(f);
 	return 0;
 }

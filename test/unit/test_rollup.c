@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sqlite3.h>
 
 #include "config.h"
@@ -48,23 +50,13 @@ rng_unit(void)
 	return (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
-static struct sn_str
-str(const char *s)
-{
-	struct sn_str v = {s, (uint32_t)strlen(s)};
-
-	return v;
-}
-
 static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sn-test-rollup-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (tu_db_dir(f->dir, f->db, "rollup") < 0)
 		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/%s", f->dir, SN_DB_FILE);
 	*state = f;
 	return 0;
 }
@@ -73,18 +65,10 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-	size_t i;
-
 	if (f->rd != NULL)
 		sqlite3_close(f->rd);
 	store_close(f->s);
-	for (i = 0; i < 4; i++) {
-		snprintf(p, sizeof(p), "%s%s", f->db, suffix[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tu_db_remove(f->dir, f->db);
 	free(f);
 	return 0;
 }

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../alertd/alertd.h"
 #include "config.h"
 
@@ -43,13 +45,6 @@ static const char alerts_yaml[] =
         "    type: webhook\n"
         "    config:\n"
         "      url: http://127.0.0.1:9/m\n";
-
-static struct sn_str
-str(const char *s)
-{
-	struct sn_str v = {s, (uint32_t)strlen(s)};
-	return v;
-}
 
 static struct sn_anomaly
 anomaly(const char *severity, const char *app, const char *detector)

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sqlite3.h>
 
 #include "config.h"
@@ -30,23 +32,13 @@ struct fixture {
 	struct store *s;
 };
 
-static struct sn_str
-str(const char *s)
-{
-	struct sn_str v = {s, (uint32_t)strlen(s)};
-
-	return v;
-}
-
 static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sn-test-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (tu_db_dir(f->dir, f->db, "store") < 0)
 		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/%s", f->dir, SN_DB_FILE);
 	*state = f;
 	return 0;
 }
@@ -55,16 +47,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-	size_t i;
-
 	store_close(f->s);
-	for (i = 0; i < 4; i++) {
-		snprintf(p, sizeof(p), "%s%s", f->db, suffix[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tu_db_remove(f->dir, f->db);
 	free(f);
 	return 0;
 }

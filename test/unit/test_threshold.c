@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../detectd/engine.h"
 #include "sketch.h"
 #include "log.h"
@@ -66,14 +68,6 @@ sink_emit(const struct sn_anomaly *a, void *arg)
 	copy_str(g->message, sizeof(g->message), a->message);
 	copy_str(g->labels, sizeof(g->labels), a->labels);
 	copy_str(g->event_ids, sizeof(g->event_ids), a->event_ids);
-}
-
-static struct sn_str
-str(const char *s)
-{
-	struct sn_str v = {s, (uint32_t)strlen(s)};
-
-	return v;
 }
 
 static struct sn_detector_action warn_action[] = {
