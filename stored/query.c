@@ -1198,6 +1198,28 @@ query_bucket_emit(struct query_bucket *b, json_t *points,
 }
 
 /*
+ * The common end of a series scan: rc is the last sqlite3_step result.
+ * Emits the last bucket, frees b and st; returns the HTTP status.
+ */
+static int
+query_series_end(struct query_db *qd, sqlite3_stmt *st, int rc,
+                 struct query_bucket *b, json_t *points,
+                 const struct query_agg *agg, int64_t step_ms, int raw,
+                 json_t **body)
+{
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		query_bucket_free(b);
+		rc = query_sql_fail(qd, "metrics", body);
+		sqlite3_finalize(st);
+		return rc;
+	}
+	sqlite3_finalize(st);
+	rc = query_bucket_emit(b, points, agg, step_ms, raw);
+	query_bucket_free(b);
+	return rc == 0 ? 200 : 503;
+}
+
+/*
  * The series from raw events: every event of [first, end) read in time
  * order, at most QUERY_MAX_RAW_ROWS of them.  Quantiles are exact.
  */
@@ -1279,16 +1301,8 @@ query_series_raw(struct query_db *qd, const struct query_params *p,
 			}
 		}
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		query_bucket_free(&b);
-		rc = query_sql_fail(qd, "metrics", body);
-		sqlite3_finalize(st);
-		return rc;
-	}
-	sqlite3_finalize(st);
-	rc = query_bucket_emit(&b, points, agg, p->step_ms, 1);
-	query_bucket_free(&b);
-	return rc == 0 ? 200 : 503;
+	return query_series_end(qd, st, rc, &b, points, agg, p->step_ms, 1,
+	                        body);
 }
 
 /*
@@ -1359,16 +1373,8 @@ query_series_rollups(struct query_db *qd, const struct query_params *p,
 		            (size_t)sqlite3_column_bytes(st, 6)) != 0)
 			b.bad_sketch = 1;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		query_bucket_free(&b);
-		rc = query_sql_fail(qd, "metrics", body);
-		sqlite3_finalize(st);
-		return rc;
-	}
-	sqlite3_finalize(st);
-	rc = query_bucket_emit(&b, points, agg, p->step_ms, 0);
-	query_bucket_free(&b);
-	return rc == 0 ? 200 : 503;
+	return query_series_end(qd, st, rc, &b, points, agg, p->step_ms, 0,
+	                        body);
 }
 
 /*
