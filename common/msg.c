@@ -335,3 +335,30 @@ msg_next_daemon_status(struct msg_reader *r, struct sn_daemon_status *st)
 	r->remaining--;
 	return 1;
 }
+
+int
+msg_check(const struct msg_reader *r)
+{
+	struct msg_reader c = *r;
+	struct sn_event ev;
+	struct sn_anomaly a;
+	struct sn_daemon_status st;
+	int rc;
+
+	do {
+		switch (c.type) {
+		case SN_MSG_EVENTS:
+			rc = msg_next_event(&c, &ev);
+			break;
+		case SN_MSG_ANOMALIES:
+			rc = msg_next_anomaly(&c, &a);
+			break;
+		case SN_MSG_SET_STATE:
+			rc = msg_next_daemon_status(&c, &st);
+			break;
+		default:
+			return -1;
+		}
+	} while (rc == 1);
+	return rc;
+}

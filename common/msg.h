@@ -93,4 +93,11 @@ int msg_next_event(struct msg_reader *r, struct sn_event *ev);
 int msg_next_anomaly(struct msg_reader *r, struct sn_anomaly *a);
 int msg_next_daemon_status(struct msg_reader *r, struct sn_daemon_status *st);
 
+/*
+ * Checks every record of the message r is positioned on without
+ * consuming it, so a consumer can refuse a malformed message whole
+ * instead of acting on half of it.  0 when well-formed, -1 otherwise.
+ */
+int msg_check(const struct msg_reader *r);
+
 #endif

@@ -149,13 +149,9 @@ stored_drop(struct stored *st, int type, const char *why)
 static void
 stored_take_events(struct stored *st, struct msg_reader *r)
 {
-	struct msg_reader check = *r;
 	struct sn_event ev;
-	int rc;
 
-	while ((rc = msg_next_event(&check, &ev)) == 1)
-		;
-	if (rc < 0) {
+	if (msg_check(r) < 0) {
 		stored_drop(st, r->type, "malformed");
 		return;
 	}
@@ -166,13 +162,9 @@ stored_take_events(struct stored *st, struct msg_reader *r)
 static void
 stored_take_anomalies(struct stored *st, struct msg_reader *r)
 {
-	struct msg_reader check = *r;
 	struct sn_anomaly a;
-	int rc;
 
-	while ((rc = msg_next_anomaly(&check, &a)) == 1)
-		;
-	if (rc < 0) {
+	if (msg_check(r) < 0) {
 		stored_drop(st, r->type, "malformed");
 		return;
 	}

@@ -180,8 +180,11 @@ test_bad_headers_and_trailing_bytes(void **state)
 	/* A string whose NUL is missing is malformed. */
 	msg_begin(&b, SN_MSG_EVENTS);
 	msg_add_event(&b, &ev);
+	assert_int_equal(msg_open(&r, b.data, b.len), 0);
+	assert_int_equal(msg_check(&r), 0);
 	b.data[b.len - 1] = 'x';
 	assert_int_equal(msg_open(&r, b.data, b.len), 0);
+	assert_int_equal(msg_check(&r), -1);
 	assert_int_equal(msg_next_event(&r, &ev), -1);
 	sn_buf_free(&b);
 }
