@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <regex.h>
+
 /* Built-in defaults (docs/configuration.md lists them all). */
 #define SN_DEFAULT_HTTP_PORT        8080
 #define SN_DEFAULT_GRPC_PORT        9090
@@ -117,30 +119,105 @@ struct sn_detectors {
 
 /* alerts.yaml --------------------------------------------------------- */
 
+/* Alertmanager's defaults, used when a route leaves them out. */
+#define SN_DEFAULT_GROUP_WAIT_MS       (30 * 1000)
+#define SN_DEFAULT_GROUP_INTERVAL_MS   (5 * 60 * 1000)
+#define SN_DEFAULT_REPEAT_INTERVAL_MS  (4 * 3600 * 1000)
+#define SN_DEFAULT_RECEIVER_TIMEOUT_MS (10 * 1000)
+#define SN_DEFAULT_MAX_RETRY_AGE_MS    (3600 * 1000)
+#define SN_DEFAULT_RETRY_INITIAL_MS    1000
+#define SN_DEFAULT_RETRY_MAX_MS        (5 * 60 * 1000)
+#define SN_DEFAULT_PAGERDUTY_URL       "https://events.pagerduty.com/v2/enqueue"
+
+/*
+ * A regular-expression matcher (match_re, source_match_re,
+ * target_match_re): the label's whole value must match, as in
+ * Alertmanager, so re is the pattern compiled as "^(pattern)$" with
+ * REG_EXTENDED | REG_NOSUB.  Use regexec(&m->re, value, 0, NULL, 0) == 0.
+ */
+struct sn_matcher {
+	char *key;
+	char *pattern; /* as written in the file, for messages */
+	regex_t re;
+};
+
 struct sn_route {
 	struct sn_label *match; /* all must equal */
 	size_t nmatch;
+	struct sn_matcher *match_re; /* all must match as well */
+	size_t nmatch_re;
 	char **receivers;
 	size_t nreceivers;
-	int64_t repeat_interval_ms; /* 0 when not given */
+	char **group_by; /* label names; empty: one group per route */
+	size_t ngroup_by;
+	bool group_by_all;          /* group_by: ['...']: every label */
+	int64_t group_wait_ms;      /* 30s */
+	int64_t group_interval_ms;  /* 5m */
+	int64_t repeat_interval_ms; /* 4h */
+	bool continue_matching;     /* continue: false: first match wins */
+	unsigned line;              /* of the entry, for messages */
 };
 
+/* "source" alerts firing mute "target" alerts with the same equal labels. */
+struct sn_inhibit_rule {
+	struct sn_label *source_match;
+	size_t nsource_match;
+	struct sn_matcher *source_match_re;
+	size_t nsource_match_re;
+	struct sn_label *target_match;
+	size_t ntarget_match;
+	struct sn_matcher *target_match_re;
+	size_t ntarget_match_re;
+	char **equal; /* label names whose values must be the same */
+	size_t nequal;
+	unsigned line;
+};
+
+enum sn_smtp_tls {
+	SN_SMTP_STARTTLS = 0, /* default (port 587 and anything but 465) */
+	SN_SMTP_TLS,          /* implicit TLS, "tls" or "implicit"; 465 */
+	SN_SMTP_NONE,         /* clear text, for a local relay */
+};
+
+/*
+ * One receiver.  Fields marked secret must never be logged or printed:
+ * pass them through config_redact().
+ */
 struct sn_receiver {
 	char *name;
-	char *type; /* "email", "slack", "webhook", "pagerduty" */
+	char *type;         /* "email", "slack", "webhook", "pagerduty" */
+	bool send_resolved; /* default true */
+	int64_t timeout_ms; /* per request, default 10s */
 	/* email */
 	char *smtp_host;
-	int smtp_port;
+	int smtp_port; /* default 587 */
 	char *smtp_username;
-	char *smtp_password;
+	char *smtp_password; /* secret */
+	enum sn_smtp_tls smtp_tls;
+	char *smtp_ca_file; /* NULL: the system's CAs */
 	char *from;
 	char **to;
 	size_t nto;
-	/* slack / webhook / pagerduty */
-	char *webhook_url; /* slack webhookUrl */
+	char *subject_prefix; /* NULL: none */
+	/* slack */
+	char *webhook_url; /* webhookUrl, secret */
 	char *channel;
-	char *url;         /* webhook */
-	char *routing_key; /* pagerduty */
+	char *username;
+	char *icon_emoji;
+	/* webhook: url (secret) and the rest; pagerduty: url (not secret,
+	 * default SN_DEFAULT_PAGERDUTY_URL) */
+	char *url;
+	char *hmac_secret;        /* hmac_secret or hmacSecret, secret */
+	struct sn_label *headers; /* extra request headers */
+	size_t nheaders;
+	char *routing_key; /* pagerduty, routing_key or routingKey, secret */
+};
+
+/* Top-level delivery: retry policy shared by every receiver. */
+struct sn_delivery {
+	int64_t max_retry_age_ms; /* 1h: then recorded as failed */
+	int64_t retry_initial_ms; /* 1s: first backoff */
+	int64_t retry_max_ms;     /* 5m: backoff cap */
 };
 
 struct sn_alerts {
@@ -149,6 +226,11 @@ struct sn_alerts {
 	size_t nroutes;
 	struct sn_receiver *receivers;
 	size_t nreceivers;
+	char *default_receiver; /* NULL: unmatched alerts are only logged */
+	struct sn_inhibit_rule *inhibit_rules;
+	size_t ninhibit_rules;
+	char *external_url; /* NULL: none; externalURL in webhook payloads */
+	struct sn_delivery delivery;
 };
 
 /* config.yaml --------------------------------------------------------- */
@@ -244,6 +326,13 @@ int config_parse_alerts(const char *name, const char *text, size_t len,
                         struct sn_alerts *out, struct sn_cfg_errors *errs);
 void config_detectors_free(struct sn_detectors *d);
 void config_alerts_free(struct sn_alerts *a);
+
+/*
+ * What to print for a secret: "<redacted>" for a non-empty value, ""
+ * for an empty one and "(none)" for NULL, so a log line can show whether
+ * it is set without showing it.  Returns a constant string.
+ */
+const char *config_redact(const char *value);
 
 /*
  * Replaces ${VAR} and ${VAR:-default} in s from the environment.

@@ -344,7 +344,8 @@ test_seed_kubernetes(void **state)
 	free(text);
 	assert_no_errors(&e);
 	assert_int_equal(a.nroutes, 1);
-	assert_int_equal(a.routes[0].repeat_interval_ms, 0);
+	assert_int_equal(a.routes[0].repeat_interval_ms,
+	                 SN_DEFAULT_REPEAT_INTERVAL_MS); /* 4h */
 	assert_string_equal(a.receivers[0].webhook_url,
 	                    "https://hooks.slack.test/k8s");
 	config_alerts_free(&a);
@@ -1179,6 +1180,236 @@ test_bad_alerts(void **state)
 	cfg_errors_free(&e);
 }
 
+/* alerts.yaml: grouping, inhibition, every receiver key ---------------- */
+
+static void
+test_alert_keys(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	const struct sn_receiver *r;
+	const struct sn_route *rt;
+	const struct sn_inhibit_rule *ir;
+	struct sn_alerts a;
+	size_t len;
+	char *text = read_data("alerts-full.yaml", &len);
+
+	(void)state;
+	setenv("SN_TEST_SMTP_PW", "pw", 1);
+	setenv("SN_TEST_HMAC", "hmac", 1);
+	setenv("SN_TEST_PD", "pd-key", 1);
+	assert_int_equal(config_parse_alerts("alerts.yaml", text, len, &a, &e),
+	                 0);
+	free(text);
+	assert_no_errors(&e);
+	assert_string_equal(a.external_url, "https://sentinel.example.com");
+	assert_string_equal(a.default_receiver, "hook");
+	assert_int_equal(a.delivery.max_retry_age_ms, 30 * 60000);
+	assert_int_equal(a.delivery.retry_initial_ms, 500);
+	assert_int_equal(a.delivery.retry_max_ms, 60000);
+
+	assert_int_equal(a.nroutes, 3);
+	rt = &a.routes[0];
+	assert_int_equal(rt->line, 10);
+	assert_int_equal(rt->nmatch, 1);
+	assert_int_equal(rt->nmatch_re, 2);
+	assert_string_equal(rt->match_re[0].key, "model");
+	assert_string_equal(rt->match_re[0].pattern, "gpt-4.*");
+	assert_int_equal(regexec(&rt->match_re[0].re, "gpt-4o", 0, NULL, 0), 0);
+	/* anchored: the whole value must match */
+	assert_int_not_equal(
+	        regexec(&rt->match_re[0].re, "my-gpt-4", 0, NULL, 0), 0);
+	assert_int_equal(regexec(&rt->match_re[1].re, "search", 0, NULL, 0), 0);
+	assert_int_not_equal(regexec(&rt->match_re[1].re, "chatty", 0, NULL, 0),
+	                     0);
+	assert_int_equal(rt->nreceivers, 2);
+	assert_int_equal(rt->ngroup_by, 2);
+	assert_string_equal(rt->group_by[1], "model");
+	assert_false(rt->group_by_all);
+	assert_int_equal(rt->group_wait_ms, 10000);
+	assert_int_equal(rt->group_interval_ms, 120000);
+	assert_int_equal(rt->repeat_interval_ms, 15 * 60000);
+	assert_true(rt->continue_matching);
+	rt = &a.routes[1];
+	assert_int_equal(rt->nmatch, 0);
+	assert_int_equal(rt->nmatch_re, 1);
+	assert_true(rt->group_by_all);
+	assert_false(rt->continue_matching);
+	/* Alertmanager's defaults */
+	rt = &a.routes[2];
+	assert_int_equal(rt->ngroup_by, 0);
+	assert_int_equal(rt->group_wait_ms, 30000);
+	assert_int_equal(rt->group_interval_ms, 5 * 60000);
+	assert_int_equal(rt->repeat_interval_ms, 4 * 3600000);
+
+	assert_int_equal(a.ninhibit_rules, 2);
+	ir = &a.inhibit_rules[0];
+	assert_int_equal(ir->nsource_match, 1);
+	assert_string_equal(ir->source_match[0].value, "provider-error-rate");
+	assert_int_equal(ir->nsource_match_re, 0);
+	assert_int_equal(ir->ntarget_match, 1);
+	assert_int_equal(ir->ntarget_match_re, 1);
+	assert_int_equal(ir->nequal, 1);
+	assert_string_equal(ir->equal[0], "model");
+	ir = &a.inhibit_rules[1];
+	assert_int_equal(ir->nsource_match_re, 1);
+	assert_int_equal(
+	        regexec(&ir->source_match_re[0].re, "critical", 0, NULL, 0), 0);
+	assert_int_equal(ir->nequal, 2);
+
+	assert_int_equal(a.nreceivers, 6);
+	r = &a.receivers[0];
+	assert_false(r->send_resolved);
+	assert_int_equal(r->smtp_port, 465);
+	assert_int_equal(r->smtp_tls, SN_SMTP_TLS); /* default for 465 */
+	assert_string_equal(r->smtp_password, "pw");
+	assert_non_null(strstr(r->smtp_ca_file, "ca.pem"));
+	assert_int_equal(r->timeout_ms, 5000);
+	assert_int_equal(r->nto, 2);
+	assert_string_equal(r->subject_prefix, "[sentinel]");
+	r = &a.receivers[1];
+	assert_true(r->send_resolved);
+	assert_int_equal(r->smtp_port, 587);
+	assert_int_equal(r->smtp_tls, SN_SMTP_NONE);
+	assert_null(r->smtp_ca_file);
+	assert_int_equal(r->timeout_ms, 10000);
+	r = &a.receivers[2];
+	assert_string_equal(r->webhook_url, "https://hooks.slack.test/T0/B0");
+	assert_string_equal(r->channel, "#alerts");
+	assert_string_equal(r->username, "sentinel");
+	assert_string_equal(r->icon_emoji, ":rotating_light:");
+	assert_int_equal(r->timeout_ms, 3000);
+	r = &a.receivers[3];
+	assert_string_equal(r->url, "http://127.0.0.1:9/hook");
+	assert_string_equal(r->hmac_secret, "hmac");
+	assert_int_equal(r->nheaders, 2);
+	assert_string_equal(r->headers[1].key, "Authorization");
+	assert_string_equal(r->headers[1].value, "Bearer abc");
+	r = &a.receivers[4];
+	assert_string_equal(r->routing_key, "pd-key");
+	assert_string_equal(r->url, "http://127.0.0.1:9/v2/enqueue");
+	r = &a.receivers[5];
+	assert_string_equal(r->routing_key, "key2");
+	assert_string_equal(r->url, SN_DEFAULT_PAGERDUTY_URL);
+	config_alerts_free(&a);
+}
+
+static void
+test_alert_defaults(void **state)
+{
+	static const char text[] = "routing:\n"
+	                           "  - receivers: [mail]\n"
+	                           "receivers:\n"
+	                           "  - name: mail\n"
+	                           "    type: email\n"
+	                           "    config:\n"
+	                           "      smtp: {host: smtp.example.com}\n"
+	                           "      from: a@example.com\n"
+	                           "      to: [b@example.com]\n";
+	struct sn_cfg_errors e = {0};
+	struct sn_alerts a;
+
+	(void)state;
+	assert_int_equal(
+	        config_parse_alerts("d.yaml", text, strlen(text), &a, &e), 0);
+	assert_no_errors(&e);
+	assert_null(a.default_receiver);
+	assert_null(a.external_url);
+	assert_int_equal(a.ninhibit_rules, 0);
+	assert_int_equal(a.delivery.max_retry_age_ms, 3600000);
+	assert_int_equal(a.delivery.retry_initial_ms, 1000);
+	assert_int_equal(a.delivery.retry_max_ms, 5 * 60000);
+	assert_int_equal(a.routes[0].group_wait_ms, 30000);
+	assert_int_equal(a.routes[0].group_interval_ms, 300000);
+	assert_int_equal(a.routes[0].repeat_interval_ms, 4 * 3600000);
+	assert_false(a.routes[0].continue_matching);
+	assert_true(a.receivers[0].send_resolved);
+	assert_int_equal(a.receivers[0].smtp_port, 587);
+	assert_int_equal(a.receivers[0].smtp_tls, SN_SMTP_STARTTLS);
+	assert_int_equal(a.receivers[0].timeout_ms, 10000);
+	assert_null(a.receivers[0].subject_prefix);
+	config_alerts_free(&a);
+}
+
+static void
+test_bad_alert_keys(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_alerts a;
+	size_t len;
+	char *text = read_data("bad/alerts-v2.yaml", &len);
+
+	(void)state;
+	assert_int_equal(config_parse_alerts("alerts.yaml", text, len, &a, &e),
+	                 -1);
+	free(text);
+	assert_int_equal(a.nroutes, 0);
+	assert_int_equal(e.count, 15);
+	assert_error(&e, "alerts.yaml:1: default_receiver: unknown receiver "
+	                 "\"nobody\"");
+	assert_error(&e, "alerts.yaml:2: external_url: must be an http:// or "
+	                 "https:// URL");
+	assert_error(&e, "alerts.yaml:5: routing[0].match_re.model: bad "
+	                 "regular expression \"gpt-(4\": ");
+	assert_error(&e, "alerts.yaml:7: routing[0].group_by[0]: \"...\"");
+	assert_error(&e, "alerts.yaml:8: routing[0].group_interval: must be "
+	                 "longer than 0");
+	assert_error(&e, "alerts.yaml:10: inhibit_rules[0]: needs "
+	                 "source_match or source_match_re");
+	assert_error(&e, "alerts.yaml:10: inhibit_rules[0]: needs "
+	                 "target_match or target_match_re");
+	assert_error(&e, "alerts.yaml:11: inhibit_rules[1]: needs "
+	                 "target_match");
+	assert_error(&e, "alerts.yaml:18: receivers[1].name: duplicate "
+	                 "receiver name \"hook\"");
+	assert_error(&e, "alerts.yaml:21: receivers[1].config.webhookUrl: "
+	                 "must be an http:// or https:// URL");
+	assert_error(&e, "alerts.yaml:24: receivers[2].config.to: missing "
+	                 "(an email receiver needs it)");
+	assert_error(&e, "alerts.yaml:27: receivers[2].config.smtp.tls: "
+	                 "unknown smtp.tls value \"ssl\"");
+	assert_error(&e, "alerts.yaml:33: receivers[3].config.routingKey: "
+	                 "given twice");
+	assert_error(&e, "alerts.yaml:34: receivers[4].config.routing_key: "
+	                 "missing (a pagerduty receiver needs it)");
+	assert_error(&e, "alerts.yaml:38: delivery.retry_max: must not be "
+	                 "shorter than delivery.retry_initial");
+	cfg_errors_free(&e);
+}
+
+static void
+test_alert_wrong_shapes(void **state)
+{
+	static const char text[] = "routing:\n"
+	                           "  - receivers: [h]\n"
+	                           "    match_re: [a]\n"
+	                           "    continue: maybe\n"
+	                           "receivers:\n"
+	                           "  - name: h\n"
+	                           "    type: webhook\n"
+	                           "    send_resolved: 1\n"
+	                           "    config:\n"
+	                           "      url: http://127.0.0.1/\n"
+	                           "      headers: x\n";
+	struct sn_cfg_errors e = {0};
+	struct sn_alerts a;
+
+	(void)state;
+	assert_int_equal(
+	        config_parse_alerts("s.yaml", text, strlen(text), &a, &e), -1);
+	assert_error(&e, "s.yaml:4: routing[0].continue:");
+	assert_error(&e, "s.yaml:8: receivers[0].send_resolved:");
+	cfg_errors_free(&e);
+}
+
+static void
+test_redact(void **state)
+{
+	(void)state;
+	assert_string_equal(config_redact("hunter2"), "<redacted>");
+	assert_string_equal(config_redact(""), "");
+	assert_string_equal(config_redact(NULL), "(none)");
+}
+
 static void
 test_missing_env(void **state)
 {
@@ -1786,6 +2017,11 @@ main(void)
 	        cmocka_unit_test_setup(test_detector_env, setup),
 	        cmocka_unit_test_setup(test_detectors_auto, setup),
 	        cmocka_unit_test_setup(test_bad_alerts, setup),
+	        cmocka_unit_test_setup(test_alert_keys, setup),
+	        cmocka_unit_test_setup(test_alert_defaults, setup),
+	        cmocka_unit_test_setup(test_bad_alert_keys, setup),
+	        cmocka_unit_test_setup(test_alert_wrong_shapes, setup),
+	        cmocka_unit_test_setup(test_redact, setup),
 	        cmocka_unit_test_setup(test_missing_env, setup),
 	        cmocka_unit_test_setup(test_env_default, setup),
 	        cmocka_unit_test_setup(test_expand_env, setup),
