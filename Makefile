@@ -17,7 +17,7 @@ CC       ?= gcc
 PREFIX   ?= /usr/local
 LIBEXECDIR ?= $(PREFIX)/libexec/sentinel
 
-PKGS     := libevent jansson libcyaml yaml-0.1 libcurl sqlite3
+PKGS     := libevent jansson libcyaml yaml-0.1 libcurl sqlite3 libcrypto
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
             -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wno-format-nonliteral

@@ -1,12 +1,13 @@
 /*
  * alertd.h: what alertd's parts share.
  *
- * For now alertd routes and logs: each anomaly is matched against the
- * routes of alerts.yaml and logged with the receivers it is routed to.
- * Delivery to those receivers (SMTP, Slack, webhook, PagerDuty through
- * libcurl, with an outbox and retries), grouping, repeat_interval,
- * inhibition and silences land with the alerting issue, one file per
- * receiver type.
+ * alertd matches each anomaly against the routes of alerts.yaml (first
+ * match, route.c), logs it, and queues one notification per receiver in
+ * its durable outbox (outbox.c), from which sender.c delivers through
+ * libcurl (deliver.c, one receiver_<type>.c per type) with retries.
+ * Still to come: match_re, continue and default_receiver in routing,
+ * grouping (group_wait, group_interval, repeat_interval), inhibition and
+ * silences.
  */
 #ifndef SN_ALERTD_H
 #define SN_ALERTD_H

@@ -4,10 +4,11 @@
  * Pulls SN_MSG_ANOMALIES on alertd.ipc; for each anomaly finds the route
  * of alerts.yaml it matches and logs one line with its fields and the
  * receivers it is routed to ("routed_to"): "anomaly" at warn level when
- * it fires, "anomaly resolved" at info level when it clears.  Sending to
- * those receivers lands with the alerting issue (see alertd.h); until
- * then the log line is the alert.  The routes are read from the current
- * config on each anomaly, so SIGHUP needs nothing more.
+ * it fires, "anomaly resolved" at info level when it clears, then hands
+ * it to the sender (sender.h), which queues one notification per
+ * receiver in the outbox <storage.path>/alerts.db and delivers it.  The
+ * routes are read from the current config on each anomaly, so SIGHUP
+ * needs nothing more.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,12 +21,14 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "sender.h"
 #include "util.h"
 
 struct alertd {
 	struct sn_daemon d;
 	struct ipc_in *in;     /* alertd.ipc */
 	uint64_t msgs_dropped; /* malformed or unexpected messages */
+	struct sender *snd;    /* outbox and receivers */
 };
 
 /* A JSON string of a view; "" if it is not valid UTF-8. */
@@ -112,6 +115,7 @@ alertd_route(struct alertd *st, const struct sn_anomaly *a)
 	log_json(resolved ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 	         resolved ? "anomaly resolved" : "anomaly", f);
 	json_decref(f);
+	sender_anomaly(st->snd, r, a);
 }
 
 static void
@@ -172,6 +176,8 @@ main(int argc, char **argv)
 	daemon_init(&st.d, "alertd", argc, argv);
 	st.d.arg = &st;
 	st.d.on_stop = alertd_on_stop;
+	if ((st.snd = sender_open(&st.d)) == NULL)
+		fatalx("cannot open the alerts outbox");
 	st.in = daemon_pull_listen(&st.d, SN_IPC_ALERTD, alertd_on_msg, &st);
 	log_info("%zu routes, %zu receivers", st.d.cfg->alerts.nroutes,
 	         st.d.cfg->alerts.nreceivers);
@@ -179,6 +185,7 @@ main(int argc, char **argv)
 	rc = daemon_run(&st.d);
 
 	ipc_in_free(st.in);
+	sender_close(st.snd);
 	daemon_free(&st.d);
 	return rc;
 }

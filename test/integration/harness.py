@@ -323,7 +323,8 @@ def run_cli(*args, input_text=None, timeout=60):
 class Sentinel:
     """One daemon set in its own temporary folder."""
 
-    def __init__(self, extra_http="", extra_top="", detectors=DETECTORS_YAML):
+    def __init__(self, extra_http="", extra_top="", detectors=DETECTORS_YAML,
+                 alerts=ALERTS_YAML):
         self.dir = tempfile.mkdtemp(prefix="sentinel-it-")
         self.http_port = free_port()
         self.grpc_port = free_port()
@@ -340,7 +341,7 @@ class Sentinel:
         with open(os.path.join(self.dir, "detectors.yaml"), "w") as f:
             f.write(detectors)
         with open(os.path.join(self.dir, "alerts.yaml"), "w") as f:
-            f.write(ALERTS_YAML)
+            f.write(alerts)
         os.chmod(os.path.join(self.dir, "alerts.yaml"), 0o600)
 
     def config_text(self):

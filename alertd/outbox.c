@@ -1,0 +1,339 @@
+/*
+ * outbox.c: the durable outbox (see outbox.h), one sqlite table.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "outbox.h"
+#include "util.h"
+
+struct outbox {
+	sqlite3 *db;
+	struct outbox_policy policy;
+};
+
+/*
+ * state: pending (to send at next_ms), sent, failed.  updated_ms is the
+ * last attempt or outcome, what prune ages rows by.
+ */
+static const char outbox_schema[] = "CREATE TABLE IF NOT EXISTS outbox ("
+                                    " id TEXT PRIMARY KEY,"
+                                    " receiver TEXT NOT NULL,"
+                                    " payload TEXT NOT NULL,"
+                                    " state TEXT NOT NULL DEFAULT 'pending',"
+                                    " attempts INTEGER NOT NULL DEFAULT 0,"
+                                    " created_ms INTEGER NOT NULL,"
+                                    " next_ms INTEGER NOT NULL,"
+                                    " updated_ms INTEGER NOT NULL,"
+                                    " sent_ms INTEGER,"
+                                    " last_error TEXT);"
+                                    "CREATE INDEX IF NOT EXISTS outbox_pending"
+                                    " ON outbox(state, next_ms);"
+                                    "CREATE INDEX IF NOT EXISTS outbox_receiver"
+                                    " ON outbox(receiver, state);";
+
+struct outbox_policy
+outbox_policy_default(void)
+{
+	struct outbox_policy p = {1000, 5 * 60 * 1000, 60 * 60 * 1000};
+
+	return p;
+}
+
+struct outbox *
+outbox_open(const char *path, struct outbox_policy policy)
+{
+	struct outbox *ob = sn_xcalloc(1, sizeof(*ob));
+	char *err = NULL;
+
+	ob->policy = policy;
+	if (sqlite3_open_v2(path, &ob->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	                    NULL) != SQLITE_OK) {
+		log_warnx("outbox %s: %s", path,
+		          ob->db ? sqlite3_errmsg(ob->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(ob->db, 5000);
+	/*
+	 * WAL with synchronous=FULL: a row the caller saw committed
+	 * survives kill -9 and power loss; notifications are few, so an
+	 * fsync each costs nothing that matters.
+	 */
+	if (sqlite3_exec(ob->db,
+	                 "PRAGMA journal_mode=WAL;"
+	                 "PRAGMA synchronous=FULL;",
+	                 NULL, NULL, &err) != SQLITE_OK ||
+	    sqlite3_exec(ob->db, outbox_schema, NULL, NULL, &err) !=
+	            SQLITE_OK) {
+		log_warnx("outbox %s: %s", path, err ? err : "schema");
+		sqlite3_free(err);
+		goto fail;
+	}
+	return ob;
+fail:
+	sqlite3_close(ob->db);
+	free(ob);
+	return NULL;
+}
+
+void
+outbox_close(struct outbox *ob)
+{
+	if (ob == NULL)
+		return;
+	sqlite3_close(ob->db);
+	free(ob);
+}
+
+/* Prepares sql; NULL with a log line on error. */
+static sqlite3_stmt *
+outbox_prepare(struct outbox *ob, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(ob->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("outbox: %s", sqlite3_errmsg(ob->db));
+		return NULL;
+	}
+	return st;
+}
+
+/* Steps a statement that returns no rows, then finalizes it.  The number
+ * of rows changed, or -1. */
+static int
+outbox_run(struct outbox *ob, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("outbox: %s", sqlite3_errmsg(ob->db));
+		return -1;
+	}
+	return sqlite3_changes(ob->db);
+}
+
+int
+outbox_enqueue(struct outbox *ob, const char *id, const char *receiver,
+               const char *payload, int64_t now_ms)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob,
+	        "INSERT OR IGNORE INTO outbox (id, receiver, payload,"
+	        " created_ms, next_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, receiver, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, payload, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, now_ms);
+	sqlite3_bind_int64(st, 5, now_ms);
+	sqlite3_bind_int64(st, 6, now_ms);
+	return outbox_run(ob, st);
+}
+
+static char *
+outbox_col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return sn_xstrdup(s ? (const char *)s : "");
+}
+
+int
+outbox_due(struct outbox *ob, int64_t now_ms, struct outbox_row *rows, int max)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob, "SELECT id, receiver, payload, attempts, created_ms,"
+	            " next_ms FROM outbox WHERE state = 'pending'"
+	            " AND next_ms <= ? ORDER BY next_ms, created_ms LIMIT ?");
+	int n = 0, rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int(st, 2, max);
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows[n].id = outbox_col_text(st, 0);
+		rows[n].receiver = outbox_col_text(st, 1);
+		rows[n].payload = outbox_col_text(st, 2);
+		rows[n].attempts = sqlite3_column_int(st, 3);
+		rows[n].created_ms = sqlite3_column_int64(st, 4);
+		rows[n].next_ms = sqlite3_column_int64(st, 5);
+		n++;
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+void
+outbox_row_free(struct outbox_row *r)
+{
+	free(r->id);
+	free(r->receiver);
+	free(r->payload);
+	memset(r, 0, sizeof(*r));
+}
+
+int64_t
+outbox_next_due(struct outbox *ob)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob, "SELECT min(next_ms) FROM outbox WHERE state = 'pending'");
+	int64_t next = -1;
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		next = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return next;
+}
+
+int
+outbox_sent(struct outbox *ob, const char *id, int64_t now_ms)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob, "UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
+	            " sent_ms = ?1, updated_ms = ?1, last_error = NULL"
+	            " WHERE id = ?2");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+	return outbox_run(ob, st) < 0 ? -1 : 0;
+}
+
+int
+outbox_failed(struct outbox *ob, const char *id, const char *error,
+              int64_t now_ms)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob,
+	        "UPDATE outbox SET state = 'failed', attempts = attempts + 1,"
+	        " updated_ms = ?1, last_error = ?2 WHERE id = ?3");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_text(st, 2, error ? error : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+	return outbox_run(ob, st) < 0 ? -1 : 0;
+}
+
+int64_t
+outbox_backoff(const struct outbox_policy *p, int attempts, double u)
+{
+	int64_t d = p->initial_ms;
+	int i;
+
+	for (i = 1; i < attempts && d < p->max_ms; i++)
+		d *= 2;
+	if (d > p->max_ms)
+		d = p->max_ms;
+	if (u < 0)
+		u = 0;
+	if (u >= 1)
+		u = 0.999999;
+	return d / 2 + (int64_t)((double)(d - d / 2) * u);
+}
+
+int
+outbox_retry(struct outbox *ob, const char *id, const char *error,
+             int64_t retry_after_ms, int64_t now_ms, double u)
+{
+	sqlite3_stmt *st;
+	int64_t created, next, deadline;
+	int attempts, rc;
+
+	st = outbox_prepare(ob, "SELECT attempts, created_ms FROM outbox"
+	                        " WHERE id = ? AND state = 'pending'");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	attempts = sqlite3_column_int(st, 0) + 1;
+	created = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+
+	deadline = created + ob->policy.max_age_ms;
+	if (now_ms >= deadline)
+		return outbox_failed(ob, id, error, now_ms) < 0 ? -1 : 0;
+	next = outbox_backoff(&ob->policy, attempts, u);
+	if (retry_after_ms > next)
+		next = retry_after_ms;
+	next += now_ms;
+	/* one last attempt at the deadline rather than none */
+	if (next > deadline)
+		next = deadline;
+
+	st = outbox_prepare(ob,
+	                    "UPDATE outbox SET attempts = ?1, next_ms = ?2,"
+	                    " updated_ms = ?3, last_error = ?4 WHERE id = ?5");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, attempts);
+	sqlite3_bind_int64(st, 2, next);
+	sqlite3_bind_int64(st, 3, now_ms);
+	sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, id, -1, SQLITE_TRANSIENT);
+	return outbox_run(ob, st) < 0 ? -1 : 1;
+}
+
+int
+outbox_stats(struct outbox *ob, const char *receiver, struct outbox_stats *s)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob, "SELECT"
+	            " (SELECT count(*) FROM outbox WHERE receiver = ?1"
+	            "   AND state = 'pending'),"
+	            " (SELECT count(*) FROM outbox WHERE receiver = ?1"
+	            "   AND state = 'sent'),"
+	            " (SELECT count(*) FROM outbox WHERE receiver = ?1"
+	            "   AND state = 'failed'),"
+	            " (SELECT max(sent_ms) FROM outbox WHERE receiver = ?1),"
+	            " (SELECT last_error FROM outbox WHERE receiver = ?1"
+	            "   AND last_error IS NOT NULL AND last_error != ''"
+	            "   ORDER BY updated_ms DESC LIMIT 1)");
+
+	memset(s, 0, sizeof(*s));
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, receiver, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	s->pending = sqlite3_column_int64(st, 0);
+	s->sent = sqlite3_column_int64(st, 1);
+	s->failed = sqlite3_column_int64(st, 2);
+	s->last_sent_ms = sqlite3_column_int64(st, 3);
+	if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+		s->last_error = outbox_col_text(st, 4);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+outbox_prune(struct outbox *ob, int64_t before_ms)
+{
+	sqlite3_stmt *st =
+	        outbox_prepare(ob, "DELETE FROM outbox WHERE state != 'pending'"
+	                           " AND updated_ms < ?");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before_ms);
+	return outbox_run(ob, st);
+}

@@ -1,0 +1,112 @@
+/*
+ * outbox.h: alertd's durable outbox, <storage.path>/alerts.db.
+ *
+ * Every notification is written here before any attempt to send it, so
+ * a crash or kill -9 of alertd loses none: on start alertd sends what is
+ * still pending.  The row id is the notification's stable id
+ * (notify_id): enqueueing the same notification twice is a no-op, so a
+ * replayed anomaly does not notify twice.  Rows are sent, retried with
+ * exponential backoff and jitter, or given up as failed after the
+ * maximum age.  The payload is the notification document
+ * (notify_to_json), never a rendering: renderings and secrets come from
+ * the receiver's current config when it is sent.
+ *
+ * Delivery is at least once: a kill between a receiver's answer and
+ * outbox_sent sends that notification again on restart.  The id travels
+ * with each request (X-Sentinel-Notification-Id, PagerDuty dedup_key)
+ * so receivers can drop the duplicate.
+ *
+ * Times are passed in (now_ms) so tests drive a fake clock.
+ */
+#ifndef SN_OUTBOX_H
+#define SN_OUTBOX_H
+
+#include <stdint.h>
+
+struct outbox;
+
+/* Retry policy; see outbox_policy_default. */
+struct outbox_policy {
+	int64_t initial_ms; /* first retry delay: 1 s */
+	int64_t max_ms;     /* delay cap: 5 min */
+	int64_t max_age_ms; /* give up this long after enqueue: 1 h */
+};
+
+/* One row due for sending.  Strings are owned by the row. */
+struct outbox_row {
+	char *id;
+	char *receiver;
+	char *payload;
+	int attempts; /* attempts made so far */
+	int64_t created_ms;
+	int64_t next_ms;
+};
+
+/* Counts and last outcome of one receiver, for status. */
+struct outbox_stats {
+	int64_t pending, sent, failed;
+	int64_t last_sent_ms; /* 0: never */
+	char *last_error;     /* NULL: none; caller frees */
+};
+
+/* 1 s, 5 min, 1 h. */
+struct outbox_policy outbox_policy_default(void);
+
+/*
+ * Opens (creating it and its schema if needed) the outbox at path in WAL
+ * mode.  NULL on error, with a log line.  Close with outbox_close.
+ */
+struct outbox *outbox_open(const char *path, struct outbox_policy policy);
+void outbox_close(struct outbox *ob);
+
+/*
+ * Queues a notification, due at now_ms.  1 when queued, 0 when a row
+ * with this id exists already (in any state), -1 on error.
+ */
+int outbox_enqueue(struct outbox *ob, const char *id, const char *receiver,
+                   const char *payload, int64_t now_ms);
+
+/*
+ * Up to max pending rows due at now_ms, oldest first, into rows[];
+ * returns how many (0..max) or -1.  Free each with outbox_row_free.
+ */
+int outbox_due(struct outbox *ob, int64_t now_ms, struct outbox_row *rows,
+               int max);
+void outbox_row_free(struct outbox_row *r);
+
+/* The earliest next attempt of a pending row, or -1 when none. */
+int64_t outbox_next_due(struct outbox *ob);
+
+/* Marks the row delivered.  0, or -1 on error. */
+int outbox_sent(struct outbox *ob, const char *id, int64_t now_ms);
+
+/* Marks the row failed for good (a 4xx, a bad config).  0 or -1. */
+int outbox_failed(struct outbox *ob, const char *id, const char *error,
+                  int64_t now_ms);
+
+/*
+ * Records a failed attempt and schedules the next one: the backoff
+ * delay (outbox_backoff with jitter u in [0, 1)), at least retry_after_ms
+ * when the receiver asked (>0), but no later than the maximum age.  When
+ * the row is already that old it becomes failed.  Returns 1 when
+ * rescheduled, 0 when given up, -1 on error.
+ */
+int outbox_retry(struct outbox *ob, const char *id, const char *error,
+                 int64_t retry_after_ms, int64_t now_ms, double u);
+
+/*
+ * The delay before retry number attempts (1 = after the first failure):
+ * initial * 2^(attempts-1) capped at max, then jittered into
+ * [delay/2, delay) by u in [0, 1) ("equal jitter": never less than half,
+ * so retries of many rows spread without retrying early).
+ */
+int64_t outbox_backoff(const struct outbox_policy *p, int attempts, double u);
+
+/* Per-receiver counts; 0 or -1.  stats->last_error is malloc'd. */
+int outbox_stats(struct outbox *ob, const char *receiver,
+                 struct outbox_stats *stats);
+
+/* Deletes sent and failed rows last touched before before_ms; count. */
+int outbox_prune(struct outbox *ob, int64_t before_ms);
+
+#endif

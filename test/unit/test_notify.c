@@ -1,0 +1,370 @@
+/*
+ * test_notify.c: a notification built from anomaly records renders as
+ * Alertmanager's webhook payload (version "4"), a Slack message, a
+ * PagerDuty Events API v2 event and a multipart email, each with the
+ * fields its receiver documents and the alert's numbers.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../alertd/notify.h"
+
+static struct sn_str
+str(const char *s)
+{
+	struct sn_str v = {s, (uint32_t)strlen(s)};
+	return v;
+}
+
+/* 2026-01-02T03:04:05Z */
+#define T0 1767323045000LL
+
+static struct sn_anomaly
+anomaly(const char *id, int resolved)
+{
+	struct sn_anomaly a;
+
+	memset(&a, 0, sizeof(a));
+	a.id = str(id);
+	a.status = resolved ? SN_ANOMALY_RESOLVED : SN_ANOMALY_FIRING;
+	a.ts_ms = T0;
+	a.window_start_ms = T0 - 60000;
+	a.window_end_ms = T0;
+	a.samples = 42;
+	a.value = 2345.5;
+	a.expected = 800.25;
+	a.score = 4.75;
+	a.threshold = 2000;
+	a.detector_id = str("high-latency");
+	a.detector_type = str("threshold");
+	a.alert = str("high-latency-alert");
+	a.severity = str("critical");
+	a.application_id = str("billing");
+	a.model = str("gpt-4");
+	a.metric = str("latency_ms");
+	a.message = str("latency_ms 2345.5 above 2000");
+	a.labels = str("{\"region\":\"eu\"}");
+	return a;
+}
+
+static const char *
+sget(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	assert_non_null(s);
+	return s;
+}
+
+static void
+test_webhook_v4(void **state)
+{
+	struct notification n;
+	struct sn_anomaly a = anomaly("an-1", 0), b = anomaly("an-2", 0);
+	json_t *gl = json_pack("{s:s}", "alertname", "high-latency-alert");
+	json_t *doc, *al, *labels;
+
+	(void)state;
+	b.model = str("gpt-3.5");
+	notify_init(&n, "hooks", "{}:{alertname=\"high-latency-alert\"}", gl,
+	            "http://sentinel:8080");
+	notify_add_anomaly(&n, &a);
+	notify_add_anomaly(&n, &b);
+	doc = notify_webhook_json(&n);
+	assert_string_equal(sget(doc, "version"), "4");
+	assert_string_equal(sget(doc, "receiver"), "hooks");
+	assert_string_equal(sget(doc, "status"), "firing");
+	assert_string_equal(sget(doc, "externalURL"), "http://sentinel:8080");
+	assert_string_equal(sget(doc, "groupKey"),
+	                    "{}:{alertname=\"high-latency-alert\"}");
+	assert_int_equal(
+	        json_integer_value(json_object_get(doc, "truncatedAlerts")), 0);
+	assert_true(json_equal(json_object_get(doc, "groupLabels"), gl));
+	/* model differs between the two alerts: not common */
+	assert_string_equal(
+	        sget(json_object_get(doc, "commonLabels"), "application_id"),
+	        "billing");
+	assert_null(
+	        json_object_get(json_object_get(doc, "commonLabels"), "model"));
+	assert_string_equal(
+	        sget(json_object_get(doc, "commonAnnotations"), "value"),
+	        "2345.5");
+	assert_int_equal(json_array_size(json_object_get(doc, "alerts")), 2);
+	al = json_array_get(json_object_get(doc, "alerts"), 0);
+	assert_string_equal(sget(al, "status"), "firing");
+	assert_string_equal(sget(al, "startsAt"), "2026-01-02T03:04:05.000Z");
+	assert_string_equal(sget(al, "endsAt"), "0001-01-01T00:00:00Z");
+	assert_int_equal(strlen(sget(al, "fingerprint")), 16);
+	labels = json_object_get(al, "labels");
+	assert_string_equal(sget(labels, "alertname"), "high-latency-alert");
+	assert_string_equal(sget(labels, "severity"), "critical");
+	assert_string_equal(sget(labels, "detector"), "high-latency");
+	assert_string_equal(sget(labels, "model"), "gpt-4");
+	assert_string_equal(sget(labels, "region"), "eu");
+	assert_string_equal(sget(json_object_get(al, "annotations"), "summary"),
+	                    "latency_ms 2345.5 above 2000");
+	assert_string_equal(
+	        sget(json_object_get(al, "annotations"), "expected"), "800.25");
+	/* different labels, different fingerprints */
+	assert_string_not_equal(
+	        sget(al, "fingerprint"),
+	        sget(json_array_get(json_object_get(doc, "alerts"), 1),
+	             "fingerprint"));
+	json_decref(doc);
+	json_decref(gl);
+	notify_free(&n);
+}
+
+static void
+test_resolved_and_id(void **state)
+{
+	struct notification n, m;
+	struct sn_anomaly a = anomaly("an-1", 1);
+	char id1[NOTIFY_ID_LEN + 1], id2[NOTIFY_ID_LEN + 1];
+	json_t *doc, *al;
+
+	(void)state;
+	a.expected = NAN;
+	notify_init(&n, "hooks", "g1", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	assert_true(notify_resolved(&n));
+	doc = notify_webhook_json(&n);
+	assert_string_equal(sget(doc, "status"), "resolved");
+	al = json_array_get(json_object_get(doc, "alerts"), 0);
+	assert_string_equal(sget(al, "endsAt"), "2026-01-02T03:04:05.000Z");
+	assert_string_equal(
+	        sget(json_object_get(al, "annotations"), "expected"), "n/a");
+	json_decref(doc);
+
+	/* same receiver, group, state and alerts: same id */
+	notify_init(&m, "hooks", "g1", NULL, "x");
+	notify_add_anomaly(&m, &a);
+	notify_id(&n, id1);
+	notify_id(&m, id2);
+	assert_string_equal(id1, id2);
+	notify_free(&m);
+	/* another receiver: another id */
+	notify_init(&m, "other", "g1", NULL, NULL);
+	notify_add_anomaly(&m, &a);
+	notify_id(&m, id2);
+	assert_string_not_equal(id1, id2);
+	notify_free(&m);
+	/* same alert firing: another id */
+	a = anomaly("an-1", 0);
+	notify_init(&m, "hooks", "g1", NULL, NULL);
+	notify_add_anomaly(&m, &a);
+	notify_id(&m, id2);
+	assert_string_not_equal(id1, id2);
+	notify_free(&m);
+	notify_free(&n);
+}
+
+static void
+test_slack(void **state)
+{
+	struct notification n;
+	struct sn_anomaly a = anomaly("an-1", 0);
+	json_t *doc, *blocks, *att;
+	const char *text;
+
+	(void)state;
+	notify_init(&n, "slack", "g", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	doc = notify_slack_json(&n, "#alerts");
+	assert_string_equal(sget(doc, "channel"), "#alerts");
+	text = sget(doc, "text");
+	assert_non_null(strstr(text, ":rotating_light:"));
+	assert_non_null(strstr(text, "[FIRING:1] high-latency-alert"));
+	blocks = json_object_get(doc, "blocks");
+	assert_int_equal(json_array_size(blocks), 2);
+	assert_string_equal(sget(json_array_get(blocks, 0), "type"), "header");
+	text = sget(json_object_get(json_array_get(blocks, 1), "text"), "text");
+	assert_non_null(strstr(text, "observed: 2345.5"));
+	assert_non_null(strstr(text, "expected: 800.25"));
+	assert_non_null(strstr(text, "score: 4.75"));
+	att = json_array_get(json_object_get(doc, "attachments"), 0);
+	assert_string_equal(sget(att, "color"), "#d50200");
+	json_decref(doc);
+	notify_free(&n);
+
+	/* warning, no channel */
+	a.severity = str("warning");
+	notify_init(&n, "slack", "g", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	doc = notify_slack_json(&n, NULL);
+	assert_null(json_object_get(doc, "channel"));
+	assert_non_null(strstr(sget(doc, "text"), ":warning:"));
+	json_decref(doc);
+	notify_free(&n);
+
+	/* resolved is green */
+	a = anomaly("an-1", 1);
+	notify_init(&n, "slack", "g", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	doc = notify_slack_json(&n, NULL);
+	assert_non_null(strstr(sget(doc, "text"), "[RESOLVED:1]"));
+	att = json_array_get(json_object_get(doc, "attachments"), 0);
+	assert_string_equal(sget(att, "color"), "#2eb886");
+	json_decref(doc);
+	notify_free(&n);
+}
+
+static void
+test_pagerduty(void **state)
+{
+	struct notification n;
+	struct sn_anomaly a = anomaly("an-1", 0);
+	json_t *doc, *payload, *details;
+	char dedup[64];
+
+	(void)state;
+	notify_init(&n, "pager", "group-1", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	doc = notify_pagerduty_json(&n, "R0UTINGKEY");
+	assert_string_equal(sget(doc, "routing_key"), "R0UTINGKEY");
+	assert_string_equal(sget(doc, "event_action"), "trigger");
+	snprintf(dedup, sizeof(dedup), "%s", sget(doc, "dedup_key"));
+	payload = json_object_get(doc, "payload");
+	assert_non_null(strstr(sget(payload, "summary"), "high-latency-alert"));
+	assert_string_equal(sget(payload, "severity"), "critical");
+	assert_string_equal(sget(payload, "source"), "billing");
+	assert_string_equal(sget(payload, "timestamp"),
+	                    "2026-01-02T03:04:05.000Z");
+	details = json_object_get(payload, "custom_details");
+	assert_int_equal(json_array_size(json_object_get(details, "alerts")),
+	                 1);
+	json_decref(doc);
+	notify_free(&n);
+
+	/* the resolve carries the same dedup_key */
+	a = anomaly("an-1", 1);
+	a.severity = str("page-me"); /* unknown: mapped, not passed */
+	notify_init(&n, "pager", "group-1", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	doc = notify_pagerduty_json(&n, "R0UTINGKEY");
+	assert_string_equal(sget(doc, "event_action"), "resolve");
+	assert_string_equal(sget(doc, "dedup_key"), dedup);
+	json_decref(doc);
+	notify_free(&n);
+
+	a = anomaly("an-2", 0);
+	a.severity = str("page-me");
+	notify_init(&n, "pager", "group-1", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	doc = notify_pagerduty_json(&n, "K");
+	assert_string_equal(sget(json_object_get(doc, "payload"), "severity"),
+	                    "warning");
+	json_decref(doc);
+	notify_free(&n);
+}
+
+static void
+test_email(void **state)
+{
+	struct notification n;
+	struct sn_anomaly a = anomaly("an-1", 0);
+	char *to[] = {"ops@example.com", "oncall@example.com"};
+	struct sn_buf b = {0};
+	const char *m, *html;
+
+	(void)state;
+	a.message = str("p95 <high> & rising\r\nBcc: evil@example.com");
+	notify_init(&n, "email", "g", NULL, NULL);
+	notify_add_anomaly(&n, &a);
+	notify_email(&n, "sentinel@example.com", to, 2, T0, &b);
+	sn_buf_append(&b, "", 1);
+	m = (const char *)b.data;
+	assert_non_null(strstr(m, "From: sentinel@example.com\r\n"));
+	assert_non_null(
+	        strstr(m, "To: ops@example.com, oncall@example.com\r\n"));
+	assert_non_null(strstr(m, "Subject: [FIRING:1] high-latency-alert "
+	                          "(billing gpt-4)\r\n"));
+	assert_non_null(strstr(m, "Date: Fri, 02 Jan 2026 03:04:05 +0000"));
+	assert_non_null(strstr(m, "Content-Type: multipart/alternative"));
+	assert_non_null(strstr(m, "Content-Type: text/plain; charset=utf-8"));
+	html = strstr(m, "Content-Type: text/html; charset=utf-8");
+	assert_non_null(html);
+	/* the numbers, in both parts */
+	assert_non_null(strstr(m, "observed: 2345.5"));
+	assert_true(strstr(m, "expected: 800.25") < html);
+	assert_non_null(strstr(m, "score: 4.75"));
+	assert_non_null(strstr(m, "application: billing  model: gpt-4"));
+	assert_non_null(strstr(m, "window: 2026-01-02T03:03:05.000Z .. "
+	                          "2026-01-02T03:04:05.000Z (42 samples)"));
+	assert_non_null(strstr(html, "<th align=\"left\">observed</th>"
+	                             "<td>2345.5</td>"));
+	assert_non_null(strstr(html, "<td>800.25</td>"));
+	assert_non_null(strstr(html, "<td>4.75</td>"));
+	assert_non_null(strstr(html, "p95 &lt;high&gt; &amp; rising"));
+	/* no bare LF, and the message text cannot add a header */
+	assert_true(strstr(m, "\r\nBcc:") > strstr(m, "\r\n\r\n"));
+	for (const char *p = m; *p; p++)
+		if (*p == '\n')
+			assert_true(p > m && p[-1] == '\r');
+	sn_buf_free(&b);
+	notify_free(&n);
+}
+
+/* The outbox stores notify_to_json; what comes back renders the same. */
+static void
+test_json_roundtrip(void **state)
+{
+	struct notification n, m;
+	struct sn_anomaly a = anomaly("an-1", 0), b = anomaly("an-2", 1);
+	json_t *gl = json_pack("{s:s}", "model", "gpt-4");
+	json_t *doc, *w1, *w2;
+	char id1[NOTIFY_ID_LEN + 1], id2[NOTIFY_ID_LEN + 1];
+
+	(void)state;
+	a.expected = NAN;
+	notify_init(&n, "hooks", "g", gl, "http://x");
+	n.test = 1;
+	notify_add_anomaly(&n, &a);
+	notify_add_anomaly(&n, &b);
+	doc = notify_to_json(&n);
+	assert_int_equal(notify_from_json(&m, doc), 0);
+	assert_int_equal(m.nalerts, 2);
+	assert_int_equal(m.test, 1);
+	assert_true(isnan(m.alerts[0].expected));
+	assert_true(m.alerts[0].value == 2345.5);
+	assert_int_equal(m.alerts[1].resolved, 1);
+	assert_int_equal(m.alerts[0].samples, 42);
+	notify_id(&n, id1);
+	notify_id(&m, id2);
+	assert_string_equal(id1, id2);
+	w1 = notify_webhook_json(&n);
+	w2 = notify_webhook_json(&m);
+	assert_true(json_equal(w1, w2));
+	json_decref(w1);
+	json_decref(w2);
+	json_decref(doc);
+	notify_free(&m);
+	/* not a notification */
+	doc = json_pack("{s:s}", "receiver", "x");
+	assert_int_equal(notify_from_json(&m, doc), -1);
+	json_decref(doc);
+	json_decref(gl);
+	notify_free(&n);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_webhook_v4),
+	        cmocka_unit_test(test_resolved_and_id),
+	        cmocka_unit_test(test_slack),
+	        cmocka_unit_test(test_pagerduty),
+	        cmocka_unit_test(test_email),
+	        cmocka_unit_test(test_json_roundtrip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

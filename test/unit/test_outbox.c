@@ -1,0 +1,230 @@
+/*
+ * test_outbox.c: the outbox queues a notification once however often it
+ * is enqueued, hands out due rows, retries with capped exponential
+ * backoff and jitter honouring Retry-After, gives up at the maximum age,
+ * and keeps its rows across close and reopen.  Time is a fake clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../alertd/outbox.h"
+
+#define T0 1767323045000LL
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct outbox *ob;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_outbox.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/alerts.db", f->dir);
+	f->ob = outbox_open(f->path, outbox_policy_default());
+	if (f->ob == NULL)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char p[160];
+
+	outbox_close(f->ob);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+test_backoff_sequence(void **state)
+{
+	struct outbox_policy p = outbox_policy_default();
+	/* u close to 1: the top of each jitter range is the full delay */
+	int64_t want[] = {1000,  2000,   4000,   8000,   16000,  32000,
+	                  64000, 128000, 256000, 300000, 300000, 300000};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_int_equal(outbox_backoff(&p, (int)i + 1, 0.0),
+		                 want[i] / 2);
+		assert_in_range(outbox_backoff(&p, (int)i + 1, 0.999999),
+		                want[i] - 1, want[i]);
+		assert_in_range(outbox_backoff(&p, (int)i + 1, 0.5),
+		                want[i] / 2, want[i]);
+	}
+	/* a huge attempt count does not overflow */
+	assert_in_range(outbox_backoff(&p, 1000, 0.5), 150000, 300000);
+}
+
+static void
+test_enqueue_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct outbox_row rows[4];
+
+	assert_int_equal(outbox_enqueue(f->ob, "n1", "hooks", "{}", T0), 1);
+	assert_int_equal(outbox_enqueue(f->ob, "n1", "hooks", "{}", T0 + 5), 0);
+	assert_int_equal(outbox_due(f->ob, T0, rows, 4), 1);
+	assert_string_equal(rows[0].id, "n1");
+	assert_string_equal(rows[0].receiver, "hooks");
+	assert_string_equal(rows[0].payload, "{}");
+	assert_int_equal(rows[0].attempts, 0);
+	outbox_row_free(&rows[0]);
+	/* once sent, enqueueing it again still does nothing */
+	assert_int_equal(outbox_sent(f->ob, "n1", T0 + 10), 0);
+	assert_int_equal(outbox_enqueue(f->ob, "n1", "hooks", "{}", T0 + 20),
+	                 0);
+	assert_int_equal(outbox_due(f->ob, T0 + 100000, rows, 4), 0);
+	assert_int_equal(outbox_next_due(f->ob), -1);
+}
+
+static void
+test_retry_and_due(void **state)
+{
+	struct fixture *f = *state;
+	struct outbox_row rows[4];
+	struct outbox_stats s;
+	int64_t now = T0;
+
+	assert_int_equal(outbox_enqueue(f->ob, "a", "hooks", "{\"a\":1}", now),
+	                 1);
+	assert_int_equal(outbox_enqueue(f->ob, "b", "mail", "{}", now + 1), 1);
+	/* a fails: due again in [0.5 s, 1 s); b is still due */
+	assert_int_equal(outbox_retry(f->ob, "a", "HTTP 500", -1, now, 0.0), 1);
+	assert_int_equal(outbox_due(f->ob, now + 1, rows, 4), 1);
+	assert_string_equal(rows[0].id, "b");
+	outbox_row_free(&rows[0]);
+	assert_int_equal(outbox_next_due(f->ob), now + 1);
+	assert_int_equal(outbox_sent(f->ob, "b", now + 2), 0);
+	assert_int_equal(outbox_next_due(f->ob), now + 500);
+	assert_int_equal(outbox_due(f->ob, now + 499, rows, 4), 0);
+	assert_int_equal(outbox_due(f->ob, now + 500, rows, 4), 1);
+	assert_int_equal(rows[0].attempts, 1);
+	outbox_row_free(&rows[0]);
+	/* second failure: 2 s nominal; Retry-After 30 s wins */
+	now += 500;
+	assert_int_equal(outbox_retry(f->ob, "a", "HTTP 429", 30000, now, 0.0),
+	                 1);
+	assert_int_equal(outbox_next_due(f->ob), now + 30000);
+	/* a Retry-After shorter than the backoff does not shorten it */
+	now += 30000;
+	assert_int_equal(outbox_retry(f->ob, "a", "HTTP 429", 10, now, 0.0), 1);
+	assert_int_equal(outbox_next_due(f->ob), now + 2000);
+
+	assert_int_equal(outbox_stats(f->ob, "hooks", &s), 0);
+	assert_int_equal(s.pending, 1);
+	assert_int_equal(s.sent, 0);
+	assert_string_equal(s.last_error, "HTTP 429");
+	free(s.last_error);
+	assert_int_equal(outbox_stats(f->ob, "mail", &s), 0);
+	assert_int_equal(s.sent, 1);
+	assert_int_equal(s.last_sent_ms, T0 + 2);
+	assert_null(s.last_error);
+}
+
+static void
+test_give_up(void **state)
+{
+	struct fixture *f = *state;
+	struct outbox_row rows[1];
+	struct outbox_stats s;
+	int64_t now = T0, next;
+	int tries = 0, rc;
+
+	assert_int_equal(outbox_enqueue(f->ob, "x", "hooks", "{}", now), 1);
+	/* fail every attempt, jitter at its top, until it gives up */
+	for (;;) {
+		assert_int_equal(outbox_due(f->ob, now, rows, 1), 1);
+		outbox_row_free(&rows[0]);
+		tries++;
+		rc = outbox_retry(f->ob, "x", "connection refused", -1, now,
+		                  0.999999);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, 1);
+		next = outbox_next_due(f->ob);
+		assert_true(next > now);
+		assert_true(next <= T0 + 3600000);
+		now = next;
+	}
+	/* the first try, then 1+2+..+256 s = 511 s in 9 retries, then 5 min
+	 * steps to 1 h in 11 more; the last
+	 * attempt lands exactly on the hour, and fails the row */
+	assert_int_equal(now, T0 + 3600000);
+	assert_int_equal(tries, 1 + 9 + 11);
+	assert_int_equal(outbox_next_due(f->ob), -1);
+	assert_int_equal(outbox_stats(f->ob, "hooks", &s), 0);
+	assert_int_equal(s.failed, 1);
+	assert_int_equal(s.pending, 0);
+	assert_string_equal(s.last_error, "connection refused");
+	free(s.last_error);
+	/* a failed row is not queued again either */
+	assert_int_equal(outbox_enqueue(f->ob, "x", "hooks", "{}", now), 0);
+	/* failed and sent rows are pruned by age, pending ones never */
+	assert_int_equal(outbox_enqueue(f->ob, "y", "hooks", "{}", now), 1);
+	assert_int_equal(outbox_prune(f->ob, now + 1), 1);
+	assert_int_equal(outbox_next_due(f->ob), now);
+}
+
+static void
+test_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct outbox_row rows[4];
+
+	assert_int_equal(outbox_enqueue(f->ob, "p", "hooks", "{\"k\":2}", T0),
+	                 1);
+	assert_int_equal(outbox_retry(f->ob, "p", "HTTP 503", -1, T0, 0.0), 1);
+	assert_int_equal(outbox_enqueue(f->ob, "q", "hooks", "{}", T0), 1);
+	assert_int_equal(outbox_sent(f->ob, "q", T0), 0);
+	outbox_close(f->ob);
+	f->ob = outbox_open(f->path, outbox_policy_default());
+	assert_non_null(f->ob);
+	assert_int_equal(outbox_next_due(f->ob), T0 + 500);
+	assert_int_equal(outbox_due(f->ob, T0 + 500, rows, 4), 1);
+	assert_string_equal(rows[0].id, "p");
+	assert_string_equal(rows[0].payload, "{\"k\":2}");
+	assert_int_equal(rows[0].attempts, 1);
+	outbox_row_free(&rows[0]);
+	assert_int_equal(outbox_enqueue(f->ob, "q", "hooks", "{}", T0), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_backoff_sequence),
+	        cmocka_unit_test_setup_teardown(test_enqueue_idempotent, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_retry_and_due, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_give_up, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
