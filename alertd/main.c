@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "alertd.h"
+#include "anomaly.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
@@ -31,50 +32,6 @@ struct alertd {
 	struct sender *snd;    /* outbox and receivers */
 };
 
-/* A JSON string of a view; "" if it is not valid UTF-8. */
-static json_t *
-alertd_str(struct sn_str s)
-{
-	json_t *j = json_stringn(s.p, s.len);
-
-	return j ? j : json_string("");
-}
-
-/* An event time as RFC 3339 with milliseconds, UTC. */
-static json_t *
-alertd_time(int64_t ms)
-{
-	char buf[40];
-
-	sn_rfc3339_format(ms, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-/* A number, or null when it is not finite (NaN: the detector has none). */
-static json_t *
-alertd_real(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
-/*
- * The parsed JSON of a view that holds JSON (labels, event_ids), or
- * dflt when it is empty or does not parse: a bad field must not cost the
- * alert.  New reference.
- */
-static json_t *
-alertd_json(struct sn_str s, json_t *dflt)
-{
-	json_t *j = NULL;
-
-	if (s.len > 0)
-		j = json_loadb(s.p, s.len, 0, NULL);
-	if (j == NULL)
-		return dflt;
-	json_decref(dflt);
-	return j;
-}
-
 /* Logs one anomaly with the receivers its route names. */
 static void
 alertd_route(struct alertd *st, const struct sn_anomaly *a)
@@ -84,33 +41,11 @@ alertd_route(struct alertd *st, const struct sn_anomaly *a)
 	json_t *f, *to;
 	size_t i;
 
-	if ((to = json_array()) == NULL || (f = json_object()) == NULL)
+	if ((to = json_array()) == NULL)
 		fatalx("out of memory");
 	for (i = 0; r != NULL && i < r->nreceivers; i++)
 		json_array_append_new(to, json_string(r->receivers[i]));
-	json_object_set_new(f, "id", alertd_str(a->id));
-	json_object_set_new(f, "status",
-	                    json_string(resolved ? "resolved" : "firing"));
-	json_object_set_new(f, "detector", alertd_str(a->detector_id));
-	json_object_set_new(f, "detector_type", alertd_str(a->detector_type));
-	json_object_set_new(f, "alert", alertd_str(a->alert));
-	json_object_set_new(f, "severity", alertd_str(a->severity));
-	json_object_set_new(f, "application_id", alertd_str(a->application_id));
-	json_object_set_new(f, "model", alertd_str(a->model));
-	json_object_set_new(f, "labels", alertd_json(a->labels, json_object()));
-	json_object_set_new(f, "metric", alertd_str(a->metric));
-	json_object_set_new(f, "value", alertd_real(a->value));
-	json_object_set_new(f, "expected", alertd_real(a->expected));
-	json_object_set_new(f, "score", alertd_real(a->score));
-	json_object_set_new(f, "threshold", alertd_real(a->threshold));
-	json_object_set_new(f, "timestamp", alertd_time(a->ts_ms));
-	json_object_set_new(f, "window_start", alertd_time(a->window_start_ms));
-	json_object_set_new(f, "window_end", alertd_time(a->window_end_ms));
-	json_object_set_new(f, "samples", json_integer((json_int_t)a->samples));
-	json_object_set_new(f, "event_id", alertd_str(a->event_id));
-	json_object_set_new(f, "event_ids",
-	                    alertd_json(a->event_ids, json_array()));
-	json_object_set_new(f, "message", alertd_str(a->message));
+	f = anomaly_json(a);
 	json_object_set_new(f, "routed_to", to);
 	log_json(resolved ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 	         resolved ? "anomaly resolved" : "anomaly", f);

@@ -44,6 +44,7 @@
 
 #include <jansson.h>
 
+#include "anomaly.h"
 #include "detector.h"
 #include "log.h"
 #include "sketch.h"
@@ -1563,47 +1564,8 @@ out:
 
 /* --- records as JSON -------------------------------------------------- */
 
-static json_t *
-engine_jstr(struct sn_str s)
-{
-	return json_stringn(s.p ? s.p : "", s.len);
-}
-
 json_t *
 engine_anomaly_json(const struct sn_anomaly *a)
 {
-	json_t *o = json_object(), *labels, *ids;
-	json_error_t err;
-
-	json_object_set_new(o, "id", engine_jstr(a->id));
-	json_object_set_new(o, "timestamp", engine_time(a->ts_ms));
-	json_object_set_new(o, "status",
-	                    json_string(a->status == SN_ANOMALY_RESOLVED
-	                                        ? "resolved"
-	                                        : "firing"));
-	json_object_set_new(o, "detector_id", engine_jstr(a->detector_id));
-	json_object_set_new(o, "detector_type", engine_jstr(a->detector_type));
-	json_object_set_new(o, "alert", engine_jstr(a->alert));
-	json_object_set_new(o, "severity", engine_jstr(a->severity));
-	labels = a->labels.len ? json_loadb(a->labels.p, a->labels.len, 0, &err)
-	                       : NULL;
-	json_object_set_new(o, "labels", labels ? labels : json_object());
-	json_object_set_new(o, "application_id",
-	                    engine_jstr(a->application_id));
-	json_object_set_new(o, "model", engine_jstr(a->model));
-	json_object_set_new(o, "metric", engine_jstr(a->metric));
-	json_object_set_new(o, "value", engine_num(a->value));
-	json_object_set_new(o, "expected", engine_num(a->expected));
-	json_object_set_new(o, "score", engine_num(a->score));
-	json_object_set_new(o, "threshold", engine_num(a->threshold));
-	json_object_set_new(o, "window_start", engine_time(a->window_start_ms));
-	json_object_set_new(o, "window_end", engine_time(a->window_end_ms));
-	json_object_set_new(o, "samples", json_integer((json_int_t)a->samples));
-	json_object_set_new(o, "event_id", engine_jstr(a->event_id));
-	ids = a->event_ids.len
-	              ? json_loadb(a->event_ids.p, a->event_ids.len, 0, &err)
-	              : NULL;
-	json_object_set_new(o, "event_ids", ids ? ids : json_array());
-	json_object_set_new(o, "message", engine_jstr(a->message));
-	return o;
+	return anomaly_json(a);
 }

@@ -92,13 +92,13 @@ def test_alertd_logs_firing_and_resolved(s):
 
     def both():
         f, r = lines("anomaly"), lines("anomaly resolved")
-        ok = ({l.get("detector") for l in f} >= {"high-latency", "p95-latency",
+        ok = ({l.get("detector_id") for l in f} >= {"high-latency", "p95-latency",
                                                    "latency-z", "app-silent"}
-              and {l.get("detector") for l in r} >= {"high-latency", "p95-latency",
+              and {l.get("detector_id") for l in r} >= {"high-latency", "p95-latency",
                                                       "latency-z", "app-silent"})
         return (f, r) if ok else None
     firing, resolved = wait_for(both, 20, what="alertd's anomaly lines")
-    z = [l for l in firing if l["detector"] == "latency-z"][0]
+    z = [l for l in firing if l["detector_id"] == "latency-z"][0]
     assert z["level"] == "warn" and z["status"] == "firing", z
     assert z["labels"] == {"application_id": "chat", "model": "gpt-4o"}, z
     for k in ("expected", "score", "window_start", "window_end", "samples",
@@ -107,10 +107,10 @@ def test_alertd_logs_firing_and_resolved(s):
     assert parse_time(z["window_start"]) == T0_MS + 12 * MINUTE_MS, z
     assert parse_time(z["window_end"]) == T0_MS + 13 * MINUTE_MS, z
     assert z["samples"] == 5 and isinstance(z["event_ids"], list), z
-    silent = [l for l in firing if l["detector"] == "app-silent"][0]
+    silent = [l for l in firing if l["detector_id"] == "app-silent"][0]
     assert silent["application_id"] == "batch", silent
     assert "ops-webhook" in silent["routed_to"], silent  # critical route
-    r = [l for l in resolved if l["detector"] == "high-latency"][0]
+    r = [l for l in resolved if l["detector_id"] == "high-latency"][0]
     assert r["status"] == "resolved" and r["level"] == "info", r
     assert r["expected"] is None or isinstance(r["expected"], (int, float)), r
 
