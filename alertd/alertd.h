@@ -32,4 +32,19 @@ const struct sn_str *route_label(const struct sn_anomaly *a, const char *key);
 const struct sn_route *route_find(const struct sn_alerts *al,
                                   const struct sn_anomaly *a);
 
+/* At most this many receivers for one anomaly. */
+#define ROUTE_MAX_RECEIVERS 64
+
+/*
+ * The receivers anomaly a goes to, as Alertmanager routes: routes are
+ * tried in order; a route matches when every `match` label equals and
+ * every `match_re` expression matches the anomaly's value (a label the
+ * anomaly lacks counts as ""); a matching route adds its receivers and
+ * ends the walk unless it says `continue`.  When no route matched, the
+ * `default_receiver` alone, if set.  Names are borrowed from al, each at
+ * most once, at most max of them.  Returns how many were written to out.
+ */
+size_t route_receivers(const struct sn_alerts *al, const struct sn_anomaly *a,
+                       const char **out, size_t max);
+
 #endif

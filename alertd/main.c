@@ -32,25 +32,31 @@ struct alertd {
 	struct sender *snd;    /* outbox and receivers */
 };
 
-/* Logs one anomaly with the receivers its route names. */
+/* Logs one anomaly with the receivers it is routed to, and queues it
+ * for them. */
 static void
 alertd_route(struct alertd *st, const struct sn_anomaly *a)
 {
-	const struct sn_route *r = route_find(&st->d.cfg->alerts, a);
+	const char *recv[ROUTE_MAX_RECEIVERS];
+	size_t i, n = route_receivers(&st->d.cfg->alerts, a, recv,
+	                              ROUTE_MAX_RECEIVERS);
 	int resolved = a->status == SN_ANOMALY_RESOLVED;
 	json_t *f, *to;
-	size_t i;
 
 	if ((to = json_array()) == NULL)
 		fatalx("out of memory");
-	for (i = 0; r != NULL && i < r->nreceivers; i++)
-		json_array_append_new(to, json_string(r->receivers[i]));
+	for (i = 0; i < n; i++)
+		json_array_append_new(to, json_string(recv[i]));
+	if (n == 0)
+		log_debug("anomaly %s matches no route and there is no "
+		          "default_receiver",
+		          a->id.p);
 	f = anomaly_json(a);
 	json_object_set_new(f, "routed_to", to);
 	log_json(resolved ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 	         resolved ? "anomaly resolved" : "anomaly", f);
 	json_decref(f);
-	sender_anomaly(st->snd, r, a);
+	sender_anomaly(st->snd, recv, n, a);
 }
 
 static void

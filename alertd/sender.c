@@ -314,7 +314,7 @@ sender_enqueue(struct sender *s, const struct notification *n)
 }
 
 void
-sender_anomaly(struct sender *s, const struct sn_route *r,
+sender_anomaly(struct sender *s, const char *const *receivers, size_t nrecv,
                const struct sn_anomaly *a)
 {
 	const struct sn_receiver *rc;
@@ -322,11 +322,11 @@ sender_anomaly(struct sender *s, const struct sn_route *r,
 	char key[NOTIFY_ID_LEN + 8];
 	size_t i;
 
-	for (i = 0; r != NULL && i < r->nreceivers; i++) {
-		if ((rc = sender_receiver(s, r->receivers[i])) == NULL) {
+	for (i = 0; i < nrecv; i++) {
+		if ((rc = sender_receiver(s, receivers[i])) == NULL) {
 			log_warnx("route names receiver %s, which is not "
 			          "configured",
-			          r->receivers[i]);
+			          receivers[i]);
 			continue;
 		}
 		if (a->status == SN_ANOMALY_RESOLVED && !rc->send_resolved)

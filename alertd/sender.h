@@ -32,8 +32,8 @@ void sender_close(struct sender *s);
  * queued, 0 when it was already queued or sent, -1 on error. */
 int sender_enqueue(struct sender *s, const struct notification *n);
 
-/* Queues anomaly a for each receiver of route r (r may be NULL: none). */
-void sender_anomaly(struct sender *s, const struct sn_route *r,
+/* Queues anomaly a for each of the n receivers named (route.c). */
+void sender_anomaly(struct sender *s, const char *const *receivers, size_t n,
                     const struct sn_anomaly *a);
 
 #endif

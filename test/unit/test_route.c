@@ -137,6 +137,89 @@ test_route_labels(void **state)
 	assert_null(route_label(&a, "no_such_label"));
 }
 
+/* match_re, continue and default_receiver, as Alertmanager routes. */
+static const char alerts_full[] = "default_receiver: fallback\n"
+                                  "routing:\n"
+                                  "  - match_re:\n"
+                                  "      model: gpt-4.*\n"
+                                  "    receivers: [openai-team]\n"
+                                  "    continue: true\n"
+                                  "  - match:\n"
+                                  "      severity: critical\n"
+                                  "    receivers: [pager, openai-team]\n"
+                                  "  - match:\n"
+                                  "      severity: critical\n"
+                                  "    receivers: [never-reached]\n"
+                                  "receivers:\n"
+                                  "  - name: fallback\n"
+                                  "    type: webhook\n"
+                                  "    config:\n"
+                                  "      url: http://127.0.0.1:9/f\n"
+                                  "  - name: openai-team\n"
+                                  "    type: webhook\n"
+                                  "    config:\n"
+                                  "      url: http://127.0.0.1:9/o\n"
+                                  "  - name: pager\n"
+                                  "    type: webhook\n"
+                                  "    config:\n"
+                                  "      url: http://127.0.0.1:9/p\n"
+                                  "  - name: never-reached\n"
+                                  "    type: webhook\n"
+                                  "    config:\n"
+                                  "      url: http://127.0.0.1:9/n\n";
+
+static void
+test_receivers_continue_regex_and_default(void **state)
+{
+	struct sn_alerts al;
+	struct sn_cfg_errors errs = {0};
+	struct sn_anomaly a;
+	const char *out[ROUTE_MAX_RECEIVERS];
+	size_t n;
+
+	(void)state;
+	memset(&al, 0, sizeof(al));
+	assert_int_equal(config_parse_alerts("alerts.yaml", alerts_full,
+	                                     strlen(alerts_full), &al, &errs),
+	                 0);
+
+	/* The regex route continues into the critical route; the
+	 * receiver both name is listed once; the third route is not
+	 * reached because the second does not continue. */
+	a = anomaly("critical", "chat", "high-cost");
+	a.model = str("gpt-4o");
+	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0], "openai-team");
+	assert_string_equal(out[1], "pager");
+
+	/* The regex must match the whole value. */
+	a.model = str("my-gpt-4o");
+	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0], "pager");
+	assert_string_equal(out[1], "openai-team");
+
+	/* Nothing matches: the default receiver alone. */
+	a = anomaly("warning", "chat", "high-latency");
+	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0], "fallback");
+
+	/* Only the regex route matches (it continues, nothing after it
+	 * does): its receiver, and no default since something matched. */
+	a.model = str("gpt-4-turbo");
+	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0], "openai-team");
+
+	/* The out array bound is respected. */
+	a = anomaly("critical", "chat", "high-cost");
+	a.model = str("gpt-4o");
+	assert_int_equal(route_receivers(&al, &a, out, 1), 1);
+	config_alerts_free(&al);
+}
+
 int
 main(void)
 {
@@ -145,6 +228,7 @@ main(void)
 	        cmocka_unit_test(test_all_labels_must_match),
 	        cmocka_unit_test(test_no_match_and_no_routes),
 	        cmocka_unit_test(test_route_labels),
+	        cmocka_unit_test(test_receivers_continue_regex_and_default),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
