@@ -8,7 +8,8 @@
  * it to the sender (sender.h), which queues one notification per
  * receiver in the outbox <storage.path>/alerts.db and delivers it.  The
  * routes are read from the current config on each anomaly, so SIGHUP
- * needs nothing more.
+ * needs nothing more.  alertd-ctl.ipc answers `sentinel-cli alerts
+ * status|test` (actl.h).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "actl.h"
 #include "alertd.h"
 #include "anomaly.h"
 #include "daemon.h"
@@ -30,6 +32,7 @@ struct alertd {
 	struct ipc_in *in;     /* alertd.ipc */
 	uint64_t msgs_dropped; /* malformed or unexpected messages */
 	struct sender *snd;    /* outbox and receivers */
+	struct actl *ctl;      /* alertd-ctl.ipc */
 };
 
 /* Logs one anomaly with the receivers it is routed to, and queues it
@@ -112,6 +115,7 @@ int
 main(int argc, char **argv)
 {
 	static struct alertd st;
+	char url[600];
 	int rc;
 
 	daemon_init(&st.d, "alertd", argc, argv);
@@ -119,6 +123,10 @@ main(int argc, char **argv)
 	st.d.on_stop = alertd_on_stop;
 	if ((st.snd = sender_open(&st.d)) == NULL)
 		fatalx("cannot open the alerts outbox");
+	if (ipc_url(url, sizeof(url), st.d.cfg->run_dir, SN_IPC_ALERTD_CTL) <
+	            0 ||
+	    (st.ctl = actl_listen(&st.d, st.snd, url)) == NULL)
+		fatalx("cannot listen on %s", url);
 	st.in = daemon_pull_listen(&st.d, SN_IPC_ALERTD, alertd_on_msg, &st);
 	log_info("%zu routes, %zu receivers", st.d.cfg->alerts.nroutes,
 	         st.d.cfg->alerts.nreceivers);
@@ -126,6 +134,7 @@ main(int argc, char **argv)
 	rc = daemon_run(&st.d);
 
 	ipc_in_free(st.in);
+	actl_free(st.ctl);
 	sender_close(st.snd);
 	daemon_free(&st.d);
 	return rc;

@@ -1,6 +1,7 @@
 /*
  * outbox.c: the durable outbox (see outbox.h), one sqlite table.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -323,6 +324,34 @@ outbox_stats(struct outbox *ob, const char *receiver, struct outbox_stats *s)
 		s->last_error = outbox_col_text(st, 4);
 	sqlite3_finalize(st);
 	return 0;
+}
+
+int
+outbox_status_of(struct outbox *ob, const char *id, struct outbox_status *os)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob, "SELECT state, attempts, last_error FROM outbox"
+	            " WHERE id = ?");
+	const unsigned char *state;
+	int rc;
+
+	memset(os, 0, sizeof(*os));
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	state = sqlite3_column_text(st, 0);
+	snprintf(os->state, sizeof(os->state), "%s",
+	         state ? (const char *)state : "");
+	os->attempts = sqlite3_column_int(st, 1);
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+		os->last_error = outbox_col_text(st, 2);
+	sqlite3_finalize(st);
+	return 1;
 }
 
 int

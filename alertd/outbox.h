@@ -106,6 +106,18 @@ int64_t outbox_backoff(const struct outbox_policy *p, int attempts, double u);
 int outbox_stats(struct outbox *ob, const char *receiver,
                  struct outbox_stats *stats);
 
+/* The state of one row, for `sentinel-cli alerts test`. */
+struct outbox_status {
+	char state[16];   /* "pending", "sent" or "failed" */
+	int attempts;     /* attempts made so far */
+	char *last_error; /* NULL: none; caller frees */
+};
+
+/* The state of row id into st: 1 when found, 0 when there is no such
+ * row, -1 on error. */
+int outbox_status_of(struct outbox *ob, const char *id,
+                     struct outbox_status *st);
+
 /* Deletes sent and failed rows last touched before before_ms; count. */
 int outbox_prune(struct outbox *ob, int64_t before_ms);
 

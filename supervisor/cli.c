@@ -9,7 +9,8 @@
  * A command is one or more words ("status", "detectors list"), then its
  * positional arguments and its own options, in any order with the
  * global ones.  Commands that need more than one request and a printer
- * have a runner of their own (cli_detect.c, cli_replay.c, cli_storage.c).
+ * have a runner of their own (cli_detect.c, cli_replay.c, cli_storage.c,
+ * cli_alerts.c).
  *
  * Exit codes: 0 ok, 1 failure (cannot connect, the supervisor refused,
  * or for status: a daemon is not up), 2 usage error.  docs/cli.md.
@@ -47,6 +48,7 @@ enum {
 	CLI_OPT_EVENT = 1u << 3,
 	CLI_OPT_FULL = 1u << 4,
 	CLI_OPT_FORCE = 1u << 5,
+	CLI_OPT_TIMEOUT = 1u << 6,
 };
 
 static const struct cli_opt_def {
@@ -62,6 +64,8 @@ static const struct cli_opt_def {
         {"--event", CLI_OPT_EVENT, offsetof(struct cli_opts, event), false},
         {"--full", CLI_OPT_FULL, offsetof(struct cli_opts, full), true},
         {"--force", CLI_OPT_FORCE, offsetof(struct cli_opts, force), true},
+        {"--timeout", CLI_OPT_TIMEOUT, offsetof(struct cli_opts, timeout),
+         false},
 };
 
 struct cli_cmd {
@@ -115,6 +119,12 @@ static const struct cli_cmd cli_cmds[] = {
         {"storage backup", "FILE [--force]",
          "copy the live database into FILE (online backup)", 1, CLI_OPT_FORCE,
          0, NULL, NULL, NULL, cli_run_storage_backup},
+        {"alerts status", "",
+         "show each receiver's sent, failed and queued notifications", 0, 0, 0,
+         NULL, NULL, NULL, cli_run_alerts_status},
+        {"alerts test", "RECEIVER [--timeout DURATION]",
+         "send a test notification to RECEIVER and wait for the outcome", 1,
+         CLI_OPT_TIMEOUT, 0, NULL, NULL, NULL, cli_run_alerts_test},
         {"help", "", "show this help", 0, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -140,8 +150,9 @@ cli_usage(FILE *f)
 	        "  --json          print JSON (the answer, or replay's "
 	        "summary)\n"
 	        "  --socket PATH   control socket (default %s/%s);\n"
-	        "                  detectd's and stored's sockets are in the "
-	        "same\n"
+	        "                  detectd's, stored's and alertd's sockets "
+	        "are "
+	        "in the same\n"
 	        "                  folder\n"
 	        "  --config FILE   use the run_dir of this config file\n"
 	        "  -h, --help      show this help\n",

@@ -4,8 +4,9 @@
  * commands that ask detectd (detectors list, detectors test);
  * cli_replay.c the offline replay through the detection engine;
  * cli_storage.c the commands that ask stored (storage check, storage
- * retention show, storage backup); cli_nng.c the request helper the
- * last two share.
+ * retention show, storage backup); cli_alerts.c the commands that ask
+ * alertd (alerts status, alerts test); cli_nng.c the request helper
+ * these share.
  *
  * Every command runner returns the exit code: CLI_EXIT_OK when the
  * question was answered, CLI_EXIT_FAILURE when it could not be (or, for
@@ -32,6 +33,8 @@
 #define CLI_DETECTD_CTL "detectd-ctl.ipc"
 /* stored's query endpoint (SN_IPC_STORED_QUERY in stored/query.h). */
 #define CLI_STORED_QUERY "stored-query.ipc"
+/* alertd's control endpoint (SN_IPC_ALERTD_CTL in alertd/actl.h). */
+#define CLI_ALERTD_CTL "alertd-ctl.ipc"
 
 /* Options of the command line, global and per command. */
 struct cli_opts {
@@ -45,6 +48,7 @@ struct cli_opts {
 	const char *event;              /* detectors test --event FILE */
 	bool full;                      /* storage check --full */
 	bool force;                     /* storage backup --force */
+	const char *timeout;            /* alerts test --timeout DURATION */
 	const char *args[CLI_MAX_ARGS]; /* positional, after the words */
 	size_t nargs;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
@@ -85,5 +89,9 @@ int cli_run_replay(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_storage_check(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_storage_retention(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_storage_backup(const struct cli_cmd *cmd, struct cli_opts *o);
+
+/* cli_alerts.c */
+int cli_run_alerts_status(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_alerts_test(const struct cli_cmd *cmd, struct cli_opts *o);
 
 #endif
