@@ -39,15 +39,14 @@ struct event_base;
  */
 char *detctl_handle(struct engine *e, const char *req, size_t len);
 
-struct detctl;
+struct ctl_server;
 
 /*
  * Listens on url (a stale socket file is removed first).  *engine is
  * read at each request, so the caller may swap engines on reload.
- * NULL (logged) on failure.
+ * NULL (logged) on failure; free with ctl_free.
  */
-struct detctl *detctl_listen(struct event_base *base, const char *url,
-                             struct engine **engine);
-void detctl_free(struct detctl *c);
+struct ctl_server *detctl_listen(struct event_base *base, const char *url,
+                                 struct engine **engine);
 
 #endif

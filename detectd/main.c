@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "ctl.h"
 #include "detctl.h"
 #include "daemon.h"
 #include "engine.h"
@@ -45,7 +46,7 @@ struct detectd {
 	struct ipc_in *in;         /* detectd.ipc */
 	struct ipc_out *to_stored; /* stored.ipc */
 	struct ipc_out *to_alertd; /* alertd.ipc */
-	struct detctl *ctl;        /* detectd-ctl.ipc */
+	struct ctl_server *ctl;    /* detectd-ctl.ipc */
 	struct event *tick;        /* idle clock */
 	struct sn_buf out;         /* anomalies of the current message */
 	int64_t last_event_ms;     /* engine clock after the last message */
@@ -216,7 +217,7 @@ main(int argc, char **argv)
 	rc = daemon_run(&st.d);
 
 	event_free(st.tick);
-	detctl_free(st.ctl);
+	ctl_free(st.ctl);
 	ipc_in_free(st.in);
 	ipc_out_free(st.to_stored);
 	ipc_out_free(st.to_alertd);
