@@ -78,6 +78,18 @@ const char *cli_str(json_t *o, const char *key, const char *dflt);
 json_t *cli_nng_request(const struct cli_opts *o, const char *endpoint,
                         const char *daemon, json_t *req, int timeout_ms);
 
+/* How long a control request to a daemon may take. */
+#define CLI_CTL_TIMEOUT_MS 5000
+
+/*
+ * cli_nng.c: asks a daemon's control endpoint (common/ctl.c): sends req
+ * (stolen; NULL means out of memory) and returns the answer when it says
+ * ok (caller decrefs), else NULL after printing the refusal for command
+ * name (as JSON on stdout with --json).
+ */
+json_t *cli_ctl_ask(const struct cli_opts *o, const char *endpoint,
+                    const char *daemon, const char *name, json_t *req);
+
 /* cli_detect.c */
 int cli_run_detectors_list(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_detectors_test(const struct cli_cmd *cmd, struct cli_opts *o);

@@ -19,42 +19,10 @@
 #include "util.h"
 
 /* How long alertd gets to answer one request. */
-#define CLI_ALERTD_TIMEOUT_MS 5000
 /* How often `alerts test` asks for the outcome. */
 #define CLI_ALERTS_POLL_MS 200
 /* How long `alerts test` waits for the outcome by default. */
 #define CLI_ALERTS_TEST_TIMEOUT_MS 15000
-
-/*
- * Sends req (stolen) to alertd and checks the answer's "ok".  Returns
- * the answer when ok (caller decrefs), else NULL after printing the
- * refusal (as JSON on stdout with --json).
- */
-static json_t *
-cli_alertd_ask(const struct cli_opts *o, const char *name, json_t *req)
-{
-	json_t *reply;
-
-	if (req == NULL) {
-		fprintf(stderr, "sentinel-cli: out of memory\n");
-		return NULL;
-	}
-	reply = cli_nng_request(o, CLI_ALERTD_CTL, "alertd", req,
-	                        CLI_ALERTD_TIMEOUT_MS);
-	json_decref(req);
-	if (reply == NULL)
-		return NULL;
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		if (o->json)
-			cli_print_json(reply);
-		else
-			fprintf(stderr, "sentinel-cli: %s: %s\n", name,
-			        cli_str(reply, "error", "refused by alertd"));
-		json_decref(reply);
-		return NULL;
-	}
-	return reply;
-}
 
 static long long
 cli_alerts_int(json_t *o, const char *key)
@@ -100,8 +68,8 @@ cli_run_alerts_status(const struct cli_cmd *cmd, struct cli_opts *o)
 	json_t *reply;
 
 	(void)cmd;
-	reply = cli_alertd_ask(o, "alerts status",
-	                       json_pack("{s:s}", "command", "alerts.status"));
+	reply = cli_ctl_ask(o, CLI_ALERTD_CTL, "alertd", "alerts status",
+	                    json_pack("{s:s}", "command", "alerts.status"));
 	if (reply == NULL)
 		return CLI_EXIT_FAILURE;
 	if (o->json)
@@ -164,9 +132,9 @@ cli_run_alerts_test(const struct cli_cmd *cmd, struct cli_opts *o)
 		        o->timeout);
 		return CLI_EXIT_USAGE;
 	}
-	reply = cli_alertd_ask(o, "alerts test",
-	                       json_pack("{s:s, s:s}", "command", "alerts.test",
-	                                 "receiver", receiver));
+	reply = cli_ctl_ask(o, CLI_ALERTD_CTL, "alertd", "alerts test",
+	                    json_pack("{s:s, s:s}", "command", "alerts.test",
+	                              "receiver", receiver));
 	if (reply == NULL)
 		return CLI_EXIT_FAILURE;
 	id = sn_xstrdup(cli_str(reply, "id", ""));
@@ -177,9 +145,9 @@ cli_run_alerts_test(const struct cli_cmd *cmd, struct cli_opts *o)
 
 	deadline = sn_mono_ms() + timeout;
 	for (;;) {
-		res = cli_alertd_ask(o, "alerts test",
-		                     json_pack("{s:s, s:s}", "command",
-		                               "alerts.test_result", "id", id));
+		res = cli_ctl_ask(o, CLI_ALERTD_CTL, "alertd", "alerts test",
+		                  json_pack("{s:s, s:s}", "command",
+		                            "alerts.test_result", "id", id));
 		if (res == NULL) {
 			free(id);
 			return CLI_EXIT_FAILURE;

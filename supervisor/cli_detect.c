@@ -12,7 +12,7 @@
  *     -> {"ok":true,"result":{"decision",...}}  (engine_test's object)
  *   any failure -> {"ok":false,"error":"..."}
  *
- * A request waits at most CLI_DETECTD_TIMEOUT_MS for the answer, so a
+ * A request waits at most CLI_CTL_TIMEOUT_MS for the answer, so a
  * hung detectd makes the command fail instead of hanging the shell.
  */
 #include <errno.h>
@@ -31,40 +31,6 @@
 #include "validate.h"
 
 /* How long detectd gets to answer one request. */
-#define CLI_DETECTD_TIMEOUT_MS 5000
-
-/*
- * Sends req (stolen) and checks the answer's "ok".  Returns the answer
- * when ok (caller decrefs), else NULL after printing the refusal (as
- * JSON on stdout with --json).
- */
-static json_t *
-cli_detectd_ask(const struct cli_cmd *cmd, const struct cli_opts *o,
-                const char *name, json_t *req)
-{
-	json_t *reply;
-
-	(void)cmd;
-	if (req == NULL) {
-		fprintf(stderr, "sentinel-cli: out of memory\n");
-		return NULL;
-	}
-	reply = cli_nng_request(o, CLI_DETECTD_CTL, "detectd", req,
-	                        CLI_DETECTD_TIMEOUT_MS);
-	json_decref(req);
-	if (reply == NULL)
-		return NULL;
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		if (o->json)
-			cli_print_json(reply);
-		else
-			fprintf(stderr, "sentinel-cli: %s: %s\n", name,
-			        cli_str(reply, "error", "refused by detectd"));
-		json_decref(reply);
-		return NULL;
-	}
-	return reply;
-}
 
 static unsigned long long
 cli_u64(json_t *o, const char *key)
@@ -118,9 +84,9 @@ cli_run_detectors_list(const struct cli_cmd *cmd, struct cli_opts *o)
 {
 	json_t *reply;
 
-	reply = cli_detectd_ask(
-	        cmd, o, "detectors list",
-	        json_pack("{s:s}", "command", "detectors.list"));
+	(void)cmd;
+	reply = cli_ctl_ask(o, CLI_DETECTD_CTL, "detectd", "detectors list",
+	                    json_pack("{s:s}", "command", "detectors.list"));
 	if (reply == NULL)
 		return CLI_EXIT_FAILURE;
 	if (o->json)
@@ -323,12 +289,13 @@ cli_run_detectors_test(const struct cli_cmd *cmd, struct cli_opts *o)
 	const char *id = o->args[0];
 	json_t *event, *reply, *result;
 
+	(void)cmd;
 	if ((event = cli_read_event(o->event)) == NULL)
 		return CLI_EXIT_FAILURE;
-	reply = cli_detectd_ask(cmd, o, "detectors test",
-	                        json_pack("{s:s, s:s, s:o}", "command",
-	                                  "detectors.test", "id", id, "event",
-	                                  event));
+	reply = cli_ctl_ask(o, CLI_DETECTD_CTL, "detectd", "detectors test",
+	                    json_pack("{s:s, s:s, s:o}", "command",
+	                              "detectors.test", "id", id, "event",
+	                              event));
 	if (reply == NULL)
 		return CLI_EXIT_FAILURE;
 	/* The engine's object, under "result" (or inline, tolerated). */

@@ -84,3 +84,29 @@ out:
 	free(text);
 	return reply;
 }
+
+json_t *
+cli_ctl_ask(const struct cli_opts *o, const char *endpoint, const char *daemon,
+            const char *name, json_t *req)
+{
+	json_t *reply;
+
+	if (req == NULL) {
+		fprintf(stderr, "sentinel-cli: out of memory\n");
+		return NULL;
+	}
+	reply = cli_nng_request(o, endpoint, daemon, req, CLI_CTL_TIMEOUT_MS);
+	json_decref(req);
+	if (reply == NULL)
+		return NULL;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		if (o->json)
+			cli_print_json(reply);
+		else
+			fprintf(stderr, "sentinel-cli: %s: %s\n", name,
+			        cli_str(reply, "error", "refused"));
+		json_decref(reply);
+		return NULL;
+	}
+	return reply;
+}
