@@ -19,10 +19,13 @@
 #include "actl.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "group.h"
+#include "inhibit.h"
 #include "log.h"
 #include "notify.h"
 #include "outbox.h"
 #include "sender.h"
+#include "silence.h"
 #include "util.h"
 
 /* What `alerts test` sends; the CLI and docs/cli.md name these. */
@@ -32,9 +35,7 @@
 
 struct actl {
 	struct ctl_server *srv;
-	struct sn_daemon *d;
-	struct sender *snd;
-	struct outbox *ob; /* our own connection, for reading */
+	struct actl_env env; /* env.ob: our own connection, for reading */
 };
 
 static json_t *
@@ -58,9 +59,11 @@ actl_receiver(struct sn_daemon *d, const char *name)
 /* alerts.status: name, type and outbox counts of each receiver; never
  * its URL or credentials. */
 static char *
-actl_status(struct sn_daemon *d, struct outbox *ob)
+actl_status(struct actl_env *env)
 {
-	const struct sn_alerts *al = &d->cfg->alerts;
+	const struct sn_alerts *al = &env->d->cfg->alerts;
+	struct outbox *ob = env->ob;
+	int64_t now = sn_now_ms();
 	struct outbox_stats os;
 	json_t *arr = json_array(), *o;
 	size_t i;
@@ -88,10 +91,13 @@ actl_status(struct sn_daemon *d, struct outbox *ob)
 		if (o != NULL)
 			json_array_append_new(arr, o);
 	}
-	/* Grouping and silences are not built yet. */
-	return ctl_reply(json_pack("{s:b, s:o, s:i, s:[]}", "ok", 1,
-	                           "receivers", arr, "active_groups", 0,
-	                           "silences"));
+	return ctl_reply(json_pack(
+	        "{s:b, s:o, s:I, s:o}", "ok", 1, "receivers", arr,
+	        "active_groups",
+	        (json_int_t)(env->gs != NULL ? groups_count(env->gs) : 0),
+	        "silences",
+	        env->sil != NULL ? silences_json(env->sil, now, 0)
+	                         : json_array()));
 }
 
 static void
@@ -179,38 +185,302 @@ actl_test_result(struct outbox *ob, json_t *req)
 	return ctl_reply(r);
 }
 
-/* ctl_handler: arg is the struct actl. */
+/*
+ * Reads the optional integer member key of req into *out (left alone
+ * when absent).  0, or -1 when present but not an integer.
+ */
+static int
+actl_opt_int(json_t *req, const char *key, int64_t *out, int *given)
+{
+	json_t *v = json_object_get(req, key);
+
+	*given = v != NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v))
+		return -1;
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+/*
+ * Reads the optional string member key of req into *out (NULL when
+ * absent).  0, or -1 after writing the error reply into *reply when it
+ * is not a string or longer than SILENCE_MAX_TEXT.
+ */
+static int
+actl_opt_text(json_t *req, const char *key, const char **out, char **reply)
+{
+	json_t *v = json_object_get(req, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v)) {
+		*reply = ctl_error("alerts.silence.add: \"%s\" must be a "
+		                   "string",
+		                   key);
+		return -1;
+	}
+	if (json_string_length(v) > SILENCE_MAX_TEXT) {
+		*reply = ctl_error("alerts.silence.add: \"%s\" is longer than "
+		                   "%d bytes",
+		                   key, SILENCE_MAX_TEXT);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* Frees the n matchers of m. */
+static void
+actl_matchers_free(struct silence_matcher *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		silence_matcher_free(&m[i]);
+}
+
+/*
+ * alerts.silence.add: checks everything the operator sent before the
+ * silence is stored, and names what is wrong (the matcher and why).
+ * The time span is starts_ms (default now) and duration_ms or ends_ms;
+ * it must end after it starts and after now.
+ */
+static char *
+actl_silence_add(struct silences *sil, json_t *req)
+{
+	struct silence_matcher m[SILENCE_MAX_MATCHERS];
+	json_t *list = json_object_get(req, "matchers"), *v;
+	const char *comment, *created_by, *text;
+	int64_t now = sn_now_ms(), starts = now, ends = 0, dur = 0;
+	int has_starts, has_ends, has_dur;
+	char err[256], id[SILENCE_ID_LEN + 1], until[32], *reply = NULL;
+	size_t i, n = 0;
+
+	if (!json_is_array(list) || json_array_size(list) == 0)
+		return ctl_error("alerts.silence.add needs \"matchers\", a "
+		                 "non-empty array of strings (name=value)");
+	if (json_array_size(list) > SILENCE_MAX_MATCHERS)
+		return ctl_error("alerts.silence.add: at most %d matchers",
+		                 SILENCE_MAX_MATCHERS);
+	if (actl_opt_int(req, "starts_ms", &starts, &has_starts) < 0 ||
+	    actl_opt_int(req, "ends_ms", &ends, &has_ends) < 0 ||
+	    actl_opt_int(req, "duration_ms", &dur, &has_dur) < 0)
+		return ctl_error("alerts.silence.add: starts_ms, ends_ms and "
+		                 "duration_ms must be integers "
+		                 "(milliseconds)");
+	if (has_ends == has_dur)
+		return ctl_error("alerts.silence.add needs \"duration_ms\" or "
+		                 "\"ends_ms\" (one of them)");
+	if (starts < 0)
+		return ctl_error("alerts.silence.add: starts_ms is negative");
+	if (has_dur) {
+		if (dur <= 0)
+			return ctl_error("alerts.silence.add: duration_ms "
+			                 "must be more than 0");
+		if (dur > INT64_MAX - starts)
+			return ctl_error("alerts.silence.add: duration_ms "
+			                 "is too long");
+		ends = starts + dur;
+	}
+	if (ends <= starts)
+		return ctl_error("alerts.silence.add: ends_ms must be after "
+		                 "starts_ms");
+	if (ends <= now)
+		return ctl_error("alerts.silence.add: ends_ms is in the past");
+	if (actl_opt_text(req, "comment", &comment, &reply) < 0 ||
+	    actl_opt_text(req, "created_by", &created_by, &reply) < 0)
+		return reply;
+	if (comment == NULL || comment[0] == '\0')
+		return ctl_error("alerts.silence.add needs \"comment\", a "
+		                 "non-empty string: why it is silenced");
+
+	json_array_foreach(list, i, v)
+	{
+		if ((text = json_string_value(v)) == NULL) {
+			actl_matchers_free(m, n);
+			return ctl_error("alerts.silence.add: matcher %zu is "
+			                 "not a string",
+			                 i + 1);
+		}
+		if (silence_matcher_parse(text, &m[n], err, sizeof(err)) < 0) {
+			actl_matchers_free(m, n);
+			return ctl_error("matcher \"%.64s\": %s", text, err);
+		}
+		n++;
+	}
+	/* silences_add takes the matchers over, also on error */
+	if (silences_add(sil, m, n, starts, ends, comment, created_by, now,
+	                 id) < 0)
+		return ctl_error("alerts database: silence not stored");
+	sn_rfc3339_format(ends, until, sizeof(until));
+	log_info("silence %s added by %s until %s: %s", id,
+	         created_by ? created_by : "?", until, comment);
+	return ctl_reply(json_pack("{s:b, s:s, s:I, s:I}", "ok", 1, "id", id,
+	                           "starts_ms", (json_int_t)starts, "ends_ms",
+	                           (json_int_t)ends));
+}
+
+/* alerts.silence.list: active and pending ones, or with "all" expired
+ * ones too. */
+static char *
+actl_silence_list(struct silences *sil, json_t *req)
+{
+	json_t *all = json_object_get(req, "all");
+
+	if (all != NULL && !json_is_boolean(all))
+		return ctl_error("alerts.silence.list: \"all\" must be true or "
+		                 "false");
+	return ctl_reply(
+	        json_pack("{s:b, s:o}", "ok", 1, "silences",
+	                  silences_json(sil, sn_now_ms(), json_is_true(all))));
+}
+
+/* alerts.silence.expire: ends an active or pending silence now. */
+static char *
+actl_silence_expire(struct silences *sil, json_t *req)
+{
+	const char *id = json_string_value(json_object_get(req, "id"));
+	int rc;
+
+	if (id == NULL)
+		return ctl_error(
+		        "alerts.silence.expire needs \"id\", a string");
+	if ((rc = silences_expire(sil, id, sn_now_ms())) < 0)
+		return ctl_error("alerts database: silence %.64s not expired",
+		                 id);
+	if (rc == 0)
+		return ctl_error("no active silence %.64s", id);
+	log_info("silence %s expired", id);
+	return ctl_reply(json_pack("{s:b, s:s}", "ok", 1, "id", id));
+}
+
+/* The silence commands; NULL when command is none of them. */
+static char *
+actl_silence(struct actl_env *env, const char *command, json_t *req)
+{
+	char *(*run)(struct silences *, json_t *);
+
+	if (strcmp(command, "alerts.silence.add") == 0)
+		run = actl_silence_add;
+	else if (strcmp(command, "alerts.silence.list") == 0)
+		run = actl_silence_list;
+	else if (strcmp(command, "alerts.silence.expire") == 0)
+		run = actl_silence_expire;
+	else
+		return NULL;
+	if (env->sil == NULL)
+		return ctl_error("silences are not available");
+	return run(env->sil, req);
+}
+
+/* alerts.list: the groups with their alerts, and every firing alert. */
+static char *
+actl_list(struct actl_env *env)
+{
+	return ctl_reply(json_pack(
+	        "{s:b, s:o, s:o}", "ok", 1, "groups",
+	        env->gs != NULL ? groups_json(env->gs) : json_array(), "firing",
+	        env->inh != NULL ? inhibitor_json(env->inh) : json_array()));
+}
+
+/* One sample of a counter or gauge, {"labels":{...},"value":N}. */
+static json_t *
+actl_sample(const char *receiver, json_int_t v)
+{
+	return receiver != NULL
+	               ? json_pack("{s:{s:s}, s:I}", "labels", "receiver",
+	                           receiver, "value", v)
+	               : json_pack("{s:{}, s:I}", "labels", "value", v);
+}
+
+/*
+ * alerts.metrics: alertd's share of the set's metrics, by name, each a
+ * list of samples: the exporter (and `sentinel-cli metrics`) render
+ * them.  Counters count since alertd started.
+ */
+static char *
+actl_metrics(struct actl_env *env)
+{
+	json_t *sent = json_array(), *failed = json_array(), *c, *per;
+	int64_t now = sn_now_ms();
+	size_t i;
+
+	if (env->snd != NULL) {
+		per = sender_metrics(env->snd);
+		json_array_foreach(per, i, c)
+		{
+			const char *r = json_string_value(
+			        json_object_get(c, "receiver"));
+
+			json_array_append_new(
+			        sent,
+			        actl_sample(r,
+			                    json_integer_value(json_object_get(
+			                            c, "sent"))));
+			json_array_append_new(
+			        failed,
+			        actl_sample(r,
+			                    json_integer_value(json_object_get(
+			                            c, "failed"))));
+		}
+		json_decref(per);
+	}
+	return ctl_reply(json_pack(
+	        "{s:b, s:{s:o, s:o, s:[o], s:[o], s:[o], s:[o]}}", "ok", 1,
+	        "metrics", "sentinel_alerts_sent_total", sent,
+	        "sentinel_alert_failures_total", failed,
+	        "sentinel_alerts_unrouted_total",
+	        actl_sample(NULL, env->unrouted != NULL
+	                                  ? (json_int_t)*env->unrouted
+	                                  : 0),
+	        "sentinel_alerts_firing",
+	        actl_sample(NULL, (json_int_t)inhibitor_count(env->inh)),
+	        "sentinel_alert_groups",
+	        actl_sample(NULL, (json_int_t)groups_count(env->gs)),
+	        "sentinel_silences_active",
+	        actl_sample(NULL,
+	                    env->sil != NULL
+	                            ? (json_int_t)silences_active(env->sil, now)
+	                            : 0)));
+}
+
+/* ctl_handler: arg is the struct actl_env. */
 static char *
 actl_dispatch(const char *command, json_t *req, void *arg)
 {
 	static uint64_t seq; /* tests queued, for unique ids */
-	struct actl *ctl = arg;
+	struct actl_env *env = arg;
 
 	if (strcmp(command, "alerts.status") == 0)
-		return actl_status(ctl->d, ctl->ob);
+		return actl_status(env);
 	if (strcmp(command, "alerts.test") == 0)
-		return actl_test(ctl->d, ctl->snd, &seq, req);
+		return actl_test(env->d, env->snd, &seq, req);
 	if (strcmp(command, "alerts.test_result") == 0)
-		return actl_test_result(ctl->ob, req);
-	return NULL;
+		return actl_test_result(env->ob, req);
+	if (strcmp(command, "alerts.list") == 0)
+		return actl_list(env);
+	if (strcmp(command, "alerts.metrics") == 0)
+		return actl_metrics(env);
+	return actl_silence(env, command, req);
 }
 
 char *
-actl_handle(struct sn_daemon *d, struct sender *snd, struct outbox *ob,
-            const char *req, size_t len)
+actl_handle(struct actl_env *env, const char *req, size_t len)
 {
-	struct actl ctl = {.d = d, .snd = snd, .ob = ob};
-
-	return ctl_handle(req, len, actl_dispatch, &ctl);
+	return ctl_handle(req, len, actl_dispatch, env);
 }
 
 struct actl *
-actl_listen(struct sn_daemon *d, struct sender *snd, const char *url)
+actl_listen(const struct actl_env *env, const char *url)
 {
 	struct actl *ctl;
 	struct sn_buf path = {0};
 	struct outbox *ob;
-	const char *dir = d->cfg->storage.path;
+	const char *dir = env->d->cfg->storage.path;
+
 	if (dir == NULL)
 		return NULL;
 	sn_buf_append(&path, dir, strlen(dir));
@@ -220,11 +490,10 @@ actl_listen(struct sn_daemon *d, struct sender *snd, const char *url)
 	if (ob == NULL)
 		return NULL;
 	ctl = sn_xcalloc(1, sizeof(*ctl));
-	ctl->d = d;
-	ctl->snd = snd;
-	ctl->ob = ob;
-	ctl->srv =
-	        ctl_listen(d->base, url, ACTL_MAX_REQUEST, actl_dispatch, ctl);
+	ctl->env = *env;
+	ctl->env.ob = ob;
+	ctl->srv = ctl_listen(env->d->base, url, ACTL_MAX_REQUEST,
+	                      actl_dispatch, &ctl->env);
 	if (ctl->srv == NULL) {
 		outbox_close(ob);
 		free(ctl);
@@ -239,6 +508,6 @@ actl_free(struct actl *c)
 	if (c == NULL)
 		return;
 	ctl_free(c->srv);
-	outbox_close(c->ob);
+	outbox_close(c->env.ob);
 	free(c);
 }

@@ -1,50 +1,65 @@
 /*
  * alertd.h: what alertd's parts share.
  *
- * alertd matches each anomaly against the routes of alerts.yaml (first
- * match, route.c), logs it, and queues one notification per receiver in
- * its durable outbox (outbox.c), from which sender.c delivers through
- * libcurl (deliver.c, one receiver_<type>.c per type) with retries.
- * Still to come: match_re, continue and default_receiver in routing,
- * grouping (group_wait, group_interval, repeat_interval), inhibition and
- * silences.
+ * alertd turns each anomaly into an alert (notify.h: labels,
+ * annotations, numbers), records whether it fires (inhibit.h), routes it
+ * (route.c) to groups of alerts per route, receiver and group_by values
+ * (group.h), which after group_wait, then every group_interval, queue a
+ * notification in the durable outbox (outbox.h) unless nothing changed
+ * and repeat_interval has not passed, leaving out what silences
+ * (silence.h) and inhibit rules mute; sender.c delivers the outbox
+ * through libcurl (deliver.c, one receiver_<type>.c per type).
  */
 #ifndef SN_ALERTD_H
 #define SN_ALERTD_H
 
+#include <stdint.h>
+
+#include <jansson.h>
+
 #include "config.h"
-#include "event.h"
 
 /*
- * route.c: the anomaly's value for a route label key: severity, alert,
- * application_id, model, detector (the detector id; detector_id also
- * accepted), detector_type, metric.  NULL for any other key, which then
- * never matches.
+ * The value of label key in labels (a JSON object of strings), "" when
+ * the alert has no such label.  "alert" and "detector_id", the names
+ * detectors.yaml uses, are read as "alertname" and "detector", the
+ * alert's label names.
  */
-const struct sn_str *route_label(const struct sn_anomaly *a, const char *key);
+const char *alert_label(const json_t *labels, const char *key);
 
 /*
- * The first route whose match labels all equal the anomaly's (a route
- * without labels matches everything), as in Alertmanager without
- * `continue`: order routes from specific to general.  NULL when none
- * matches or there are no routes.  The route is borrowed from al.
+ * 1 when every label of eq[0..neq) equals, and every expression of
+ * re[0..nre) matches the whole of, the alert's value for its key (a
+ * label the alert lacks counts as ""), else 0.  The matchers of routes
+ * and inhibit rules.
  */
+int labels_match(const json_t *labels, const struct sn_label *eq, size_t neq,
+                 const struct sn_matcher *re, size_t nre);
+
+/* At most this many (route, receiver) targets for one alert. */
+#define ROUTE_MAX_TARGETS 64
+
+/* Where an alert goes: a receiver, by the route that sent it there. */
+struct route_target {
+	const struct sn_route *route; /* NULL: the default_receiver */
+	size_t route_index;           /* in al->routes; nroutes: default */
+	const char *receiver;         /* borrowed from the config */
+};
+
+/*
+ * The targets of an alert with these labels, as Alertmanager routes:
+ * routes are tried in order; a route matches when labels_match its
+ * `match` and `match_re`; a matching route adds its receivers and ends
+ * the walk unless it says `continue`.  When no route matched, the
+ * `default_receiver` alone, if set.  A receiver is listed once, for the
+ * first route that names it.  At most max; returns how many were
+ * written to out.
+ */
+size_t route_targets(const struct sn_alerts *al, const json_t *labels,
+                     struct route_target *out, size_t max);
+
+/* The first route whose matchers the labels satisfy, or NULL. */
 const struct sn_route *route_find(const struct sn_alerts *al,
-                                  const struct sn_anomaly *a);
-
-/* At most this many receivers for one anomaly. */
-#define ROUTE_MAX_RECEIVERS 64
-
-/*
- * The receivers anomaly a goes to, as Alertmanager routes: routes are
- * tried in order; a route matches when every `match` label equals and
- * every `match_re` expression matches the anomaly's value (a label the
- * anomaly lacks counts as ""); a matching route adds its receivers and
- * ends the walk unless it says `continue`.  When no route matched, the
- * `default_receiver` alone, if set.  Names are borrowed from al, each at
- * most once, at most max of them.  Returns how many were written to out.
- */
-size_t route_receivers(const struct sn_alerts *al, const struct sn_anomaly *a,
-                       const char **out, size_t max);
+                                  const json_t *labels);
 
 #endif

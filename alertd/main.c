@@ -1,17 +1,18 @@
 /*
  * sentinel-alertd: routes anomalies to receivers.
  *
- * Pulls SN_MSG_ANOMALIES on alertd.ipc; for each anomaly finds the route
- * of alerts.yaml it matches and logs one line with its fields and the
- * receivers it is routed to ("routed_to"): "anomaly" at warn level when
- * it fires, "anomaly resolved" at info level when it clears, then hands
- * it to the sender (sender.h), which queues one notification per
- * receiver in the outbox <storage.path>/alerts.db and delivers it.  The
- * routes are read from the current config on each anomaly, so SIGHUP
- * needs nothing more.  alertd-ctl.ipc answers `sentinel-cli alerts
- * status|test` (actl.h).
+ * Pulls SN_MSG_ANOMALIES on alertd.ipc; turns each anomaly into an alert
+ * and logs one line with its fields and the receivers it is routed to
+ * ("routed_to"): "anomaly" at warn level when it fires, "anomaly
+ * resolved" at info level when it clears; then puts it into its groups
+ * (group.h), whose flushes, on one timer, queue notifications in the
+ * outbox <storage.path>/alerts.db for the sender (sender.h).  Routes,
+ * receivers and inhibit rules are read from the current config at each
+ * use, so SIGHUP needs nothing more.  alertd-ctl.ipc answers
+ * `sentinel-cli alerts ...` (actl.h).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -21,45 +22,135 @@
 #include "alertd.h"
 #include "anomaly.h"
 #include "daemon.h"
+#include "group.h"
+#include "inhibit.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "outbox.h"
 #include "sender.h"
+#include "silence.h"
 #include "util.h"
 
 struct alertd {
 	struct sn_daemon d;
 	struct ipc_in *in;     /* alertd.ipc */
 	uint64_t msgs_dropped; /* malformed or unexpected messages */
+	uint64_t unrouted;     /* alerts no route and no default took */
 	struct sender *snd;    /* outbox and receivers */
+	struct silences *sil;  /* silences, in alerts.db */
+	struct inhibitor *inh; /* firing alerts, for inhibit_rules */
+	struct groups *gs;     /* aggregation groups, in alerts.db */
+	struct event *flush;   /* when the next group is due */
 	struct actl *ctl;      /* alertd-ctl.ipc */
+	char why[256];         /* group_mute_fn's answer */
 };
 
-/* Logs one anomaly with the receivers it is routed to, and queues it
- * for them. */
-static void
-alertd_route(struct alertd *st, const struct sn_anomaly *a)
+/* group_mute_fn: silences first, then inhibit rules. */
+static const char *
+alertd_mute(const json_t *labels, const char *fp, int64_t now, void *arg)
 {
-	const char *recv[ROUTE_MAX_RECEIVERS];
-	size_t i, n = route_receivers(&st->d.cfg->alerts, a, recv,
-	                              ROUTE_MAX_RECEIVERS);
+	struct alertd *st = arg;
+	const struct sn_alerts *al = &st->d.cfg->alerts;
+	const struct sn_inhibit_rule *r;
+	const char *id;
+
+	if ((id = silences_muting(st->sil, labels, now)) != NULL) {
+		snprintf(st->why, sizeof(st->why), "silenced by %s", id);
+		return st->why;
+	}
+	if ((r = inhibitor_muting(st->inh, al, labels, fp)) != NULL) {
+		snprintf(st->why, sizeof(st->why),
+		         "inhibited by the rule at %s:%u",
+		         al->path ? al->path : "alerts.yaml", r->line);
+		return st->why;
+	}
+	return NULL;
+}
+
+/* Arms the flush timer for the earliest due group. */
+static void
+alertd_schedule(struct alertd *st)
+{
+	int64_t due = groups_next_due(st->gs), now = sn_now_ms();
+	struct timeval tv;
+
+	if (due < 0) {
+		evtimer_del(st->flush);
+		return;
+	}
+	due = due > now ? due - now : 0;
+	tv.tv_sec = due / 1000;
+	tv.tv_usec = (due % 1000) * 1000;
+	evtimer_add(st->flush, &tv);
+}
+
+static void
+alertd_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct alertd *st = arg;
+	int n;
+
+	(void)fd;
+	(void)what;
+	n = groups_flush(st->gs, &st->d.cfg->alerts, sn_now_ms());
+	sender_kick(st->snd);
+	if (n < 0) {
+		/* storage trouble: try again in a second, not in a spin */
+		struct timeval tv = {1, 0};
+
+		evtimer_add(st->flush, &tv);
+		return;
+	}
+	alertd_schedule(st);
+}
+
+/*
+ * One anomaly: as an alert, recorded as firing or not (inhibition),
+ * logged with the receivers it is routed to, and put into the group of
+ * each.  Runs inside the message's transaction.
+ */
+static void
+alertd_route(struct alertd *st, const struct sn_anomaly *a, int64_t now)
+{
+	const struct sn_alerts *al = &st->d.cfg->alerts;
+	struct route_target t[ROUTE_MAX_TARGETS];
+	struct notification tmp;
+	const struct notify_alert *alert;
 	int resolved = a->status == SN_ANOMALY_RESOLVED;
+	size_t i, n;
 	json_t *f, *to;
 
+	notify_init(&tmp, "", "", NULL, NULL);
+	notify_add_anomaly(&tmp, a);
+	alert = &tmp.alerts[0];
+	if (inhibitor_observe(st->inh, alert, now) < 0)
+		log_warnx("anomaly %s: could not record its state for "
+		          "inhibition",
+		          a->id.p);
+	n = route_targets(al, alert->labels, t, ROUTE_MAX_TARGETS);
 	if ((to = json_array()) == NULL)
 		fatalx("out of memory");
 	for (i = 0; i < n; i++)
-		json_array_append_new(to, json_string(recv[i]));
-	if (n == 0)
-		log_debug("anomaly %s matches no route and there is no "
-		          "default_receiver",
-		          a->id.p);
+		json_array_append_new(to, json_string(t[i].receiver));
 	f = anomaly_json(a);
 	json_object_set_new(f, "routed_to", to);
+	json_object_set_new(f, "fingerprint", json_string(alert->fingerprint));
 	log_json(resolved ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 	         resolved ? "anomaly resolved" : "anomaly", f);
 	json_decref(f);
-	sender_anomaly(st->snd, recv, n, a);
+	if (n == 0 && !resolved) {
+		st->unrouted++;
+		log_info("anomaly %s matches no route and there is no "
+		         "default_receiver (%llu so far)",
+		         a->id.p, (unsigned long long)st->unrouted);
+	}
+	for (i = 0; i < n; i++)
+		if (groups_add(st->gs, &t[i], alert, now) < 0)
+			log_warnx("anomaly %s not grouped for %s: storage "
+			          "error",
+			          a->id.p, t[i].receiver);
+	notify_free(&tmp);
 }
 
 static void
@@ -78,7 +169,8 @@ alertd_on_msg(const void *data, size_t len, void *arg)
 	struct alertd *st = arg;
 	struct msg_reader r, check;
 	struct sn_anomaly a;
-	int rc;
+	int64_t now;
+	int rc, ok;
 
 	if (msg_open(&r, data, len) < 0) {
 		alertd_drop(st, len > 1 ? ((const uint8_t *)data)[1] : 0,
@@ -97,8 +189,13 @@ alertd_on_msg(const void *data, size_t len, void *arg)
 		alertd_drop(st, r.type, "malformed");
 		return;
 	}
+	now = sn_now_ms();
+	ok = groups_begin(st->gs) == 0;
 	while (msg_next_anomaly(&r, &a) == 1)
-		alertd_route(st, &a);
+		alertd_route(st, &a, now);
+	if (groups_end(st->gs, ok) < 0)
+		log_warnx("alerts.db: could not commit a message's alerts");
+	alertd_schedule(st);
 }
 
 /* SIGTERM: route what is already waiting, then stop. */
@@ -115,6 +212,8 @@ int
 main(int argc, char **argv)
 {
 	static struct alertd st;
+	struct actl_env env = {0};
+	sqlite3 *db;
 	char url[600];
 	int rc;
 
@@ -123,18 +222,41 @@ main(int argc, char **argv)
 	st.d.on_stop = alertd_on_stop;
 	if ((st.snd = sender_open(&st.d)) == NULL)
 		fatalx("cannot open the alerts outbox");
+	db = outbox_db(sender_outbox(st.snd));
+	if ((st.sil = silences_open(db, sn_now_ms())) == NULL ||
+	    (st.inh = inhibitor_open(db)) == NULL ||
+	    (st.gs = groups_open(db, sender_outbox(st.snd), alertd_mute,
+	                         &st)) == NULL)
+		fatalx("cannot open the alerts database");
+	if ((st.flush = evtimer_new(st.d.base, alertd_on_flush, &st)) == NULL)
+		fatalx("out of memory");
+	env.d = &st.d;
+	env.snd = st.snd;
+	env.sil = st.sil;
+	env.gs = st.gs;
+	env.inh = st.inh;
+	env.unrouted = &st.unrouted;
 	if (ipc_url(url, sizeof(url), st.d.cfg->run_dir, SN_IPC_ALERTD_CTL) <
 	            0 ||
-	    (st.ctl = actl_listen(&st.d, st.snd, url)) == NULL)
+	    (st.ctl = actl_listen(&env, url)) == NULL)
 		fatalx("cannot listen on %s", url);
 	st.in = daemon_pull_listen(&st.d, SN_IPC_ALERTD, alertd_on_msg, &st);
-	log_info("%zu routes, %zu receivers", st.d.cfg->alerts.nroutes,
-	         st.d.cfg->alerts.nreceivers);
+	log_info("%zu routes, %zu receivers, %zu groups, %zu silences active, "
+	         "%zu alerts firing",
+	         st.d.cfg->alerts.nroutes, st.d.cfg->alerts.nreceivers,
+	         groups_count(st.gs), silences_active(st.sil, sn_now_ms()),
+	         inhibitor_count(st.inh));
+	/* groups a restart left behind flush on their old schedule */
+	alertd_schedule(&st);
 	daemon_ready(&st.d);
 	rc = daemon_run(&st.d);
 
 	ipc_in_free(st.in);
 	actl_free(st.ctl);
+	event_free(st.flush);
+	groups_free(st.gs);
+	inhibitor_free(st.inh);
+	silences_free(st.sil);
 	sender_close(st.snd);
 	daemon_free(&st.d);
 	return rc;

@@ -139,17 +139,24 @@ notify_free(struct notification *n)
 {
 	size_t i;
 
-	for (i = 0; i < n->nalerts; i++) {
-		free(n->alerts[i].id);
-		json_decref(n->alerts[i].labels);
-		json_decref(n->alerts[i].annotations);
-	}
+	for (i = 0; i < n->nalerts; i++)
+		notify_alert_free(&n->alerts[i]);
 	free(n->alerts);
 	free(n->receiver);
 	free(n->group_key);
 	free(n->external_url);
 	json_decref(n->group_labels);
 	memset(n, 0, sizeof(*n));
+}
+
+/* Room for one more alert at the end of n->alerts. */
+static struct notify_alert *
+notify_grow(struct notification *n)
+{
+	n->alerts = realloc(n->alerts, (n->nalerts + 1) * sizeof(*n->alerts));
+	if (n->alerts == NULL)
+		fatalx("out of memory");
+	return &n->alerts[n->nalerts++];
 }
 
 void
@@ -160,10 +167,7 @@ notify_add_anomaly(struct notification *n, const struct sn_anomaly *a)
 	const char *k;
 	char buf[128], t1[40], t2[40];
 
-	n->alerts = realloc(n->alerts, (n->nalerts + 1) * sizeof(*n->alerts));
-	if (n->alerts == NULL)
-		fatalx("out of memory");
-	al = &n->alerts[n->nalerts++];
+	al = notify_grow(n);
 	memset(al, 0, sizeof(*al));
 	al->id = notify_strdup(a->id);
 	al->resolved = a->status == SN_ANOMALY_RESOLVED;
@@ -253,6 +257,8 @@ notify_id(const struct notification *n, char *out)
 	h = notify_hash_str(h, n->receiver);
 	h = notify_hash_str(h, n->group_key);
 	h = notify_hash_str(h, notify_status(n));
+	if (n->seq > 0)
+		h = notify_hash(h, &n->seq, sizeof(n->seq));
 	for (i = 0; i < n->nalerts; i++) {
 		h = notify_hash_str(h, n->alerts[i].id);
 		h = notify_hash_str(h, n->alerts[i].resolved ? "r" : "f");
@@ -267,38 +273,41 @@ notify_real(double v)
 }
 
 json_t *
+notify_alert_json(const struct notify_alert *al)
+{
+	json_t *o = json_pack(
+	        "{s:s, s:b, s:O, s:O, s:o, s:o, s:o, s:o, s:I,"
+	        " s:I, s:I, s:I, s:I, s:s}",
+	        "id", al->id, "resolved", al->resolved, "labels", al->labels,
+	        "annotations", al->annotations, "value", notify_real(al->value),
+	        "expected", notify_real(al->expected), "score",
+	        notify_real(al->score), "threshold", notify_real(al->threshold),
+	        "starts_ms", (json_int_t)al->starts_ms, "ends_ms",
+	        (json_int_t)al->ends_ms, "window_start_ms",
+	        (json_int_t)al->window_start_ms, "window_end_ms",
+	        (json_int_t)al->window_end_ms, "samples",
+	        (json_int_t)al->samples, "fingerprint", al->fingerprint);
+
+	if (o == NULL)
+		fatalx("out of memory");
+	return o;
+}
+
+json_t *
 notify_to_json(const struct notification *n)
 {
 	json_t *doc, *alerts;
 	size_t i;
 
-	alerts = json_array();
-	for (i = 0; i < n->nalerts; i++) {
-		const struct notify_alert *al = &n->alerts[i];
-
-		json_array_append_new(
-		        alerts,
-		        json_pack(
-		                "{s:s, s:b, s:O, s:O, s:o, s:o, s:o, s:o, s:I,"
-		                " s:I, s:I, s:I, s:I, s:s}",
-		                "id", al->id, "resolved", al->resolved,
-		                "labels", al->labels, "annotations",
-		                al->annotations, "value",
-		                notify_real(al->value), "expected",
-		                notify_real(al->expected), "score",
-		                notify_real(al->score), "threshold",
-		                notify_real(al->threshold), "starts_ms",
-		                (json_int_t)al->starts_ms, "ends_ms",
-		                (json_int_t)al->ends_ms, "window_start_ms",
-		                (json_int_t)al->window_start_ms,
-		                "window_end_ms", (json_int_t)al->window_end_ms,
-		                "samples", (json_int_t)al->samples,
-		                "fingerprint", al->fingerprint));
-	}
-	doc = json_pack("{s:s, s:s, s:s, s:O, s:b, s:o}", "receiver",
+	if ((alerts = json_array()) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < n->nalerts; i++)
+		json_array_append_new(alerts, notify_alert_json(&n->alerts[i]));
+	doc = json_pack("{s:s, s:s, s:s, s:O, s:b, s:I, s:o}", "receiver",
 	                n->receiver, "group_key", n->group_key, "external_url",
 	                n->external_url, "group_labels", n->group_labels,
-	                "test", n->test, "alerts", alerts);
+	                "test", n->test, "seq", (json_int_t)n->seq, "alerts",
+	                alerts);
 	if (doc == NULL)
 		fatalx("out of memory");
 	return doc;
@@ -314,59 +323,93 @@ notify_get_real(json_t *o, const char *key)
 }
 
 int
+notify_alert_from_json(struct notify_alert *al, json_t *a)
+{
+	const char *id, *fp;
+	json_t *labels, *ann;
+	json_int_t s0 = 0, e0 = 0, w0 = 0, w1 = 0, samples = 0;
+	int resolved = 0;
+
+	memset(al, 0, sizeof(*al));
+	if (json_unpack(a,
+	                "{s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:I,"
+	                " s:I, s:s}",
+	                "id", &id, "resolved", &resolved, "labels", &labels,
+	                "annotations", &ann, "starts_ms", &s0, "ends_ms", &e0,
+	                "window_start_ms", &w0, "window_end_ms", &w1, "samples",
+	                &samples, "fingerprint", &fp) != 0 ||
+	    !json_is_object(labels) || !json_is_object(ann))
+		return -1;
+	al->id = sn_xstrdup(id);
+	al->resolved = resolved;
+	if ((al->labels = json_deep_copy(labels)) == NULL ||
+	    (al->annotations = json_deep_copy(ann)) == NULL)
+		fatalx("out of memory");
+	al->value = notify_get_real(a, "value");
+	al->expected = notify_get_real(a, "expected");
+	al->score = notify_get_real(a, "score");
+	al->threshold = notify_get_real(a, "threshold");
+	al->starts_ms = s0;
+	al->ends_ms = e0;
+	al->window_start_ms = w0;
+	al->window_end_ms = w1;
+	al->samples = (uint64_t)samples;
+	snprintf(al->fingerprint, sizeof(al->fingerprint), "%s", fp);
+	return 0;
+}
+
+void
+notify_alert_copy(struct notify_alert *dst, const struct notify_alert *src)
+{
+	*dst = *src;
+	dst->id = sn_xstrdup(src->id);
+	if ((dst->labels = json_deep_copy(src->labels)) == NULL ||
+	    (dst->annotations = json_deep_copy(src->annotations)) == NULL)
+		fatalx("out of memory");
+}
+
+void
+notify_alert_free(struct notify_alert *al)
+{
+	free(al->id);
+	json_decref(al->labels);
+	json_decref(al->annotations);
+	memset(al, 0, sizeof(*al));
+}
+
+void
+notify_add_alert(struct notification *n, const struct notify_alert *al)
+{
+	notify_alert_copy(notify_grow(n), al);
+}
+
+int
 notify_from_json(struct notification *n, json_t *doc)
 {
-	const char *receiver, *group_key, *url = "", *id, *fp;
-	json_t *gl = NULL, *alerts, *a, *labels, *ann;
-	json_int_t s0 = 0, e0 = 0, w0 = 0, w1 = 0, samples = 0;
-	int test = 0, resolved = 0;
-	struct notify_alert *al;
+	const char *receiver, *group_key, *url = "";
+	json_t *gl = NULL, *alerts, *a;
+	json_int_t seq = 0;
+	int test = 0;
 	size_t i;
 
 	memset(n, 0, sizeof(*n));
-	if (json_unpack(doc, "{s:s, s:s, s?s, s?o, s?b, s:o}", "receiver",
+	if (json_unpack(doc, "{s:s, s:s, s?s, s?o, s?b, s?I, s:o}", "receiver",
 	                &receiver, "group_key", &group_key, "external_url",
-	                &url, "group_labels", &gl, "test", &test, "alerts",
-	                &alerts) != 0 ||
+	                &url, "group_labels", &gl, "test", &test, "seq", &seq,
+	                "alerts", &alerts) != 0 ||
 	    !json_is_array(alerts))
 		return -1;
 	notify_init(n, receiver, group_key, json_is_object(gl) ? gl : NULL,
 	            url);
 	n->test = test;
+	n->seq = (uint64_t)seq;
 	json_array_foreach(alerts, i, a)
 	{
-		if (json_unpack(a,
-		                "{s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:I,"
-		                " s:I, s:s}",
-		                "id", &id, "resolved", &resolved, "labels",
-		                &labels, "annotations", &ann, "starts_ms", &s0,
-		                "ends_ms", &e0, "window_start_ms", &w0,
-		                "window_end_ms", &w1, "samples", &samples,
-		                "fingerprint", &fp) != 0 ||
-		    !json_is_object(labels) || !json_is_object(ann)) {
+		if (notify_alert_from_json(notify_grow(n), a) < 0) {
+			n->nalerts--;
 			notify_free(n);
 			return -1;
 		}
-		n->alerts = realloc(n->alerts,
-		                    (n->nalerts + 1) * sizeof(*n->alerts));
-		if (n->alerts == NULL)
-			fatalx("out of memory");
-		al = &n->alerts[n->nalerts++];
-		memset(al, 0, sizeof(*al));
-		al->id = sn_xstrdup(id);
-		al->resolved = resolved;
-		al->labels = json_deep_copy(labels);
-		al->annotations = json_deep_copy(ann);
-		al->value = notify_get_real(a, "value");
-		al->expected = notify_get_real(a, "expected");
-		al->score = notify_get_real(a, "score");
-		al->threshold = notify_get_real(a, "threshold");
-		al->starts_ms = s0;
-		al->ends_ms = e0;
-		al->window_start_ms = w0;
-		al->window_end_ms = w1;
-		al->samples = (uint64_t)samples;
-		snprintf(al->fingerprint, sizeof(al->fingerprint), "%s", fp);
 	}
 	return 0;
 }
@@ -759,11 +802,22 @@ notify_put_header(struct sn_buf *b, const char *name, const char *value)
 
 void
 notify_email(const struct notification *n, const char *from, char *const *to,
-             size_t nto, int64_t now_ms, struct sn_buf *out)
+             size_t nto, const char *subject_prefix, int64_t now_ms,
+             struct sn_buf *out)
 {
 	char id[NOTIFY_ID_LEN + 1], boundary[64], date[64], num[64];
 	char w1[40], w2[40], win[100];
 	char *subject = notify_email_subject(n), *text;
+
+	if (subject_prefix != NULL && *subject_prefix != '\0') {
+		struct sn_buf sb = {0};
+
+		sn_buf_append(&sb, subject_prefix, strlen(subject_prefix));
+		sn_buf_append(&sb, " ", 1);
+		sn_buf_append(&sb, subject, strlen(subject) + 1);
+		free(subject);
+		subject = (char *)sb.data;
+	}
 	struct sn_buf tolist = {0};
 	time_t secs = (time_t)(now_ms / 1000);
 	struct tm tm;

@@ -8,8 +8,7 @@
  * alert's labels, annotations, startsAt/endsAt and fingerprint, and the
  * labels the group shares.  alertd builds alerts from sn_anomaly records
  * (notify_add_anomaly) so the renderings never look at the wire format.
- * Grouping decides which alerts share a notification; today (see
- * alertd.h) each notification holds one alert.
+ * Grouping (group.h) decides which alerts share a notification.
  */
 #ifndef SN_NOTIFY_H
 #define SN_NOTIFY_H
@@ -50,7 +49,8 @@ struct notification {
 	json_t *group_labels; /* the group_by labels and their values */
 	struct notify_alert *alerts;
 	size_t nalerts;
-	int test; /* a test notification (sentinel-cli alerts test) */
+	int test;     /* a test notification (sentinel-cli alerts test) */
+	uint64_t seq; /* the group's flush number; 0 outside groups */
 };
 
 /*
@@ -67,6 +67,19 @@ void notify_free(struct notification *n);
 /* Appends the anomaly a as an alert of n; a's strings are copied. */
 void notify_add_anomaly(struct notification *n, const struct sn_anomaly *a);
 
+/* Appends a copy of al to n. */
+void notify_add_alert(struct notification *n, const struct notify_alert *al);
+
+/* Deep copy of src into dst; free with notify_alert_free. */
+void notify_alert_copy(struct notify_alert *dst,
+                       const struct notify_alert *src);
+void notify_alert_free(struct notify_alert *al);
+
+/* One alert as a JSON document (numbers null when not finite), and back:
+ * 0, or -1 when a is not one (al is then empty). */
+json_t *notify_alert_json(const struct notify_alert *al);
+int notify_alert_from_json(struct notify_alert *al, json_t *a);
+
 /* 1 when every alert of n is resolved (and n has alerts), else 0. */
 int notify_resolved(const struct notification *n);
 
@@ -75,9 +88,10 @@ const char *notify_status(const struct notification *n);
 
 /*
  * The notification's stable id, NOTIFY_ID_LEN hex digits into out
- * (size > NOTIFY_ID_LEN): a hash of receiver, group key, status and the
- * alerts' ids and states, so the same group in the same state for the
- * same receiver always gets the same id (the outbox's idempotency key).
+ * (size > NOTIFY_ID_LEN): a hash of receiver, group key, status, the
+ * group's flush number and the alerts' ids and states, so the same
+ * group in the same state for the same receiver always gets the same id
+ * (the outbox's idempotency key), and a repeat (a later flush) a new one.
  */
 void notify_id(const struct notification *n, char *out);
 
@@ -117,10 +131,11 @@ char *notify_email_subject(const struct notification *n);
  * The email for n as an RFC 5322 message (headers, then a
  * multipart/alternative body with a text/plain and a text/html part)
  * appended to out, lines ending in CRLF.  to[0..nto) are the recipients
- * shown in To:; now_ms dates the message.
+ * shown in To:; subject_prefix (NULL or "": none) goes before the
+ * subject, with a space; now_ms dates the message.
  */
 void notify_email(const struct notification *n, const char *from,
-                  char *const *to, size_t nto, int64_t now_ms,
-                  struct sn_buf *out);
+                  char *const *to, size_t nto, const char *subject_prefix,
+                  int64_t now_ms, struct sn_buf *out);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include "alertdb.h"
 #include "log.h"
 #include "outbox.h"
 #include "util.h"
@@ -81,6 +82,12 @@ fail:
 	return NULL;
 }
 
+sqlite3 *
+outbox_db(struct outbox *ob)
+{
+	return ob->db;
+}
+
 void
 outbox_close(struct outbox *ob)
 {
@@ -90,17 +97,10 @@ outbox_close(struct outbox *ob)
 	free(ob);
 }
 
-/* Prepares sql; NULL with a log line on error. */
 static sqlite3_stmt *
 outbox_prepare(struct outbox *ob, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(ob->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("outbox: %s", sqlite3_errmsg(ob->db));
-		return NULL;
-	}
-	return st;
+	return adb_prepare(ob->db, "outbox", sql);
 }
 
 /* Steps a statement that returns no rows, then finalizes it.  The number
@@ -108,14 +108,7 @@ outbox_prepare(struct outbox *ob, const char *sql)
 static int
 outbox_run(struct outbox *ob, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("outbox: %s", sqlite3_errmsg(ob->db));
-		return -1;
-	}
-	return sqlite3_changes(ob->db);
+	return adb_done(ob->db, "outbox", st);
 }
 
 int

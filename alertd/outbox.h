@@ -118,6 +118,13 @@ struct outbox_status {
 int outbox_status_of(struct outbox *ob, const char *id,
                      struct outbox_status *st);
 
+/*
+ * The outbox's sqlite handle, for the tables that share its database and
+ * its transactions (group.h, silence.h, inhibit.h).  Borrowed.
+ */
+struct sqlite3;
+struct sqlite3 *outbox_db(struct outbox *ob);
+
 /* Deletes sent and failed rows last touched before before_ms; count. */
 int outbox_prune(struct outbox *ob, int64_t before_ms);
 

@@ -73,7 +73,8 @@ email_prepare(const struct sn_receiver *rc, const struct notification *n,
 		req->rcpt = l;
 	}
 	curl_easy_setopt(req->easy, CURLOPT_MAIL_RCPT, req->rcpt);
-	notify_email(n, rc->from, rc->to, rc->nto, sn_now_ms(), &req->body);
+	notify_email(n, rc->from, rc->to, rc->nto, rc->subject_prefix,
+	             sn_now_ms(), &req->body);
 	curl_easy_setopt(req->easy, CURLOPT_READFUNCTION, email_read);
 	curl_easy_setopt(req->easy, CURLOPT_READDATA, req);
 	curl_easy_setopt(req->easy, CURLOPT_UPLOAD, 1L);

@@ -34,8 +34,17 @@ struct sender_job {
 	struct sender_job *next;
 };
 
+/* Outcomes per receiver since alertd started, for the metrics. */
+struct sender_count {
+	char *receiver;
+	uint64_t sent;   /* notifications delivered */
+	uint64_t failed; /* attempts that failed, retried or not */
+	struct sender_count *next;
+};
+
 struct sender {
 	struct sn_daemon *d;
+	struct sender_count *counts;
 	struct outbox *ob;
 	struct deliver *dl;
 	struct event *wake;
@@ -96,6 +105,22 @@ sender_jitter(void)
 	return (double)random() / ((double)RAND_MAX + 1.0);
 }
 
+/* The counters of receiver name, created at first use. */
+static struct sender_count *
+sender_count(struct sender *s, const char *name)
+{
+	struct sender_count *c;
+
+	for (c = s->counts; c != NULL; c = c->next)
+		if (strcmp(c->receiver, name) == 0)
+			return c;
+	c = sn_xcalloc(1, sizeof(*c));
+	c->receiver = sn_xstrdup(name);
+	c->next = s->counts;
+	s->counts = c;
+	return c;
+}
+
 /* deliver callback: records the outcome of one request. */
 static void
 sender_on_done(const struct receiver_outcome *o, void *arg)
@@ -110,6 +135,10 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 	              "receiver", job->receiver, "peer", o->where, "attempt",
 	              job->attempts + 1, "duration_ms",
 	              (json_int_t)(now - job->start_ms), "result", o->reason);
+	if (o->result == RECEIVER_OK)
+		sender_count(s, job->receiver)->sent++;
+	else
+		sender_count(s, job->receiver)->failed++;
 	switch (o->result) {
 	case RECEIVER_OK:
 		rc = outbox_sent(s->ob, job->id, now);
@@ -276,9 +305,15 @@ void
 sender_close(struct sender *s)
 {
 	struct sender_job *j;
+	struct sender_count *c;
 
 	if (s == NULL)
 		return;
+	while ((c = s->counts) != NULL) {
+		s->counts = c->next;
+		free(c->receiver);
+		free(c);
+	}
 	/* requests in flight stay pending in the outbox for next time */
 	deliver_free(s->dl);
 	while ((j = s->jobs) != NULL) {
@@ -314,38 +349,34 @@ sender_enqueue(struct sender *s, const struct notification *n)
 }
 
 void
-sender_anomaly(struct sender *s, const char *const *receivers, size_t nrecv,
-               const struct sn_anomaly *a)
+sender_kick(struct sender *s)
 {
-	const struct sn_receiver *rc;
-	struct notification n;
-	char key[NOTIFY_ID_LEN + 8];
+	sender_wake_in(s, 0);
+}
+
+struct outbox *
+sender_outbox(struct sender *s)
+{
+	return s->ob;
+}
+
+json_t *
+sender_metrics(struct sender *s)
+{
+	const struct sn_alerts *al = &s->d->cfg->alerts;
+	struct sender_count *c;
+	json_t *arr = json_array();
 	size_t i;
 
-	for (i = 0; i < nrecv; i++) {
-		if ((rc = sender_receiver(s, receivers[i])) == NULL) {
-			log_warnx("route names receiver %s, which is not "
-			          "configured",
-			          receivers[i]);
-			continue;
-		}
-		if (a->status == SN_ANOMALY_RESOLVED && !rc->send_resolved)
-			continue;
-		/*
-		 * One alert per notification until grouping lands: the
-		 * group is the alert itself, keyed by its labels'
-		 * fingerprint, the same when it fires and resolves.
-		 */
-		notify_init(&n, rc->name, "", NULL,
-		            s->d->cfg->alerts.external_url);
-		notify_add_anomaly(&n, a);
-		snprintf(key, sizeof(key), "{}:%s", n.alerts[0].fingerprint);
-		free(n.group_key);
-		n.group_key = sn_xstrdup(key);
-		if (sender_enqueue(s, &n) < 0)
-			log_warnx("notification for %s not queued: outbox "
-			          "error",
-			          rc->name);
-		notify_free(&n);
-	}
+	if (arr == NULL)
+		fatalx("out of memory");
+	/* every configured receiver, at 0 before its first outcome */
+	for (i = 0; i < al->nreceivers; i++)
+		sender_count(s, al->receivers[i].name);
+	for (c = s->counts; c != NULL; c = c->next)
+		json_array_append_new(
+		        arr, json_pack("{s:s, s:I, s:I}", "receiver",
+		                       c->receiver, "sent", (json_int_t)c->sent,
+		                       "failed", (json_int_t)c->failed));
+	return arr;
 }

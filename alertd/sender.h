@@ -3,14 +3,13 @@
  * notifications, queues them in the outbox (outbox.h) and sends due
  * rows through the receivers (receiver.h), recording each outcome.
  *
- * Today each anomaly is one notification per receiver of its route, one
- * alert each, with the group key derived from the alert's labels so a
- * resolve pairs with its trigger; the grouping engine (group_by,
- * group_wait, group_interval, repeat_interval) replaces sender_anomaly's
- * one-alert notification with its groups and calls sender_enqueue.
+ * Grouping (group.h) writes its notifications into the outbox itself,
+ * in its own transactions, then calls sender_kick.
  */
 #ifndef SN_SENDER_H
 #define SN_SENDER_H
+
+#include <jansson.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -32,8 +31,20 @@ void sender_close(struct sender *s);
  * queued, 0 when it was already queued or sent, -1 on error. */
 int sender_enqueue(struct sender *s, const struct notification *n);
 
-/* Queues anomaly a for each of the n receivers named (route.c). */
-void sender_anomaly(struct sender *s, const char *const *receivers, size_t n,
-                    const struct sn_anomaly *a);
+/* Sends what became due in the outbox (rows queued by others). */
+void sender_kick(struct sender *s);
+
+/*
+ * Counters since alertd started, per receiver (each configured one, and
+ * any that had outcomes before a reload removed it): a JSON array of
+ * {"receiver", "sent": notifications delivered, "failed": attempts that
+ * failed, whether retried or given up}.  They are the daemon set's
+ * sentinel_alerts_sent_total and sentinel_alert_failures_total.  New
+ * reference.
+ */
+json_t *sender_metrics(struct sender *s);
+
+/* The outbox the sender sends from (borrowed). */
+struct outbox *sender_outbox(struct sender *s);
 
 #endif

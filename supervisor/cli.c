@@ -37,7 +37,8 @@
 #define CLI_MAX_REPLY (16 * 1024 * 1024)
 /* How long to wait for the supervisor (a reload parses three files). */
 #define CLI_TIMEOUT_S 30
-/* Words a command name has at most ("storage retention show": three). */
+/* Words a command name has at most ("storage retention show", "alerts
+ * silence add": three). */
 #define CLI_MAX_WORDS 3
 
 /* Options that belong to one command or another. */
@@ -49,13 +50,20 @@ enum {
 	CLI_OPT_FULL = 1u << 4,
 	CLI_OPT_FORCE = 1u << 5,
 	CLI_OPT_TIMEOUT = 1u << 6,
+	CLI_OPT_MATCH = 1u << 7, /* may be given more than once */
+	CLI_OPT_DURATION = 1u << 8,
+	CLI_OPT_COMMENT = 1u << 9,
+	CLI_OPT_AUTHOR = 1u << 10,
+	CLI_OPT_ALL = 1u << 11,
 };
 
 static const struct cli_opt_def {
 	const char *name;
 	unsigned bit;
-	size_t off; /* of its const char * (or bool, if flag) in cli_opts */
-	bool flag;  /* takes no value */
+	/* of its const char * (or bool, if flag) in cli_opts; --match
+	 * appends to o->matches instead */
+	size_t off;
+	bool flag; /* takes no value */
 } cli_opt_defs[] = {
         {"--detectors", CLI_OPT_DETECTORS, offsetof(struct cli_opts, detectors),
          false},
@@ -66,6 +74,13 @@ static const struct cli_opt_def {
         {"--force", CLI_OPT_FORCE, offsetof(struct cli_opts, force), true},
         {"--timeout", CLI_OPT_TIMEOUT, offsetof(struct cli_opts, timeout),
          false},
+        {"--match", CLI_OPT_MATCH, 0, false},
+        {"--duration", CLI_OPT_DURATION, offsetof(struct cli_opts, duration),
+         false},
+        {"--comment", CLI_OPT_COMMENT, offsetof(struct cli_opts, comment),
+         false},
+        {"--author", CLI_OPT_AUTHOR, offsetof(struct cli_opts, author), false},
+        {"--all", CLI_OPT_ALL, offsetof(struct cli_opts, all), true},
 };
 
 struct cli_cmd {
@@ -125,6 +140,18 @@ static const struct cli_cmd cli_cmds[] = {
         {"alerts test", "RECEIVER [--timeout DURATION]",
          "send a test notification to RECEIVER and wait for the outcome", 1,
          CLI_OPT_TIMEOUT, 0, NULL, NULL, NULL, cli_run_alerts_test},
+        {"alerts silence add",
+         "--match NAME=VALUE [--match ...] --duration DURATION "
+         "--comment TEXT [--author NAME]",
+         "mute the alerts matching every --match for DURATION", 0,
+         CLI_OPT_MATCH | CLI_OPT_DURATION | CLI_OPT_COMMENT | CLI_OPT_AUTHOR,
+         CLI_OPT_MATCH | CLI_OPT_DURATION | CLI_OPT_COMMENT, NULL, NULL, NULL,
+         cli_run_alerts_silence_add},
+        {"alerts silence list", "[--all]",
+         "show active and pending silences (--all: expired ones too)", 0,
+         CLI_OPT_ALL, 0, NULL, NULL, NULL, cli_run_alerts_silence_list},
+        {"alerts silence expire", "ID", "end silence ID now", 1, 0, 0, NULL,
+         NULL, NULL, cli_run_alerts_silence_expire},
         {"help", "", "show this help", 0, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -676,6 +703,19 @@ cli_take_cmd_opt(struct cli_opts *o, int argc, char **argv, int *i,
 		v = cli_opt_value(cli_opt_defs[k].name, argc, argv, i, bad);
 		if (*bad)
 			return true;
+		if (v != NULL && cli_opt_defs[k].bit == CLI_OPT_MATCH) {
+			if (o->nmatches == CLI_MAX_MATCHERS) {
+				fprintf(stderr,
+				        "sentinel-cli: --match given more than "
+				        "%d times\n",
+				        CLI_MAX_MATCHERS);
+				*bad = true;
+				return true;
+			}
+			o->matches[o->nmatches++] = v;
+			*given |= cli_opt_defs[k].bit;
+			return true;
+		}
 		if (v != NULL) {
 			*(const char **)(void *)((char *)o +
 			                         cli_opt_defs[k].off) = v;

@@ -5,8 +5,8 @@
  * cli_replay.c the offline replay through the detection engine;
  * cli_storage.c the commands that ask stored (storage check, storage
  * retention show, storage backup); cli_alerts.c the commands that ask
- * alertd (alerts status, alerts test); cli_nng.c the request helper
- * these share.
+ * alertd (alerts status, alerts test, alerts silence add|list|expire);
+ * cli_nng.c the request helper these share.
  *
  * Every command runner returns the exit code: CLI_EXIT_OK when the
  * question was answered, CLI_EXIT_FAILURE when it could not be (or, for
@@ -36,19 +36,30 @@
 /* alertd's control endpoint (SN_IPC_ALERTD_CTL in alertd/actl.h). */
 #define CLI_ALERTD_CTL "alertd-ctl.ipc"
 
+/* --match given at most this often: SILENCE_MAX_MATCHERS of
+ * alertd/silence.h, which alertd checks again. */
+#define CLI_MAX_MATCHERS 32
+
 /* Options of the command line, global and per command. */
 struct cli_opts {
 	bool json;          /* --json: machine-readable output */
 	const char *socket; /* --socket */
 	const char *config; /* --config */
 	/* command options (see CLI_OPT_* in cli.c) */
-	const char *detectors;          /* replay --detectors FILE */
-	const char *input;              /* replay --input FILE */
-	const char *output;             /* replay --output FILE */
-	const char *event;              /* detectors test --event FILE */
-	bool full;                      /* storage check --full */
-	bool force;                     /* storage backup --force */
-	const char *timeout;            /* alerts test --timeout DURATION */
+	const char *detectors; /* replay --detectors FILE */
+	const char *input;     /* replay --input FILE */
+	const char *output;    /* replay --output FILE */
+	const char *event;     /* detectors test --event FILE */
+	bool full;             /* storage check --full */
+	bool force;            /* storage backup --force */
+	const char *timeout;   /* alerts test --timeout DURATION */
+	const char *duration;  /* alerts silence add --duration */
+	const char *comment;   /* alerts silence add --comment */
+	const char *author;    /* alerts silence add --author */
+	bool all;              /* alerts silence list --all */
+	/* alerts silence add --match, each as given, in order */
+	const char *matches[CLI_MAX_MATCHERS];
+	size_t nmatches;
 	const char *args[CLI_MAX_ARGS]; /* positional, after the words */
 	size_t nargs;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
@@ -105,5 +116,9 @@ int cli_run_storage_backup(const struct cli_cmd *cmd, struct cli_opts *o);
 /* cli_alerts.c */
 int cli_run_alerts_status(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_alerts_test(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_alerts_silence_add(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_alerts_silence_list(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_alerts_silence_expire(const struct cli_cmd *cmd,
+                                  struct cli_opts *o);
 
 #endif

@@ -177,15 +177,23 @@ class TlsSmtp(Smtp):
         assert self.proc.stdout.readline().strip() == "ready"
 
 
+# Each alert its own group, flushed at once and looked at every 100 ms:
+# these tests are about delivery (test_grouping.py is about grouping).
+EACH_AT_ONCE = ("group_by: ['...']\n    group_wait: 0s\n"
+                "    group_interval: 100ms")
+
+
 def alerts_yaml(peer, smtp_port):
     return """\
 routing:
   - match:
       severity: warning
     receivers: [hook, chat, mail, fast]
+    %s
   - match:
       severity: critical
     receivers: [pager]
+    %s
 receivers:
   - name: hook
     type: webhook
@@ -225,8 +233,9 @@ delivery:
   retry_initial: 200ms
   retry_max: 2s
   max_retry_age: 1m
-""" % (peer.url("/hook"), HMAC_SECRET, peer.url("/slack/T0/B0/SLACKSECRET"),
-       peer.url("/fast"), peer.url("/pd"), smtp_port)
+""" % (EACH_AT_ONCE, EACH_AT_ONCE, peer.url("/hook"), HMAC_SECRET,
+       peer.url("/slack/T0/B0/SLACKSECRET"), peer.url("/fast"),
+       peer.url("/pd"), smtp_port)
 
 
 def now_event(eid, **data):
@@ -422,6 +431,7 @@ routing:
   - match:
       severity: warning
     receivers: [mail]
+    %s
 receivers:
   - name: mail
     type: email
@@ -435,7 +445,7 @@ receivers:
         ca_file: %s
       from: sentinel@example.com
       to: [secure@example.com]
-""" % (smtp.port, smtp.cert)).start()
+""" % (EACH_AT_ONCE, smtp.port, smtp.cert)).start()
         st, _, _ = s.post_events([now_event("slow-tls", latency_ms=6100)])
         assert st == 202
         msgs = wait_for(lambda: smtp.messages(), 20, what="an email over TLS")

@@ -278,7 +278,7 @@ test_email(void **state)
 	a.message = str("p95 <high> & rising\r\nBcc: evil@example.com");
 	notify_init(&n, "email", "g", NULL, NULL);
 	notify_add_anomaly(&n, &a);
-	notify_email(&n, "sentinel@example.com", to, 2, T0, &b);
+	notify_email(&n, "sentinel@example.com", to, 2, NULL, T0, &b);
 	sn_buf_append(&b, "", 1);
 	m = (const char *)b.data;
 	assert_non_null(strstr(m, "From: sentinel@example.com\r\n"));
@@ -309,6 +309,14 @@ test_email(void **state)
 		if (*p == '\n')
 			assert_true(p > m && p[-1] == '\r');
 	sn_buf_free(&b);
+
+	/* subject_prefix goes first, in the header and the body */
+	notify_email(&n, "sentinel@example.com", to, 2, "[prod]", T0, &b);
+	sn_buf_append(&b, "", 1);
+	m = (const char *)b.data;
+	assert_non_null(strstr(m, "Subject: [prod] [FIRING:1] "
+	                          "high-latency-alert (billing gpt-4)\r\n"));
+	sn_buf_free(&b);
 	notify_free(&n);
 }
 
@@ -332,6 +340,7 @@ test_json_roundtrip(void **state)
 	assert_int_equal(notify_from_json(&m, doc), 0);
 	assert_int_equal(m.nalerts, 2);
 	assert_int_equal(m.test, 1);
+	assert_true(m.seq == 0);
 	assert_true(isnan(m.alerts[0].expected));
 	assert_true(m.alerts[0].value == 2345.5);
 	assert_int_equal(m.alerts[1].resolved, 1);
@@ -344,6 +353,15 @@ test_json_roundtrip(void **state)
 	assert_true(json_equal(w1, w2));
 	json_decref(w1);
 	json_decref(w2);
+	json_decref(doc);
+	notify_free(&m);
+	/* a group's later flush: the same alerts, a new id, kept in JSON */
+	n.seq = 2;
+	notify_id(&n, id2);
+	assert_string_not_equal(id1, id2);
+	doc = notify_to_json(&n);
+	assert_int_equal(notify_from_json(&m, doc), 0);
+	assert_true(m.seq == 2);
 	json_decref(doc);
 	notify_free(&m);
 	/* not a notification */

@@ -1,6 +1,6 @@
 /*
- * test_route.c: alertd picks the first route whose match labels all
- * equal the anomaly's, as alerts.yaml orders them.
+ * test_route.c: alertd routes an alert by its labels as Alertmanager
+ * does: routes in order, match and match_re, continue, default_receiver.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "testutil.h"
 
@@ -46,18 +47,18 @@ static const char alerts_yaml[] =
         "    config:\n"
         "      url: http://127.0.0.1:9/m\n";
 
-static struct sn_anomaly
-anomaly(const char *severity, const char *app, const char *detector)
+/* An alert's labels (the caller decrefs). */
+static json_t *
+alert(const char *severity, const char *app, const char *detector,
+      const char *model)
 {
-	struct sn_anomaly a;
+	json_t *l = json_pack("{s:s, s:s, s:s, s:s}", "alertname", "some-alert",
+	                      "severity", severity, "application_id", app,
+	                      "detector", detector);
 
-	memset(&a, 0, sizeof(a));
-	a.severity = str(severity);
-	a.application_id = str(app);
-	a.detector_id = str(detector);
-	a.alert = str("some-alert");
-	a.model = str("");
-	return a;
+	if (model != NULL)
+		json_object_set_new(l, "model", json_string(model));
+	return l;
 }
 
 static int
@@ -88,53 +89,61 @@ teardown(void **state)
 static void
 test_first_matching_route_wins(void **state)
 {
-	struct sn_anomaly a = anomaly("critical", "billing", "high-cost");
-	const struct sn_route *r = route_find(*state, &a);
+	json_t *a = alert("critical", "billing", "high-cost", NULL);
+	const struct sn_route *r = route_find(*state, a);
 
 	assert_non_null(r);
 	assert_int_equal(r->nreceivers, 1);
 	assert_string_equal(r->receivers[0], "pager");
+	json_decref(a);
 
-	a = anomaly("critical", "chatbot", "high-cost");
-	r = route_find(*state, &a);
+	a = alert("critical", "chatbot", "high-cost", NULL);
+	r = route_find(*state, a);
 	assert_non_null(r);
 	assert_int_equal(r->nreceivers, 2);
 	assert_string_equal(r->receivers[0], "email-ops");
 	assert_true(r->repeat_interval_ms == 15 * 60 * 1000);
+	json_decref(a);
 }
 
 static void
 test_all_labels_must_match(void **state)
 {
 	/* billing but only a warning: not the pager route. */
-	struct sn_anomaly a = anomaly("warning", "billing", "high-latency");
-	const struct sn_route *r = route_find(*state, &a);
+	json_t *a = alert("warning", "billing", "high-latency", NULL);
+	const struct sn_route *r = route_find(*state, a);
 
 	assert_non_null(r);
 	assert_string_equal(r->receivers[0], "slack-monitoring");
+	json_decref(a);
 }
 
 static void
 test_no_match_and_no_routes(void **state)
 {
-	struct sn_anomaly a = anomaly("warning", "chatbot", "error-rate");
+	json_t *a = alert("warning", "chatbot", "error-rate", NULL);
 	struct sn_alerts none;
 
-	assert_null(route_find(*state, &a));
+	assert_null(route_find(*state, a));
 	memset(&none, 0, sizeof(none));
-	assert_null(route_find(&none, &a));
+	assert_null(route_find(&none, a));
+	json_decref(a);
 }
 
 static void
 test_route_labels(void **state)
 {
-	struct sn_anomaly a = anomaly("warning", "chatbot", "error-rate");
+	json_t *a = alert("warning", "chatbot", "error-rate", NULL);
 
 	(void)state;
-	assert_string_equal(route_label(&a, "severity")->p, "warning");
-	assert_string_equal(route_label(&a, "application_id")->p, "chatbot");
-	assert_string_equal(route_label(&a, "detector")->p, "error-rate");
-	assert_null(route_label(&a, "no_such_label"));
+	assert_string_equal(alert_label(a, "severity"), "warning");
+	assert_string_equal(alert_label(a, "application_id"), "chatbot");
+	assert_string_equal(alert_label(a, "detector"), "error-rate");
+	/* detectors.yaml's names for two of the labels */
+	assert_string_equal(alert_label(a, "detector_id"), "error-rate");
+	assert_string_equal(alert_label(a, "alert"), "some-alert");
+	assert_string_equal(alert_label(a, "no_such_label"), "");
+	json_decref(a);
 }
 
 /* match_re, continue and default_receiver, as Alertmanager routes. */
@@ -173,8 +182,8 @@ test_receivers_continue_regex_and_default(void **state)
 {
 	struct sn_alerts al;
 	struct sn_cfg_errors errs = {0};
-	struct sn_anomaly a;
-	const char *out[ROUTE_MAX_RECEIVERS];
+	json_t *a;
+	struct route_target out[ROUTE_MAX_TARGETS];
 	size_t n;
 
 	(void)state;
@@ -186,37 +195,45 @@ test_receivers_continue_regex_and_default(void **state)
 	/* The regex route continues into the critical route; the
 	 * receiver both name is listed once; the third route is not
 	 * reached because the second does not continue. */
-	a = anomaly("critical", "chat", "high-cost");
-	a.model = str("gpt-4o");
-	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	a = alert("critical", "chat", "high-cost", "gpt-4o");
+	n = route_targets(&al, a, out, ROUTE_MAX_TARGETS);
 	assert_int_equal(n, 2);
-	assert_string_equal(out[0], "openai-team");
-	assert_string_equal(out[1], "pager");
+	assert_string_equal(out[0].receiver, "openai-team");
+	assert_ptr_equal(out[0].route, &al.routes[0]);
+	assert_string_equal(out[1].receiver, "pager");
+	assert_int_equal(out[1].route_index, 1);
+	json_decref(a);
 
 	/* The regex must match the whole value. */
-	a.model = str("my-gpt-4o");
-	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	a = alert("critical", "chat", "high-cost", "my-gpt-4o");
+	n = route_targets(&al, a, out, ROUTE_MAX_TARGETS);
 	assert_int_equal(n, 2);
-	assert_string_equal(out[0], "pager");
-	assert_string_equal(out[1], "openai-team");
+	assert_string_equal(out[0].receiver, "pager");
+	assert_string_equal(out[1].receiver, "openai-team");
+	assert_int_equal(out[1].route_index, 1);
+	json_decref(a);
 
 	/* Nothing matches: the default receiver alone. */
-	a = anomaly("warning", "chat", "high-latency");
-	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	a = alert("warning", "chat", "high-latency", NULL);
+	n = route_targets(&al, a, out, ROUTE_MAX_TARGETS);
 	assert_int_equal(n, 1);
-	assert_string_equal(out[0], "fallback");
+	assert_string_equal(out[0].receiver, "fallback");
+	assert_null(out[0].route);
+	assert_int_equal(out[0].route_index, al.nroutes);
+	json_decref(a);
 
 	/* Only the regex route matches (it continues, nothing after it
 	 * does): its receiver, and no default since something matched. */
-	a.model = str("gpt-4-turbo");
-	n = route_receivers(&al, &a, out, ROUTE_MAX_RECEIVERS);
+	a = alert("warning", "chat", "high-latency", "gpt-4-turbo");
+	n = route_targets(&al, a, out, ROUTE_MAX_TARGETS);
 	assert_int_equal(n, 1);
-	assert_string_equal(out[0], "openai-team");
+	assert_string_equal(out[0].receiver, "openai-team");
+	json_decref(a);
 
 	/* The out array bound is respected. */
-	a = anomaly("critical", "chat", "high-cost");
-	a.model = str("gpt-4o");
-	assert_int_equal(route_receivers(&al, &a, out, 1), 1);
+	a = alert("critical", "chat", "high-cost", "gpt-4o");
+	assert_int_equal(route_targets(&al, a, out, 1), 1);
+	json_decref(a);
 	config_alerts_free(&al);
 }
 

@@ -1,0 +1,27 @@
+/*
+ * alertdb.h: what alertd's tables in <storage.path>/alerts.db share:
+ * the outbox (outbox.h), the groups (group.h), the silences
+ * (silence.h) and the firing alerts (inhibit.h) all live in one sqlite
+ * database, on the outbox's handle, so that a group's flush and its
+ * outbox row commit together.  Each error is logged as
+ * "alerts.db: <what>: <sqlite's message>".
+ */
+#ifndef SN_ALERTDB_H
+#define SN_ALERTDB_H
+
+#include <sqlite3.h>
+
+/* Prepares sql; NULL (logged) on error. */
+sqlite3_stmt *adb_prepare(sqlite3 *db, const char *what, const char *sql);
+
+/*
+ * Steps a statement that returns no rows, then finalizes it (also when
+ * st is NULL, which counts as an error already logged).  The number of
+ * rows changed, or -1 (logged).
+ */
+int adb_done(sqlite3 *db, const char *what, sqlite3_stmt *st);
+
+/* Runs one or more statements without parameters.  0 or -1 (logged). */
+int adb_exec(sqlite3 *db, const char *what, const char *sql);
+
+#endif

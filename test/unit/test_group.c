@@ -1,0 +1,577 @@
+/*
+ * test_group.c: alertd's aggregation groups and inhibition, on a fake
+ * clock, as Alertmanager behaves: group_by splits alerts, group_wait
+ * collects siblings into one notification, a changed group waits for
+ * group_interval, an unchanged one repeats after repeat_interval with a
+ * new notification id, resolved alerts are announced once (send_resolved)
+ * and then leave, muted alerts are left out, and groups survive a
+ * restart without a flush being queued twice.  Inhibit rules mute the
+ * targets of a firing source with the same `equal` labels.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "testutil.h"
+
+#include "../../alertd/alertd.h"
+#include "../../alertd/group.h"
+#include "../../alertd/inhibit.h"
+#include "../../alertd/notify.h"
+#include "../../alertd/outbox.h"
+#include "config.h"
+
+#define T0  1767323045000LL
+#define SEC 1000LL
+#define MIN (60 * SEC)
+
+static const char alerts_yaml[] = "routing:\n"
+                                  "  - match:\n"
+                                  "      severity: critical\n"
+                                  "    receivers: [pager]\n"
+                                  "    group_by: [alertname]\n"
+                                  "    group_wait: 30s\n"
+                                  "    group_interval: 5m\n"
+                                  "    repeat_interval: 1h\n"
+                                  "  - match:\n"
+                                  "      severity: warning\n"
+                                  "    receivers: [quiet]\n"
+                                  "    group_by: [alertname]\n"
+                                  "    group_wait: 30s\n"
+                                  "    group_interval: 5m\n"
+                                  "    repeat_interval: 1h\n"
+                                  "default_receiver: pager\n"
+                                  "inhibit_rules:\n"
+                                  "  - source_match:\n"
+                                  "      alertname: provider-errors\n"
+                                  "    target_match:\n"
+                                  "      severity: warning\n"
+                                  "    equal: [model]\n"
+                                  "receivers:\n"
+                                  "  - name: pager\n"
+                                  "    type: webhook\n"
+                                  "    config:\n"
+                                  "      url: http://127.0.0.1:9/p\n"
+                                  "  - name: quiet\n"
+                                  "    type: webhook\n"
+                                  "    send_resolved: false\n"
+                                  "    config:\n"
+                                  "      url: http://127.0.0.1:9/q\n";
+
+struct fixture {
+	char dir[64], db[128];
+	struct sn_alerts al;
+	struct outbox *ob;
+	struct groups *gs;
+	const char *mute_app; /* alerts of this application are muted */
+	int seq;              /* anomaly ids */
+};
+
+static const char *
+mute_fn(const json_t *labels, const char *fp, int64_t now, void *arg)
+{
+	struct fixture *f = arg;
+
+	(void)fp;
+	(void)now;
+	if (f->mute_app != NULL &&
+	    strcmp(alert_label(labels, "application_id"), f->mute_app) == 0)
+		return "muted by the test";
+	return NULL;
+}
+
+static void
+reopen(struct fixture *f)
+{
+	groups_free(f->gs);
+	outbox_close(f->ob);
+	f->ob = outbox_open(f->db, outbox_policy_default());
+	assert_non_null(f->ob);
+	f->gs = groups_open(outbox_db(f->ob), f->ob, mute_fn, f);
+	assert_non_null(f->gs);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct sn_cfg_errors errs = {0};
+
+	if (f == NULL || tu_db_dir(f->dir, f->db, "group") < 0)
+		return -1;
+	snprintf(f->db, sizeof(f->db), "%s/alerts.db", f->dir);
+	if (config_parse_alerts("alerts.yaml", alerts_yaml, strlen(alerts_yaml),
+	                        &f->al, &errs) != 0) {
+		for (size_t i = 0; i < errs.count; i++)
+			print_error("%s\n", errs.msgs[i]);
+		cfg_errors_free(&errs);
+		return -1;
+	}
+	if ((f->ob = outbox_open(f->db, outbox_policy_default())) == NULL ||
+	    (f->gs = groups_open(outbox_db(f->ob), f->ob, mute_fn, f)) == NULL)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	groups_free(f->gs);
+	outbox_close(f->ob);
+	config_alerts_free(&f->al);
+	tu_db_remove(f->dir, f->db);
+	free(f);
+	return 0;
+}
+
+/* Routes one anomaly (alert name, severity, application, model) into
+ * its groups at now, as alertd does. */
+static void
+fire(struct fixture *f, const char *alert, const char *severity,
+     const char *app, const char *model, int resolved, int64_t now)
+{
+	struct sn_anomaly a;
+	struct notification tmp;
+	struct route_target t[ROUTE_MAX_TARGETS];
+	char id[32];
+	size_t i, n;
+
+	snprintf(id, sizeof(id), "anomaly-%d", ++f->seq);
+	memset(&a, 0, sizeof(a));
+	a.ts_ms = a.window_start_ms = a.window_end_ms = now;
+	a.status = resolved ? SN_ANOMALY_RESOLVED : SN_ANOMALY_FIRING;
+	a.value = 7300;
+	a.expected = 900;
+	a.score = 7300;
+	a.threshold = 5000;
+	a.id = str(id);
+	a.detector_id = str(alert);
+	a.detector_type = str("threshold");
+	a.alert = str(alert);
+	a.severity = str(severity);
+	a.application_id = str(app);
+	a.model = str(model);
+	a.metric = str("latency_ms");
+	a.event_id = str("");
+	a.message = str("too slow");
+	a.labels = str("");
+	a.event_ids = str("");
+	notify_init(&tmp, "", "", NULL, NULL);
+	notify_add_anomaly(&tmp, &a);
+	n = route_targets(&f->al, tmp.alerts[0].labels, t, ROUTE_MAX_TARGETS);
+	for (i = 0; i < n; i++)
+		assert_true(groups_add(f->gs, &t[i], &tmp.alerts[0], now) >= 0);
+	notify_free(&tmp);
+}
+
+/* The notifications queued since the last call, marked sent; each a
+ * decoded document in the returned array (caller decrefs). */
+static json_t *
+queued(struct fixture *f)
+{
+	struct outbox_row rows[64];
+	json_t *arr = json_array(), *doc;
+	int i, n = outbox_due(f->ob, INT64_MAX, rows, 64);
+
+	assert_true(n >= 0);
+	for (i = 0; i < n; i++) {
+		doc = json_loads(rows[i].payload, 0, NULL);
+		assert_non_null(doc);
+		json_object_set_new(doc, "id", json_string(rows[i].id));
+		json_array_append_new(arr, doc);
+		assert_int_equal(outbox_sent(f->ob, rows[i].id, T0), 0);
+		outbox_row_free(&rows[i]);
+	}
+	return arr;
+}
+
+static size_t
+nalerts(json_t *doc)
+{
+	return json_array_size(json_object_get(doc, "alerts"));
+}
+
+/* The number of alerts of doc in state resolved (1) or firing (0). */
+static size_t
+count_state(json_t *doc, int resolved)
+{
+	json_t *a;
+	size_t i, n = 0;
+
+	json_array_foreach(
+	        json_object_get(doc, "alerts"), i,
+	        a) if (json_is_true(json_object_get(a, "resolved")) == resolved)
+	        n++;
+	return n;
+}
+
+static void
+test_group_wait_collects_siblings(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q, *doc;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	fire(f, "high-latency", "critical", "search", "gpt-4", 0,
+	     T0 + 10 * SEC);
+	fire(f, "high-cost", "critical", "chat", "gpt-4", 0, T0 + 20 * SEC);
+	assert_int_equal(groups_count(f->gs), 2);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC);
+
+	/* nothing before group_wait */
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 29 * SEC), 0);
+	q = queued(f);
+	assert_int_equal(json_array_size(q), 0);
+	json_decref(q);
+
+	/* the high-latency group is due: both its alerts in one */
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 1);
+	q = queued(f);
+	assert_int_equal(json_array_size(q), 1);
+	doc = json_array_get(q, 0);
+	assert_int_equal(nalerts(doc), 2);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_object_get(doc, "group_labels"), "alertname")),
+	        "high-latency");
+	assert_string_equal(
+	        json_string_value(json_object_get(doc, "group_key")),
+	        "{}/{severity=\"critical\"}:{alertname=\"high-latency\"}");
+	assert_string_equal(json_string_value(json_object_get(doc, "receiver")),
+	                    "pager");
+	json_decref(q);
+
+	/* the high-cost group, by its own group_wait */
+	assert_true(groups_next_due(f->gs) == T0 + 50 * SEC);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 50 * SEC), 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 1);
+	json_decref(q);
+}
+
+static void
+test_group_interval_and_repeat(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+	char first[NOTIFY_ID_LEN + 1];
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 1);
+	q = queued(f);
+	snprintf(
+	        first, sizeof(first), "%s",
+	        json_string_value(json_object_get(json_array_get(q, 0), "id")));
+	json_decref(q);
+
+	/* a sibling joins: announced at the next group_interval, no sooner */
+	fire(f, "high-latency", "critical", "search", "gpt-4", 0, T0 + MIN);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 5 * MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 5 * MIN), 0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 5 * MIN),
+	                 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	json_decref(q);
+
+	/* unchanged: silent at each interval until repeat_interval */
+	for (int i = 2; i <= 13; i++) {
+		int64_t t = T0 + 30 * SEC + i * 5 * MIN;
+
+		assert_int_equal(groups_flush(f->gs, &f->al, t),
+		                 i == 13 ? 1 : 0);
+	}
+	q = queued(f);
+	assert_int_equal(json_array_size(q), 1);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	/* a repeat is a new notification, not a duplicate of the first */
+	assert_string_not_equal(
+	        json_string_value(json_object_get(json_array_get(q, 0), "id")),
+	        first);
+	assert_int_equal(json_integer_value(
+	                         json_object_get(json_array_get(q, 0), "seq")),
+	                 3);
+	json_decref(q);
+}
+
+static void
+test_resolved_announced_then_group_gone(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q, *doc;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	fire(f, "high-latency", "critical", "search", "gpt-4", 0, T0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 1);
+	json_decref(queued(f));
+
+	/* one resolves: the next flush says so, the other still firing */
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 1, T0 + MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 5 * MIN),
+	                 1);
+	q = queued(f);
+	doc = json_array_get(q, 0);
+	assert_int_equal(count_state(doc, 1), 1);
+	assert_int_equal(count_state(doc, 0), 1);
+	json_decref(q);
+
+	/* the other resolves: a resolved notification, then no group */
+	fire(f, "high-latency", "critical", "search", "gpt-4", 1, T0 + 6 * MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 10 * MIN),
+	                 1);
+	q = queued(f);
+	doc = json_array_get(q, 0);
+	assert_int_equal(nalerts(doc), 1);
+	assert_int_equal(count_state(doc, 1), 1);
+	json_decref(q);
+	assert_int_equal(groups_count(f->gs), 0);
+	assert_true(groups_next_due(f->gs) == -1);
+
+	/* a resolve for an alert no group holds is ignored */
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 1, T0 + 11 * MIN);
+	assert_int_equal(groups_count(f->gs), 0);
+}
+
+static void
+test_without_send_resolved(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+
+	/* warnings go to "quiet", which has send_resolved: false */
+	fire(f, "slow", "warning", "chat", "gpt-4", 0, T0);
+	fire(f, "slow", "warning", "search", "gpt-4", 0, T0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 1);
+	json_decref(queued(f));
+
+	fire(f, "slow", "warning", "chat", "gpt-4", 1, T0 + MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 5 * MIN),
+	                 0);
+	/* it fires again: new, so announced at the next interval */
+	fire(f, "slow", "warning", "chat", "gpt-4", 0, T0 + 6 * MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 10 * MIN),
+	                 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	assert_int_equal(count_state(json_array_get(q, 0), 1), 0);
+	json_decref(q);
+}
+
+static void
+test_fired_and_resolved_within_group_wait(void **state)
+{
+	struct fixture *f = *state;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 1, T0 + 5 * SEC);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 0);
+	assert_int_equal(groups_count(f->gs), 0);
+	json_decref(queued(f));
+}
+
+static void
+test_muted_alerts_left_out(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q, *a;
+
+	f->mute_app = "chat";
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	/* all muted: nothing */
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 0);
+	fire(f, "high-latency", "critical", "search", "gpt-4", 0, T0 + MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 5 * MIN),
+	                 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 1);
+	a = json_array_get(json_object_get(json_array_get(q, 0), "alerts"), 0);
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(a, "labels"),
+	                                          "application_id")),
+	        "search");
+	json_decref(q);
+
+	/* unmuted: never announced, so announced at the next interval */
+	f->mute_app = NULL;
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 10 * MIN),
+	                 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	json_decref(q);
+}
+
+static void
+test_groups_survive_restart(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	fire(f, "high-latency", "critical", "search", "gpt-4", 0, T0 + SEC);
+	reopen(f);
+	assert_int_equal(groups_count(f->gs), 1);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	json_decref(q);
+
+	/* after a restart the flush is not queued again, and the group
+	 * keeps its schedule and what it announced */
+	reopen(f);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 5 * MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 5 * MIN),
+	                 0);
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 1, T0 + 6 * MIN);
+	reopen(f);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 10 * MIN),
+	                 1);
+	q = queued(f);
+	assert_int_equal(count_state(json_array_get(q, 0), 1), 1);
+	json_decref(q);
+}
+
+static void
+test_default_receiver_one_group(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+
+	/* "info" matches no route: the default receiver, one group */
+	fire(f, "a", "info", "chat", "gpt-4", 0, T0);
+	fire(f, "b", "info", "search", "claude", 0, T0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_array_get(q, 0), "group_key")),
+	                    "{}:{}");
+	json_decref(q);
+}
+
+static void
+test_json_lists_groups(void **state)
+{
+	struct fixture *f = *state;
+	json_t *g, *a;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	g = groups_json(f->gs);
+	assert_int_equal(json_array_size(g), 1);
+	a = json_array_get(g, 0);
+	assert_string_equal(json_string_value(json_object_get(a, "receiver")),
+	                    "pager");
+	assert_int_equal(json_array_size(json_object_get(a, "alerts")), 1);
+	assert_true(json_integer_value(json_object_get(a, "next_flush_ms")) ==
+	            T0 + 30 * SEC);
+	json_decref(g);
+}
+
+/* Inhibition --------------------------------------------------------- */
+
+static json_t *
+labels(const char *alert, const char *severity, const char *model)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "alertname", alert, "severity",
+	                 severity, "model", model, "application_id", "chat");
+}
+
+static void
+observe(struct inhibitor *in, json_t *l, const char *fp, int resolved)
+{
+	struct notify_alert al;
+
+	memset(&al, 0, sizeof(al));
+	al.labels = l;
+	al.resolved = resolved;
+	snprintf(al.fingerprint, sizeof(al.fingerprint), "%s", fp);
+	assert_int_equal(inhibitor_observe(in, &al, T0), 0);
+}
+
+static void
+test_inhibit_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct inhibitor *in = inhibitor_open(outbox_db(f->ob));
+	json_t *src = labels("provider-errors", "critical", "gpt-4");
+	json_t *same = labels("high-latency", "warning", "gpt-4");
+	json_t *other = labels("high-latency", "warning", "claude");
+	json_t *crit = labels("high-latency", "critical", "gpt-4");
+
+	assert_non_null(in);
+	assert_null(inhibitor_muting(in, &f->al, same, "t1"));
+	observe(in, src, "s1", 0);
+	assert_int_equal(inhibitor_count(in), 1);
+	/* the same model's warnings are muted, nothing else */
+	assert_non_null(inhibitor_muting(in, &f->al, same, "t1"));
+	assert_ptr_equal(inhibitor_muting(in, &f->al, same, "t1"),
+	                 &f->al.inhibit_rules[0]);
+	assert_null(inhibitor_muting(in, &f->al, other, "t2"));
+	assert_null(inhibitor_muting(in, &f->al, crit, "t3"));
+
+	/* kept across a restart */
+	inhibitor_free(in);
+	in = inhibitor_open(outbox_db(f->ob));
+	assert_int_equal(inhibitor_count(in), 1);
+	assert_non_null(inhibitor_muting(in, &f->al, same, "t1"));
+
+	/* an alert never inhibits itself */
+	observe(in, same, "t1", 0);
+	{
+		json_t *both = labels("provider-errors", "warning", "claude");
+
+		observe(in, both, "b1", 0);
+		assert_null(inhibitor_muting(in, &f->al, both, "b1"));
+		observe(in, both, "b1", 1);
+		json_decref(both);
+	}
+
+	/* the source resolves: nothing muted any more */
+	observe(in, src, "s1", 1);
+	assert_null(inhibitor_muting(in, &f->al, same, "t1"));
+	assert_int_equal(inhibitor_count(in), 1);
+	inhibitor_free(in);
+	json_decref(src);
+	json_decref(same);
+	json_decref(other);
+	json_decref(crit);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(
+	                test_group_wait_collects_siblings, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_group_interval_and_repeat,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_resolved_announced_then_group_gone, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(test_without_send_resolved,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_fired_and_resolved_within_group_wait, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(test_muted_alerts_left_out,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_groups_survive_restart,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_default_receiver_one_group,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_json_lists_groups, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_inhibit_rules, setup,
+	                                        teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
