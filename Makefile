@@ -124,6 +124,39 @@ asan:
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		sh test/run-tests.sh build-asan
 
+# --- fuzzing (test/fuzz/, docs/fuzzing.md) ---------------------------------
+#   make fuzz [FUZZ_SECONDS=60]
+# builds every test/fuzz/fuzz_*.c with clang and libFuzzer (ASan and
+# UBSan on, as in asan) into $(BUILD)-fuzz/ and runs each for
+# FUZZ_SECONDS on its seed corpus; fails when a target crashes, leaks,
+# hangs or breaks one of its invariants.  test/unit/test_fuzz_regress.c
+# replays the corpora and test/fuzz/regress/ in `make test`.
+FUZZ_BUILD   ?= $(BUILD)-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_NAMES   := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+
+.PHONY: fuzz fuzz-bins fuzz-clean
+# The targets link what the unit tests link: the library and the pure
+# code of every daemon, all built with clang for libFuzzer's coverage.
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/test/fuzz/fuzz_%.o $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+		OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined \
+		-fno-omit-frame-pointer -fno-sanitize-recover=undefined" fuzz-bins
+	@sh test/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-clean:
+	rm -rf $(BUILD)-fuzz
+clean: fuzz-clean
+# --- end of fuzzing ---------------------------------------------------------
+
 format:
 	clang-format -i $(wildcard */*.c */*.h test/*/*.c)
 

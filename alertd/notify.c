@@ -72,6 +72,26 @@ notify_strdup(struct sn_str s)
 	return p;
 }
 
+/*
+ * notify_strdup for a string that goes into JSON with json_pack's "s",
+ * which fails on text that is not UTF-8: a malformed anomaly from a peer
+ * must not make notify_alert_json fail (and alertd exit).  Bytes of an
+ * invalid sequence become '?'.
+ */
+static char *
+notify_strdup_utf8(struct sn_str s)
+{
+	char *p = notify_strdup(s), *q;
+	json_t *v = json_string(p);
+
+	if (v == NULL)
+		for (q = p; *q != '\0'; q++)
+			if ((unsigned char)*q >= 0x80)
+				*q = '?';
+	json_decref(v);
+	return p;
+}
+
 /* Sets key to the view's value when it is not empty. */
 static void
 notify_set_str(json_t *o, const char *key, struct sn_str s)
@@ -169,7 +189,7 @@ notify_add_anomaly(struct notification *n, const struct sn_anomaly *a)
 
 	al = notify_grow(n);
 	memset(al, 0, sizeof(*al));
-	al->id = notify_strdup(a->id);
+	al->id = notify_strdup_utf8(a->id);
 	al->resolved = a->status == SN_ANOMALY_RESOLVED;
 	al->value = a->value;
 	al->expected = a->expected;

@@ -12,6 +12,7 @@
  * struct sn_cfg_errors, and loading goes on to find the rest (relayd's
  * load_config counts errors the same way).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -70,6 +71,12 @@ struct raw_http {
 	int64_t *port;
 	char *max_body_size; /* "10MB" or a plain number of bytes */
 	int64_t *max_batch_size;
+	/* limits: config_resolve_limits */
+	int64_t *max_connections;
+	char *max_header_size;
+	char *header_timeout;
+	char *body_timeout;
+	char *idle_timeout;
 };
 
 static const cyaml_schema_field_t raw_http_fields[] = {
@@ -78,6 +85,24 @@ static const cyaml_schema_field_t raw_http_fields[] = {
         STR("max_body_size", struct raw_http, max_body_size),
         CYAML_FIELD_INT_PTR("max_batch_size", OPT, struct raw_http,
                             max_batch_size),
+        CYAML_FIELD_INT_PTR("max_connections", OPT, struct raw_http,
+                            max_connections),
+        STR("max_header_size", struct raw_http, max_header_size),
+        STR("header_timeout", struct raw_http, header_timeout),
+        STR("body_timeout", struct raw_http, body_timeout),
+        STR("idle_timeout", struct raw_http, idle_timeout),
+        CYAML_FIELD_END,
+};
+
+/* ingestion.accept: which event times ingestd takes. */
+struct raw_accept {
+	char *max_age;
+	char *max_future;
+};
+
+static const cyaml_schema_field_t raw_accept_fields[] = {
+        STR("max_age", struct raw_accept, max_age),
+        STR("max_future", struct raw_accept, max_future),
         CYAML_FIELD_END,
 };
 
@@ -100,10 +125,26 @@ static const cyaml_schema_field_t raw_kafka_fields[] = {
         CYAML_FIELD_END,
 };
 
+struct raw_spool {
+	char *path;
+	char *max_size;
+	char *stage_timeout;
+};
+
+static const cyaml_schema_field_t raw_spool_fields[] = {
+        STR("path", struct raw_spool, path),
+        STR("max_size", struct raw_spool, max_size),
+        STR("stage_timeout", struct raw_spool, stage_timeout),
+        CYAML_FIELD_END,
+};
+
 struct raw_ingestion {
 	struct raw_grpc *grpc;
 	struct raw_http *http;
 	struct raw_kafka *kafka;
+	char *durability;
+	struct raw_spool *spool;
+	struct raw_accept *accept;
 };
 
 static const cyaml_schema_field_t raw_ingestion_fields[] = {
@@ -113,17 +154,24 @@ static const cyaml_schema_field_t raw_ingestion_fields[] = {
                                 raw_http_fields),
         CYAML_FIELD_MAPPING_PTR("kafka", OPT, struct raw_ingestion, kafka,
                                 raw_kafka_fields),
+        STR("durability", struct raw_ingestion, durability),
+        CYAML_FIELD_MAPPING_PTR("spool", OPT, struct raw_ingestion, spool,
+                                raw_spool_fields),
+        CYAML_FIELD_MAPPING_PTR("accept", OPT, struct raw_ingestion, accept,
+                                raw_accept_fields),
         CYAML_FIELD_END,
 };
 
 struct raw_detection {
 	int64_t *workers;
 	int64_t *batch_size;
+	char *checkpoint_interval;
 };
 
 static const cyaml_schema_field_t raw_detection_fields[] = {
         CYAML_FIELD_INT_PTR("workers", OPT, struct raw_detection, workers),
         CYAML_FIELD_INT_PTR("batchSize", OPT, struct raw_detection, batch_size),
+        STR("checkpoint_interval", struct raw_detection, checkpoint_interval),
         CYAML_FIELD_END,
 };
 
@@ -261,6 +309,78 @@ static const cyaml_schema_field_t raw_integrations_fields[] = {
         CYAML_FIELD_END,
 };
 
+/*
+ * security: (common/privs.h).  Only the names' shape is checked here;
+ * whether they exist on this machine is checked when the set starts
+ * (and by --check-config), so the CLI loads a config for another host.
+ */
+struct raw_security {
+	char *user;
+	char *group;
+	char *admin_group;
+	bool *landlock;
+};
+
+static const cyaml_schema_field_t raw_security_fields[] = {
+        STR("user", struct raw_security, user),
+        STR("group", struct raw_security, group),
+        STR("admin_group", struct raw_security, admin_group),
+        CYAML_FIELD_BOOL_PTR("landlock", OPT, struct raw_security, landlock),
+        CYAML_FIELD_END,
+};
+
+/* A user or group name as useradd takes it: [A-Za-z0-9._-], not
+ * starting with '-', at most 32 bytes, an optional trailing '$'. */
+static bool
+config_account_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 32 || s[0] == '-')
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '$' && i == n - 1)
+			continue;
+		if (!isalnum(ch) && ch != '_' && ch != '.' && ch != '-')
+			return false;
+	}
+	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static void
+config_security_name(struct cfg_ctx *c, const char *path, const char *raw,
+                     char **dst)
+{
+	if (raw == NULL)
+		return;
+	*dst = cfg_string(c, path, raw, NULL);
+	if (c->env_failed || *dst == NULL)
+		return;
+	if (!config_account_name_ok(*dst))
+		cfg_error(c, path,
+		          "\"%s\" is not a user or group name (letters, "
+		          "digits, '.', '_', '-', at most 32 bytes)",
+		          *dst);
+}
+
+static void
+config_resolve_security(struct cfg_ctx *c, const struct raw_security *r,
+                        struct sn_config *cfg)
+{
+	config_security_name(c, "security.user", r->user, &cfg->security.user);
+	config_security_name(c, "security.group", r->group,
+	                     &cfg->security.group);
+	config_security_name(c, "security.admin_group", r->admin_group,
+	                     &cfg->security.admin_group);
+	if (cfg->security.group != NULL && cfg->security.user == NULL)
+		cfg_error(c, "security.group",
+		          "needs security.user (the group the user runs as)");
+	if (r->landlock != NULL)
+		cfg->security.landlock = *r->landlock;
+}
+
 struct raw_config {
 	char *mode;
 	char *run_dir;
@@ -271,6 +391,7 @@ struct raw_config {
 	struct raw_file_ref *alerts;
 	struct raw_observability *observability;
 	struct raw_integrations *integrations;
+	struct raw_security *security;
 };
 
 static const cyaml_schema_field_t raw_config_fields[] = {
@@ -290,6 +411,8 @@ static const cyaml_schema_field_t raw_config_fields[] = {
                                 observability, raw_observability_fields),
         CYAML_FIELD_MAPPING_PTR("integrations", OPT, struct raw_config,
                                 integrations, raw_integrations_fields),
+        CYAML_FIELD_MAPPING_PTR("security", OPT, struct raw_config, security,
+                                raw_security_fields),
         CYAML_FIELD_END,
 };
 
@@ -303,6 +426,22 @@ static const cyaml_schema_value_t raw_config_schema = {
 static const char *const config_modes[] = {"standalone", "distributed",
                                            "sidecar", NULL};
 static const char *const config_log_formats[] = {"json", "text", NULL};
+/* In the order of enum sn_durability. */
+static const char *const config_durabilities[] = {"fsync", "batch", "none",
+                                                  NULL};
+
+/* Ingestion limits (docs/configuration.md, docs/http-api.md "Limits"). */
+static void
+config_limits_defaults(struct sn_config *cfg)
+{
+	cfg->limits.max_connections = 1024;
+	cfg->limits.max_header_bytes = 64 * 1024;
+	cfg->limits.header_timeout_ms = 10 * 1000;
+	cfg->limits.body_timeout_ms = 60 * 1000;
+	cfg->limits.idle_timeout_ms = 30 * 1000;
+	cfg->limits.max_age_ms = 0; /* no limit: see docs/http-api.md */
+	cfg->limits.max_future_ms = 5 * 60 * 1000;
+}
 
 static void
 config_defaults(struct sn_config *cfg)
@@ -313,11 +452,16 @@ config_defaults(struct sn_config *cfg)
 	cfg->http.port = SN_DEFAULT_HTTP_PORT;
 	cfg->http.max_body_bytes = SN_DEFAULT_MAX_BODY_BYTES;
 	cfg->http.max_batch_events = SN_DEFAULT_MAX_BATCH_EVENTS;
+	config_limits_defaults(cfg);
 	cfg->grpc.port = SN_DEFAULT_GRPC_PORT;
 	cfg->grpc.tls.enabled = false;
 	cfg->kafka.enabled = false;
 	cfg->detection.workers = 1;
 	cfg->detection.batch_size = 100;
+	cfg->detection.checkpoint_interval_ms = SN_DEFAULT_CHECKPOINT_MS;
+	cfg->spool.durability = SN_DURABILITY_FSYNC;
+	cfg->spool.max_bytes = SN_DEFAULT_SPOOL_BYTES;
+	cfg->spool.stage_timeout_ms = SN_DEFAULT_STAGE_TIMEOUT_MS;
 	cfg->storage.path = sn_xstrdup(SN_DEFAULT_STORAGE_PATH);
 	cfg->storage.retention_raw_ms = 7 * 86400000LL;
 	cfg->storage.retention_aggregated_ms = 90 * 86400000LL;
@@ -330,6 +474,7 @@ config_defaults(struct sn_config *cfg)
 	cfg->obs.metrics_port = SN_DEFAULT_METRICS_PORT;
 	cfg->obs.log_level = LOG_LEVEL_INFO;
 	cfg->obs.log_format = LOG_FORMAT_JSON;
+	cfg->security.landlock = true;
 }
 
 /* Resolving config.yaml ------------------------------------------------ */
@@ -386,6 +531,48 @@ config_size(struct cfg_ctx *c, const char *path, const char *raw, uint64_t *dst)
 	free(s);
 }
 
+/* The limits under ingestion.http and ingestion.accept. */
+static void
+config_resolve_limits(struct cfg_ctx *c, const struct raw_ingestion *in,
+                      struct sn_config *cfg)
+{
+	const struct raw_http *h = in->http;
+	const struct raw_accept *a = in->accept;
+	uint64_t n;
+
+	if (h != NULL) {
+		cfg->limits.max_connections = (uint32_t)cfg_int(
+		        c, "ingestion.http.max_connections", h->max_connections,
+		        cfg->limits.max_connections, 1, 1000000);
+		n = cfg->limits.max_header_bytes;
+		config_size(c, "ingestion.http.max_header_size",
+		            h->max_header_size, &n);
+		if (n < 1024 || n > 1024 * 1024)
+			cfg_error(c, "ingestion.http.max_header_size",
+			          "must be between 1KB and 1MB");
+		else
+			cfg->limits.max_header_bytes = n;
+		cfg->limits.header_timeout_ms = cfg_duration(
+		        c, "ingestion.http.header_timeout", h->header_timeout,
+		        cfg->limits.header_timeout_ms, true);
+		cfg->limits.body_timeout_ms = cfg_duration(
+		        c, "ingestion.http.body_timeout", h->body_timeout,
+		        cfg->limits.body_timeout_ms, true);
+		cfg->limits.idle_timeout_ms = cfg_duration(
+		        c, "ingestion.http.idle_timeout", h->idle_timeout,
+		        cfg->limits.idle_timeout_ms, true);
+	}
+	if (a != NULL) {
+		cfg->limits.max_age_ms =
+		        cfg_duration(c, "ingestion.accept.max_age", a->max_age,
+		                     cfg->limits.max_age_ms, false);
+		/* 0 is allowed: no event from after ingestd's clock. */
+		cfg->limits.max_future_ms = cfg_duration(
+		        c, "ingestion.accept.max_future", a->max_future,
+		        cfg->limits.max_future_ms, false);
+	}
+}
+
 static void
 config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
                          struct sn_config *cfg)
@@ -393,6 +580,8 @@ config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
 	const struct raw_http *h = in->http;
 	const struct raw_grpc *g = in->grpc;
 	const struct raw_kafka *k = in->kafka;
+
+	config_resolve_limits(c, in, cfg);
 
 	if (h != NULL) {
 		config_set_string(c, "ingestion.http.host", h->host,
@@ -428,6 +617,32 @@ config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
 		                              cfg->grpc.tls.key_file == NULL))
 			cfg_error(c, "ingestion.grpc.tls",
 			          "enabled needs cert_file and key_file");
+	}
+	if (in->durability != NULL) {
+		char *d = cfg_string(c, "ingestion.durability", in->durability,
+		                     NULL);
+
+		if (d != NULL &&
+		    cfg_oneof(c, "ingestion.durability", "durability", d,
+		              config_durabilities))
+			for (int i = 0; config_durabilities[i] != NULL; i++)
+				if (strcmp(d, config_durabilities[i]) == 0)
+					cfg->spool.durability = i;
+		free(d);
+	}
+	if (in->spool != NULL) {
+		config_set_path(c, "ingestion.spool.path", in->spool->path,
+		                &cfg->spool.path);
+		config_size(c, "ingestion.spool.max_size", in->spool->max_size,
+		            &cfg->spool.max_bytes);
+		if (cfg->spool.max_bytes < SN_SPOOL_MIN_BYTES)
+			cfg_error(c, "ingestion.spool.max_size",
+			          "must be at least %u bytes (two segments)",
+			          SN_SPOOL_MIN_BYTES);
+		cfg->spool.stage_timeout_ms = cfg_duration(
+		        c, "ingestion.spool.stage_timeout",
+		        in->spool->stage_timeout, cfg->spool.stage_timeout_ms,
+		        true);
 	}
 	if (k != NULL) {
 		if (k->enabled != NULL)
@@ -620,9 +835,21 @@ config_resolve(struct cfg_ctx *c, const struct raw_config *r,
 		cfg->detection.batch_size = (int)cfg_int(
 		        c, "detection.batchSize", r->detection->batch_size,
 		        cfg->detection.batch_size, 1, 1000000);
+		cfg->detection.checkpoint_interval_ms = cfg_duration(
+		        c, "detection.checkpoint_interval",
+		        r->detection->checkpoint_interval,
+		        cfg->detection.checkpoint_interval_ms, true);
 	}
 	if (r->storage != NULL)
 		config_resolve_storage(c, r->storage, cfg);
+	if (cfg->spool.path == NULL) {
+		/* beside the database unless told otherwise */
+		struct sn_buf b = {0};
+
+		sn_buf_append(&b, cfg->storage.path, strlen(cfg->storage.path));
+		sn_buf_append(&b, "/spool", sizeof("/spool"));
+		cfg->spool.path = (char *)b.data;
+	}
 	if (r->detectors != NULL)
 		config_set_path(c, "detectors.configFile",
 		                r->detectors->config_file,
@@ -641,6 +868,8 @@ config_resolve(struct cfg_ctx *c, const struct raw_config *r,
 		                           &cfg->integrations.shield_enabled,
 		                           &cfg->integrations.shield_endpoint);
 	}
+	if (r->security != NULL)
+		config_resolve_security(c, r->security, cfg);
 }
 
 /* Environment overrides ------------------------------------------------ */
@@ -894,6 +1123,7 @@ config_free(struct sn_config *cfg)
 	cfg_strv_free(cfg->kafka.topics, cfg->kafka.ntopics);
 	free(cfg->kafka.consumer_group);
 	free(cfg->storage.path);
+	free(cfg->spool.path);
 	free(cfg->storage.timeseries_type);
 	free(cfg->storage.timeseries_url);
 	free(cfg->storage.events_type);
@@ -903,6 +1133,9 @@ config_free(struct sn_config *cfg)
 	free(cfg->obs.metrics_host);
 	free(cfg->detectors_file);
 	free(cfg->alerts_file);
+	free(cfg->security.user);
+	free(cfg->security.group);
+	free(cfg->security.admin_group);
 	config_detectors_free(&cfg->detectors);
 	config_alerts_free(&cfg->alerts);
 	free(cfg);

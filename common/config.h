@@ -235,6 +235,18 @@ struct sn_alerts {
 
 /* config.yaml --------------------------------------------------------- */
 
+/* ingestion.durability: when a 202 is answered (docs/reliability.md). */
+enum sn_durability {
+	SN_DURABILITY_FSYNC = 0, /* after an fsync covering the events */
+	SN_DURABILITY_BATCH,     /* after write(); fsync every 200 ms */
+	SN_DURABILITY_NONE,      /* after write(); fsync only at rotation */
+};
+
+#define SN_DEFAULT_SPOOL_BYTES      (1024ULL * 1024 * 1024)
+#define SN_SPOOL_MIN_BYTES          (2u * 1024 * 1024)
+#define SN_DEFAULT_STAGE_TIMEOUT_MS (60 * 1000)
+#define SN_DEFAULT_CHECKPOINT_MS    (10 * 1000)
+
 struct sn_config {
 	char *path; /* absolute path of config.yaml, NULL for built-in */
 	char *dir;  /* folder relative paths resolve against */
@@ -247,6 +259,17 @@ struct sn_config {
 		uint64_t max_body_bytes;
 		uint32_t max_batch_events;
 	} http;
+	/* What ingestion takes and how long it waits (docs/http-api.md,
+	 * "Limits"); defaults in config.c config_limits_defaults. */
+	struct {
+		uint32_t max_connections;  /* ingestion.http.max_connections */
+		uint64_t max_header_bytes; /* ingestion.http.max_header_size */
+		int64_t header_timeout_ms; /* ingestion.http.header_timeout */
+		int64_t body_timeout_ms;   /* ingestion.http.body_timeout */
+		int64_t idle_timeout_ms;   /* ingestion.http.idle_timeout */
+		int64_t max_age_ms;        /* ingestion.accept.max_age */
+		int64_t max_future_ms;     /* ingestion.accept.max_future */
+	} limits;
 	struct {
 		int port; /* 9090 */
 		struct sn_tls tls;
@@ -262,7 +285,14 @@ struct sn_config {
 	struct {
 		int workers;
 		int batch_size;
+		int64_t checkpoint_interval_ms; /* 10s: detectd's state saved */
 	} detection;
+	struct {
+		char *path;                /* <storage.path>/spool */
+		int durability;            /* enum sn_durability */
+		uint64_t max_bytes;        /* 1 GiB: then 429 */
+		int64_t stage_timeout_ms;  /* 60s: a stage away longer: 503 */
+	} spool;
 	struct {
 		char *path; /* folder of sentinel.db; default ./var/data */
 		int64_t retention_raw_ms;           /* 7d: events */
@@ -290,6 +320,14 @@ struct sn_config {
 		int log_level;        /* enum log_level */
 		int log_format;       /* enum log_format */
 	} obs;
+	/* security: who the set runs as and who may use its sockets
+	 * (common/privs.h, docs/operations.md "Security"). */
+	struct {
+		char *user;        /* NULL: stay the user that started it */
+		char *group;       /* NULL: the user's primary group */
+		char *admin_group; /* NULL: root and the set's user only */
+		bool landlock;     /* true: the daemons' sandbox (privs.h) */
+	} security;
 
 	char *detectors_file; /* resolved path, NULL: built-in defaults */
 	char *alerts_file;

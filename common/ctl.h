@@ -37,7 +37,9 @@ char *ctl_handle(const char *req, size_t len, ctl_handler h, void *arg);
 struct ctl_server;
 
 /* Listens on url (a stale socket file is replaced: the run_dir is ours
- * by the supervisor's lock).  NULL (logged) on failure. */
+ * by the supervisor's lock; the new one is mode 0660).  A request from a
+ * peer privs.h does not serve is answered {"ok":false,"error":
+ * "permission denied: ..."} and logged.  NULL (logged) on failure. */
 struct ctl_server *ctl_listen(struct event_base *base, const char *url,
                               size_t max_request, ctl_handler h, void *arg);
 void ctl_free(struct ctl_server *c);

@@ -1,16 +1,22 @@
 /*
  * daemon.c: start-up, signals and reload shared by the stage daemons.
  */
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 
 static void
@@ -79,6 +85,76 @@ daemon_on_signal(evutil_socket_t sig, short what, void *arg)
 		daemon_stop(d);
 }
 
+/*
+ * The listening socket the supervisor handed us in $SENTINEL_HTTP_FD,
+ * made non-blocking and close-on-exec, or -1 when there is none (or it
+ * is not a listening socket: then we bind ourselves).
+ */
+static int
+daemon_inherited_fd(void)
+{
+	const char *v = getenv(PRIVS_HTTP_FD_ENV);
+	socklen_t len = sizeof(int);
+	struct stat st;
+	char *end;
+	long n;
+	int fd, on = 0, fl;
+
+	if (v == NULL)
+		return -1;
+	n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || n < 3 || n > INT_MAX) {
+		log_warnx("ignoring %s=%s: not a descriptor", PRIVS_HTTP_FD_ENV,
+		          v);
+		unsetenv(PRIVS_HTTP_FD_ENV);
+		return -1;
+	}
+	unsetenv(PRIVS_HTTP_FD_ENV);
+	fd = (int)n;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on) {
+		log_warnx("ignoring %s=%d: not a listening socket",
+		          PRIVS_HTTP_FD_ENV, fd);
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		fatal("inherited listener %d", fd);
+	return fd;
+}
+
+/*
+ * Privileges, before anything is opened and before nng starts a thread
+ * (NO_NEW_PRIVS and Landlock bind only this thread and those made
+ * after): started by hand as root with security.user, switch like the
+ * supervisor does (under the supervisor we start switched already);
+ * learn the admin group for the control endpoints; enter the sandbox.
+ */
+static void
+daemon_secure(struct sn_daemon *d)
+{
+	struct privs p;
+	char err[512];
+
+	if (privs_resolve(d->cfg, &p, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		exit(SN_EXIT_PERMANENT);
+	}
+	if (privs_should_drop(&p)) {
+		if (privs_drop(&p, err, sizeof(err)) < 0) {
+			log_error("cannot switch to user %s: %s", p.user, err);
+			exit(SN_EXIT_PERMANENT);
+		}
+		log_kv(LOG_LEVEL_INFO, "switched user", "user", p.user, "group",
+		       p.group != NULL ? p.group : "?", NULL);
+	}
+	privs_policy_set(&p);
+	privs_free(&p);
+	privs_sandbox(d->name, d->cfg);
+	d->http_fd = daemon_inherited_fd();
+}
+
 void
 daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 {
@@ -94,6 +170,7 @@ daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 
 	memset(d, 0, sizeof(*d));
 	d->name = name;
+	d->http_fd = -1;
 	log_init(name, LOG_LEVEL_INFO, LOG_FORMAT_JSON);
 	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -117,6 +194,7 @@ daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 	       d->config_path ? d->config_path : "(built-in defaults)", "mode",
 	       config_mode_name(d->cfg->mode), "run_dir", d->cfg->run_dir,
 	       NULL);
+	daemon_secure(d);
 
 	/* A reader gone away must not kill a daemon (style.md 9). */
 	signal(SIGPIPE, SIG_IGN);

@@ -45,9 +45,14 @@ struct sn_daemon {
 	void *arg;    /* the daemon's own state */
 	int stopping; /* set once a stop signal arrived */
 	struct event *sig_ev[4];
+	/* ingestd: the HTTP listener the supervisor bound for it (a
+	 * privileged port under security.user, privs.h), -1: bind it. */
+	int http_fd;
 };
 
-/* Parses args, loads config, inits log and loop.  Exits on error. */
+/* Parses args, loads config, inits log, switches user when started as
+ * root with security.user, sets up the sandbox (privs.h), inits the loop.
+ * Exits on error. */
 void daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv);
 void daemon_ready(struct sn_daemon *d);
 /* Runs the loop; returns the exit code (0). */

@@ -27,6 +27,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 
 #define IPC_RECV_BURST  256
@@ -65,6 +66,93 @@ ipc_url(char *buf, size_t size, const char *run_dir, const char *name)
 	/* sun_path holds 108 bytes including the NUL; "ipc://" is 6 more. */
 	if (n < 0 || (size_t)n >= size || n - 6 >= 108)
 		return -1;
+	return 0;
+}
+
+/* --- listening ---------------------------------------------------------- */
+
+int
+ipc_pipe_peer(nng_pipe p, struct ipc_peer *peer)
+{
+	uint64_t v;
+
+	peer->uid = (uid_t)-1;
+	peer->gid = (gid_t)-1;
+	peer->pid = 0;
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &v) != 0)
+		return -1;
+	peer->uid = (uid_t)v;
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &v) != 0)
+		return -1;
+	peer->gid = (gid_t)v;
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &v) == 0)
+		peer->pid = (pid_t)v;
+	return 0;
+}
+
+bool
+ipc_peer_allowed(nng_pipe p, struct ipc_peer *peer)
+{
+	/* No credentials (not an ipc pipe): nobody we know. */
+	if (ipc_pipe_peer(p, peer) < 0)
+		return false;
+	return privs_peer_allowed(peer->uid, peer->gid);
+}
+
+/*
+ * NNG_PIPE_EV_ADD_PRE, on nng's thread: a pipe from a peer the set does
+ * not serve is closed before the socket ever sees it.
+ */
+static void
+ipc_pipe_guard(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct ipc_peer peer;
+	nng_sockaddr sa;
+	char uid[24], pid[24];
+
+	(void)ev;
+	(void)arg;
+	if (ipc_peer_allowed(p, &peer))
+		return;
+	if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &sa) != 0 ||
+	    sa.s_family != NNG_AF_IPC)
+		snprintf(sa.s_ipc.sa_path, sizeof(sa.s_ipc.sa_path), "?");
+	snprintf(uid, sizeof(uid), "%ld", (long)(int64_t)peer.uid);
+	snprintf(pid, sizeof(pid), "%ld", (long)peer.pid);
+	log_kv(LOG_LEVEL_WARN, "ipc: connection refused: permission denied",
+	       "endpoint", sa.s_ipc.sa_path, "peer_uid", uid, "peer_pid", pid,
+	       NULL);
+	nng_pipe_close(p);
+}
+
+int
+ipc_listen(nng_socket s, const char *url, int flags)
+{
+	bool is_ipc = strncmp(url, "ipc://", 6) == 0;
+	nng_listener l;
+	int rv;
+
+	/*
+	 * A stale socket file left by a killed predecessor would make the
+	 * listen fail; the supervisor's pid-file lock guarantees nobody
+	 * else owns this run_dir, so removing it is safe.
+	 */
+	if (is_ipc)
+		unlink(url + 6);
+	if ((flags & IPC_LISTEN_GUARD) &&
+	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, ipc_pipe_guard,
+	                          NULL)) != 0)
+		return rv;
+	if ((rv = nng_listener_create(&l, s, url)) != 0)
+		return rv;
+	/* nng chmods the socket file right after bind(); run_dir (0750)
+	 * keeps strangers away in between. */
+	if ((is_ipc && (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
+	                                          PRIVS_SOCKET_MODE)) != 0) ||
+	    (rv = nng_listener_start(l, 0)) != 0) {
+		nng_listener_close(l);
+		return rv;
+	}
 	return 0;
 }
 
@@ -127,14 +215,7 @@ ipc_pull_listen(struct event_base *base, const char *url, ipc_msg_cb cb,
 		return NULL;
 	}
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, IPC_RECV_MAX);
-	/*
-	 * A stale socket file left by a killed predecessor would make the
-	 * listen fail; the supervisor's pid-file lock guarantees nobody
-	 * else owns this run_dir, so removing it is safe.
-	 */
-	if (strncmp(url, "ipc://", 6) == 0)
-		unlink(url + 6);
-	if ((rv = nng_listen(s, url, NULL, 0)) != 0) {
+	if ((rv = ipc_listen(s, url, IPC_LISTEN_GUARD)) != 0) {
 		log_warnx("ipc %s: listen: %s", url, nng_strerror(rv));
 		nng_close(s);
 		return NULL;
@@ -309,9 +390,7 @@ ipc_pub_listen(struct event_base *base, const char *url)
 	}
 	if ((out = ipc_out_start(base, s, url, 0)) == NULL)
 		return NULL;
-	if (strncmp(url, "ipc://", 6) == 0)
-		unlink(url + 6);
-	if ((rv = nng_listen(s, url, NULL, 0)) != 0) {
+	if ((rv = ipc_listen(s, url, IPC_LISTEN_GUARD)) != 0) {
 		log_warnx("ipc %s: listen: %s", url, nng_strerror(rv));
 		ipc_out_free(out);
 		return NULL;

@@ -14,7 +14,11 @@
 #ifndef SN_IPC_H
 #define SN_IPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include <nng/nng.h>
 
 struct event_base;
 
@@ -26,6 +30,28 @@ struct event_base;
 
 /* Writes "ipc://<run_dir>/<name>" into buf; -1 when it does not fit. */
 int ipc_url(char *buf, size_t size, const char *run_dir, const char *name);
+
+/*
+ * Every listener of the set goes through ipc_listen: it replaces a stale
+ * socket file, makes the new one PRIVS_SOCKET_MODE (0660) and, with
+ * IPC_LISTEN_GUARD, closes each connection from a peer privs.h does not
+ * serve before the socket sees it (logged).  Without the guard the
+ * caller checks each request (ctl.c answers "permission denied").
+ * Returns 0 or an nng error.
+ */
+#define IPC_LISTEN_GUARD 0x1
+int ipc_listen(nng_socket s, const char *url, int flags);
+
+/* The peer at the other end of an ipc pipe (NNG_OPT_IPC_PEER_*). */
+struct ipc_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid; /* 0 when unknown */
+};
+/* Fills peer; -1 when the pipe has no credentials (peer: -1 ids). */
+int ipc_pipe_peer(nng_pipe p, struct ipc_peer *peer);
+/* ipc_pipe_peer, then privs_peer_allowed; false without credentials. */
+bool ipc_peer_allowed(nng_pipe p, struct ipc_peer *peer);
 
 /* Called on the loop for each received message; data is valid only
  * during the call. */

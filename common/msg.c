@@ -12,6 +12,7 @@ static const char *const msg_type_names[] = {
         [SN_MSG_EVENTS] = "events",
         [SN_MSG_ANOMALIES] = "anomalies",
         [SN_MSG_SET_STATE] = "set_state",
+        [SN_MSG_CURSOR] = "cursor",
 };
 
 const char *
@@ -101,6 +102,35 @@ msg_begin(struct sn_buf *b, enum sn_msg_type type)
 	put_u8(b, 0);
 	put_u8(b, 0);
 	put_u32(b, 0);
+	if (type == SN_MSG_EVENTS)
+		put_u64(b, 0); /* prev, msg_set_prev */
+}
+
+void
+msg_set_prev_raw(void *msg, size_t len, uint64_t prev)
+{
+	uint8_t *p = msg;
+	int i;
+
+	if (len < SN_MSG_HDR_LEN + 8 || p[1] != SN_MSG_EVENTS)
+		return;
+	for (i = 0; i < 8; i++)
+		p[SN_MSG_HDR_LEN + i] = (uint8_t)(prev >> (8 * i));
+}
+
+void
+msg_set_prev(struct sn_buf *b, uint64_t prev)
+{
+	msg_set_prev_raw(b->data, b->len, prev);
+}
+
+void
+msg_add_cursor(struct sn_buf *b, const struct sn_cursor *c)
+{
+	put_u8(b, c->kind);
+	put_str(b, c->consumer);
+	put_u64(b, c->seq);
+	bump_count(b);
 }
 
 uint32_t
@@ -252,13 +282,21 @@ msg_open(struct msg_reader *r, const void *data, size_t len)
 
 	if (len < SN_MSG_HDR_LEN || p[0] != SN_MSG_VERSION)
 		return -1;
-	if (p[1] < SN_MSG_EVENTS || p[1] > SN_MSG_SET_STATE)
+	if (p[1] < SN_MSG_EVENTS || p[1] > SN_MSG_CURSOR)
 		return -1;
 	r->type = p[1];
 	r->remaining = (uint32_t)p[4] | (uint32_t)p[5] << 8 |
 	               (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
 	r->p = p + SN_MSG_HDR_LEN;
 	r->end = p + len;
+	r->prev = 0;
+	if (r->type == SN_MSG_EVENTS) {
+		if (len < SN_MSG_HDR_LEN + 8)
+			return -1;
+		for (int i = 7; i >= 0; i--)
+			r->prev = r->prev << 8 | r->p[i];
+		r->p += 8;
+	}
 	return 0;
 }
 
@@ -337,12 +375,27 @@ msg_next_daemon_status(struct msg_reader *r, struct sn_daemon_status *st)
 }
 
 int
+msg_next_cursor(struct msg_reader *r, struct sn_cursor *c)
+{
+	if (r->type != SN_MSG_CURSOR)
+		return -1;
+	if (r->remaining == 0)
+		return msg_at_end(r);
+	if (get_u8(r, &c->kind) < 0 || get_str(r, &c->consumer) < 0 ||
+	    get_u64(r, &c->seq) < 0)
+		return -1;
+	r->remaining--;
+	return 1;
+}
+
+int
 msg_check(const struct msg_reader *r)
 {
 	struct msg_reader c = *r;
 	struct sn_event ev;
 	struct sn_anomaly a;
 	struct sn_daemon_status st;
+	struct sn_cursor cur;
 	int rc;
 
 	do {
@@ -355,6 +408,9 @@ msg_check(const struct msg_reader *r)
 			break;
 		case SN_MSG_SET_STATE:
 			rc = msg_next_daemon_status(&c, &st);
+			break;
+		case SN_MSG_CURSOR:
+			rc = msg_next_cursor(&c, &cur);
 			break;
 		default:
 			return -1;

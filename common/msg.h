@@ -10,9 +10,12 @@
  *   u32 count     number of records in the payload
  *
  * Records are little-endian fixed-width integers and IEEE doubles, and
- * strings as u32 length + bytes + NUL.  Binary and batched on purpose:
- * nng moves 45-66k messages/s over ipc:// whatever their size, so one
- * message carries many events (see docs/architecture.md).
+ * strings as u32 length + bytes + NUL.  An SN_MSG_EVENTS payload starts
+ * with a u64 `prev`, the sequence number of the last event of the
+ * batch before it in ingestd's spool (0: none), so a consumer can tell a
+ * batch that follows what it has from one after a gap (cursor.h).  Binary and
+ * batched on purpose: nng moves 45-66k messages/s over ipc:// whatever their
+ * size, so one message carries many events (see docs/architecture.md).
  *
  * Bump SN_MSG_VERSION whenever a payload changes.
  */
@@ -25,7 +28,7 @@
 #include "event.h"
 #include "util.h"
 
-#define SN_MSG_VERSION 2
+#define SN_MSG_VERSION 3
 #define SN_MSG_HDR_LEN 8
 
 enum sn_msg_type {
@@ -35,6 +38,22 @@ enum sn_msg_type {
 	SN_MSG_ANOMALIES = 2,
 	/* supervisor -> daemons (pub/sub): the state of the daemon set */
 	SN_MSG_SET_STATE = 3,
+	/* stored, detectd -> ingestd: where a consumer stands (cursor.h) */
+	SN_MSG_CURSOR = 4,
+};
+
+/* What a SN_MSG_CURSOR record says. */
+enum sn_cursor_kind {
+	/* "everything up to seq is durable here": ingestd may drop it */
+	SN_CURSOR_ACK = 1,
+	/* "send me what follows seq": after a start or a gap */
+	SN_CURSOR_RESUME = 2,
+};
+
+struct sn_cursor {
+	uint8_t kind;           /* enum sn_cursor_kind */
+	struct sn_str consumer; /* "stored", "detectd" */
+	uint64_t seq;
 };
 
 const char *sn_msg_type_name(int type);
@@ -65,6 +84,10 @@ void msg_begin(struct sn_buf *b, enum sn_msg_type type);
 void msg_add_event(struct sn_buf *b, const struct sn_event *ev);
 void msg_add_anomaly(struct sn_buf *b, const struct sn_anomaly *a);
 void msg_add_daemon_status(struct sn_buf *b, const struct sn_daemon_status *st);
+void msg_add_cursor(struct sn_buf *b, const struct sn_cursor *c);
+/* Sets the `prev` of an SN_MSG_EVENTS message being built or sent. */
+void msg_set_prev(struct sn_buf *b, uint64_t prev);
+void msg_set_prev_raw(void *msg, size_t len, uint64_t prev);
 /* Number of records added since msg_begin. */
 uint32_t msg_count(const struct sn_buf *b);
 
@@ -74,6 +97,7 @@ struct msg_reader {
 	const uint8_t *end;
 	uint32_t remaining; /* records not yet read */
 	uint8_t type;
+	uint64_t prev; /* SN_MSG_EVENTS: the batch before this one */
 };
 
 /*
@@ -92,6 +116,7 @@ int msg_open(struct msg_reader *r, const void *data, size_t len);
 int msg_next_event(struct msg_reader *r, struct sn_event *ev);
 int msg_next_anomaly(struct msg_reader *r, struct sn_anomaly *a);
 int msg_next_daemon_status(struct msg_reader *r, struct sn_daemon_status *st);
+int msg_next_cursor(struct msg_reader *r, struct sn_cursor *c);
 
 /*
  * Checks every record of the message r is positioned on without

@@ -140,9 +140,16 @@ sn_rfc3339_parse(const char *s, size_t len, int64_t *out_ms)
 void
 sn_rfc3339_format(int64_t ms, char *buf, size_t size)
 {
-	time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-	int frac = (int)(ms - (int64_t)sec * 1000);
+	/* Floor division without ms - 999, which overflows near INT64_MIN
+	 * (a malformed message can carry any time). */
+	time_t sec = (time_t)(ms / 1000);
+	int frac = (int)(ms % 1000);
 	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000;
+		sec--;
+	}
 
 	gmtime_r(&sec, &tm);
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",

@@ -11,6 +11,11 @@
  * naming the first field found wrong.  Problems with the body as a whole
  * (malformed JSON, no event at all, too many events, out of memory) end
  * the parse with a status and a reason instead.
+ *
+ * The limits below hold wherever events are parsed (ingestd, sentinel-cli
+ * replay and detectors test, detectd's detectors.test), so one event is
+ * valid or not everywhere.  Only the timestamp window depends on the
+ * caller: ingestd checks it against its clock (struct ingest_opts).
  */
 #ifndef SN_INGEST_VALIDATE_H
 #define SN_INGEST_VALIDATE_H
@@ -22,6 +27,19 @@
 #include <jansson.h>
 
 #include "event.h"
+
+/*
+ * Fixed limits on one event (docs/http-api.md, "Limits").  Identifiers
+ * become group labels, index keys and metric labels, so they are kept
+ * short; other strings only travel in the event's JSON.
+ */
+#define INGEST_IDENT_MAX   256 /* event_type, application_id, model, status */
+#define INGEST_STRING_MAX  (64 * 1024) /* any other string value or key */
+#define INGEST_DEPTH_MAX   32  /* objects and arrays; the event counts as 1 */
+#define INGEST_FIELDS_MAX  256 /* members of data */
+#define INGEST_LATENCY_MAX 86400000.0 /* data.latency_ms: 24 hours */
+#define INGEST_TOKENS_MAX  1e9        /* data.*_tokens */
+#define INGEST_COST_MAX    1e6        /* data.cost */
 
 /* How the body is framed, from its Content-Type. */
 enum ingest_body_kind {
@@ -45,6 +63,32 @@ enum ingest_status {
 	INGEST_ERR_EMPTY,    /* no event in the body (400) */
 	INGEST_ERR_TOO_MANY, /* more events than max_events (413) */
 	INGEST_ERR_NOMEM,    /* allocation failed (503) */
+};
+
+/*
+ * What the caller asks of a parse beyond the fixed limits.  With window
+ * set, an event whose timestamp is more than max_age_ms before now_ms or
+ * more than max_future_ms after it is rejected (INGEST_REJ_WINDOW): a
+ * far-future event would move detectd's event-time clock, and an old one
+ * would be deleted by retention at once.
+ */
+struct ingest_opts {
+	uint32_t max_events;   /* events in one body */
+	bool window;           /* check timestamps against the window */
+	int64_t now_ms;        /* wall clock the window is measured from */
+	int64_t max_age_ms;    /* ingestion.accept.max_age */
+	int64_t max_future_ms; /* ingestion.accept.max_future */
+};
+
+/* Which rule an event broke; ingestd counts rejections by it. */
+enum ingest_reject_kind {
+	INGEST_REJ_INVALID = 0, /* a field's type or value: invalid_field */
+	INGEST_REJ_JSON,        /* an NDJSON line is not JSON: invalid_json */
+	INGEST_REJ_TOO_LONG,    /* a string over its limit: string_too_long */
+	INGEST_REJ_TOO_DEEP,    /* nested too deep: too_deep */
+	INGEST_REJ_FIELDS,      /* data has too many members: too_many_fields */
+	INGEST_REJ_RANGE,       /* a number out of range: number_out_of_range */
+	INGEST_REJ_WINDOW,      /* timestamp_out_of_window */
 };
 
 /* One accepted event. */
@@ -72,6 +116,7 @@ struct ingest_reject {
 	bool has_event_id;
 	char event_id[SN_EVENT_ID_MAX + 1];
 	const char *field; /* static: "timestamp", "data.cost", "event" */
+	enum ingest_reject_kind kind;
 	/* "must be a non-negative number"; printable ASCII only */
 	char reason[INGEST_REASON_MAX];
 };
@@ -113,6 +158,12 @@ enum ingest_status ingest_parse_body(const char *body, size_t len,
                                      enum ingest_body_kind kind,
                                      uint32_t max_events,
                                      struct ingest_result *res);
+/* The same with every option: o->max_events, and the timestamp window
+ * when o->window is set (ingestd).  ingest_parse_body has no window. */
+enum ingest_status ingest_parse(const char *body, size_t len,
+                                enum ingest_body_kind kind,
+                                const struct ingest_opts *o,
+                                struct ingest_result *res);
 
 void ingest_result_free(struct ingest_result *res);
 
@@ -124,5 +175,21 @@ void ingest_result_free(struct ingest_result *res);
  */
 int ingest_validate_event(json_t *obj, struct sn_event *ev, const char **field,
                           const char **reason);
+
+/* Why ingest_check_event refused an event. */
+struct ingest_fault {
+	enum ingest_reject_kind kind;
+	const char *field;  /* static */
+	const char *reason; /* static, or buf */
+	char buf[INGEST_REASON_MAX];
+};
+
+/*
+ * ingest_validate_event with the options of o (NULL: no window).
+ * Returns 0, or -1 with f filled; f->reason may point into f->buf, so
+ * it lives as long as f.
+ */
+int ingest_check_event(json_t *obj, const struct ingest_opts *o,
+                       struct sn_event *ev, struct ingest_fault *f);
 
 #endif

@@ -615,45 +615,89 @@ engine_streq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* Identity encoding: a string NULL is not "" (a default differs from an
+ * empty value). */
+static void
+engine_id_str(struct sn_buf *out, const char *s)
+{
+	uint32_t len = s ? (uint32_t)strlen(s) : 0;
+	uint8_t present = s != NULL;
+
+	sn_buf_append(out, &present, 1);
+	sn_buf_append(out, &len, sizeof(len));
+	sn_buf_append(out, s ? s : "", len);
+}
+
+static void
+engine_id_i64(struct sn_buf *out, int64_t v)
+{
+	sn_buf_append(out, &v, sizeof(v));
+}
+
 /*
- * Whether two configs of a detector would build the same state: every
- * setting but name and actions (which only label the records).
+ * The identity of the state detector config c builds: every setting but
+ * name and actions (which only label the records), as bytes.  Two
+ * configs with equal identities build the same state, so a reload
+ * (engine_carry_over) and a checkpoint (checkpoint.c) keep a detector's
+ * groups exactly when its identity is unchanged.  One list of settings
+ * for both: a setting added to struct sn_detector that changes what a
+ * detector computes must be added here, and the checkpoint format
+ * version need not change (the identity is stored as opaque bytes).
  */
+void
+engine_config_identity(const struct sn_detector *c, struct sn_buf *out)
+{
+	double t = c->threshold == 0 ? 0 : c->threshold; /* -0 is 0 */
+	size_t i;
+
+	engine_id_str(out, c->id);
+	engine_id_str(out, c->type);
+	engine_id_i64(out, c->enabled);
+	engine_id_str(out, c->metric);
+	engine_id_str(out, c->condition);
+	engine_id_i64(out, c->has_threshold);
+	if (c->has_threshold)
+		sn_buf_append(out, &t, sizeof(t));
+	engine_id_i64(out, c->window_ms);
+	engine_id_str(out, c->strategy);
+	engine_id_str(out, c->aggregation);
+	engine_id_i64(out, (int64_t)c->ngroup_by);
+	for (i = 0; i < c->ngroup_by; i++)
+		engine_id_str(out, c->group_by[i]);
+	engine_id_i64(out, c->min_samples);
+	engine_id_i64(out, c->cooldown_ms);
+	engine_id_i64(out, (int64_t)c->nfilter);
+	for (i = 0; i < c->nfilter; i++) {
+		engine_id_str(out, c->filter[i].field);
+		engine_id_str(out, c->filter[i].value);
+	}
+	engine_id_i64(out, c->history);
+	engine_id_str(out, c->direction);
+	engine_id_str(out, c->baseline);
+	engine_id_i64(out, c->lateness_ms);
+	engine_id_i64(out, c->max_groups);
+}
+
+/* Whether two configs of a detector would build the same state. */
 static int
 engine_same_config(const struct sn_detector *a, const struct sn_detector *b)
 {
-	size_t i;
+	struct sn_buf ia = {0}, ib = {0};
+	int same;
 
-	if (!engine_streq(a->id, b->id) || !engine_streq(a->type, b->type) ||
-	    a->enabled != b->enabled || !engine_streq(a->metric, b->metric) ||
-	    !engine_streq(a->condition, b->condition) ||
-	    a->has_threshold != b->has_threshold ||
-	    (a->has_threshold && a->threshold != b->threshold) ||
-	    a->window_ms != b->window_ms ||
-	    !engine_streq(a->strategy, b->strategy) ||
-	    !engine_streq(a->aggregation, b->aggregation) ||
-	    a->ngroup_by != b->ngroup_by || a->min_samples != b->min_samples ||
-	    a->cooldown_ms != b->cooldown_ms || a->nfilter != b->nfilter ||
-	    a->history != b->history ||
-	    !engine_streq(a->direction, b->direction) ||
-	    !engine_streq(a->baseline, b->baseline) ||
-	    a->lateness_ms != b->lateness_ms || a->max_groups != b->max_groups)
-		return 0;
-	for (i = 0; i < a->ngroup_by; i++)
-		if (!engine_streq(a->group_by[i], b->group_by[i]))
-			return 0;
-	for (i = 0; i < a->nfilter; i++)
-		if (!engine_streq(a->filter[i].field, b->filter[i].field) ||
-		    !engine_streq(a->filter[i].value, b->filter[i].value))
-			return 0;
-	return 1;
+	engine_config_identity(a, &ia);
+	engine_config_identity(b, &ib);
+	same = ia.len == ib.len && memcmp(ia.data, ib.data, ia.len) == 0;
+	sn_buf_free(&ia);
+	sn_buf_free(&ib);
+	return same;
 }
 
 /* Moves the live state of detectors whose config is unchanged. */
 static void
 engine_carry_over(struct engine *e, struct engine *prev)
 {
-	struct det *d, *p;
+	struct det *d, *p = NULL;
 	size_t i, j, kept = 0;
 
 	e->clock = prev->clock;
@@ -1175,8 +1219,10 @@ engine_key(const struct det *d, struct det_event *de, uint8_t *key)
 
 	for (i = 0; i < d->nlabels; i++) {
 		if (engine_field_text(de, &d->labels[i], &p, &len, num,
-		                      sizeof(num)) < 0)
+		                      sizeof(num)) < 0) {
+			p = ""; /* memcpy below wants a pointer even for 0 */
 			len = 0;
+		}
 		if (len > DET_LABEL_MAX) {
 			/* Cut on a UTF-8 character boundary, so labels stay
 			 * valid JSON text. */
@@ -1371,6 +1417,30 @@ int64_t
 engine_max_event_time(const struct engine *e)
 {
 	return e->have_clock ? e->clock : INT64_MIN;
+}
+
+/* --- state access for checkpoint.c ------------------------------------ */
+
+struct det *
+engine_det(const struct engine *e, size_t i)
+{
+	return &e->dets[i];
+}
+
+void
+engine_clock_get(const struct engine *e, struct engine_clock *c)
+{
+	c->clock = e->clock;
+	c->have_clock = e->have_clock;
+	c->forced = e->forced;
+}
+
+void
+engine_clock_set(struct engine *e, const struct engine_clock *c)
+{
+	e->clock = c->clock;
+	e->have_clock = c->have_clock;
+	e->forced = c->forced;
 }
 
 /* --- introspection ---------------------------------------------------- */

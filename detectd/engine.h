@@ -138,4 +138,34 @@ struct json_t *engine_test(struct engine *e, const char *detector_id,
  * docs describe (one line of ANOMALIES.ndjson).  New reference. */
 struct json_t *engine_anomaly_json(const struct sn_anomaly *a);
 
+/* --- state access for checkpoint.c (detectd only) ----------------------
+ *
+ * A checkpoint (checkpoint.h) saves and restores what engine_new's
+ * carry-over moves on a reload: each detector's groups and counters
+ * (struct det, detector.h) and the engine's event-time clock.
+ */
+struct det;
+struct sn_buf;
+
+/* Detector i of the config (i < engine_detector_count), its live state
+ * included.  Like strchr, it takes a const engine and returns a mutable
+ * detector: the caller knows whether it may change it. */
+struct det *engine_det(const struct engine *e, size_t i);
+
+/* The engine's event-time clock (see engine_watermark). */
+struct engine_clock {
+	int64_t clock;  /* highest event time seen, when have_clock */
+	int have_clock; /* an event (or engine_advance_clock) was seen */
+	int64_t forced; /* engine_advance's watermark; INT64_MIN: none */
+};
+void engine_clock_get(const struct engine *e, struct engine_clock *c);
+void engine_clock_set(struct engine *e, const struct engine_clock *c);
+
+/*
+ * Appends to out the bytes that identify the state detector config c
+ * builds: every setting but name and actions.  Equal bytes: the same
+ * state layout and meaning, so state may move over (reload, checkpoint).
+ */
+void engine_config_identity(const struct sn_detector *c, struct sn_buf *out);
+
 #endif

@@ -8,6 +8,12 @@
  * engine from the new detectors, keeping the state of unchanged ones.
  * detectd-ctl.ipc answers `sentinel-cli detectors list|test` (detctl.h).
  *
+ * Events come from ingestd's spool in order (cursor.h).  Every
+ * detection.checkpoint_interval the engine's state is saved with the seq
+ * of the last event taken (checkpoint.h) and that seq acknowledged; a
+ * restarted detectd loads it and asks for the events after it, so kill
+ * -9 loses no state and counts no event twice.
+ *
  * Time: the engine runs on event time.  When no event has arrived for
  * DETECTD_IDLE_MS, a 1-second timer moves the engine's event-time clock
  * to the last event time seen plus the wall-clock time elapsed since
@@ -20,10 +26,13 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
+#include "checkpoint.h"
 #include "ctl.h"
+#include "cursor.h"
 #include "detctl.h"
 #include "daemon.h"
 #include "engine.h"
@@ -53,7 +62,31 @@ struct detectd {
 	int64_t last_arrival_ms;   /* wall clock of the last message */
 	uint64_t msgs_dropped;     /* malformed or unexpected messages */
 	uint64_t anomalies;        /* emitted since start */
+	struct cursor cursor;      /* our place in ingestd's spool */
+	char *ckpt_path;           /* <storage.path>/detectd.checkpoint */
+	struct event *ckpt_ev;     /* every detection.checkpoint_interval */
 };
+
+/* Saves the engine's state at the last event taken; then ingestd may
+ * forget the events before it.  0 or -1 (logged). */
+static int
+detectd_checkpoint(struct detectd *st)
+{
+	if (st->cursor.last == st->cursor.durable)
+		return 0;
+	if (checkpoint_save(st->engine, st->cursor.last, st->ckpt_path) < 0)
+		return -1;
+	st->cursor.durable = st->cursor.last;
+	return 0;
+}
+
+static void
+detectd_on_checkpoint(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	detectd_checkpoint(arg);
+}
 
 /* engine callback: one anomaly into the outgoing message. */
 static void
@@ -122,9 +155,12 @@ detectd_on_msg(const void *data, size_t len, void *arg)
 		detectd_drop(st, r.type, "malformed");
 		return;
 	}
+	if (!cursor_batch(&st->cursor, r.prev))
+		return; /* after a gap: asked for again */
 	msg_begin(&st->out, SN_MSG_ANOMALIES);
 	while (msg_next_event(&r, &ev) == 1)
-		engine_feed(st->engine, &ev, now, detectd_emit, st);
+		if (cursor_take(&st->cursor, ev.seq))
+			engine_feed(st->engine, &ev, now, detectd_emit, st);
 	st->last_event_ms = engine_max_event_time(st->engine);
 	st->last_arrival_ms = now;
 	detectd_flush(st);
@@ -170,6 +206,7 @@ detectd_on_stop(struct sn_daemon *d)
 	int n;
 
 	n = ipc_in_drain(st->in);
+	detectd_checkpoint(st);
 	left = ipc_flush(st->to_stored, DETECTD_FLUSH_MS) +
 	       ipc_flush(st->to_alertd, DETECTD_FLUSH_MS);
 	log_info("drained %d messages; %llu anomalies since start%s", n,
@@ -184,7 +221,32 @@ static void
 detectd_open(struct detectd *st)
 {
 	struct timeval tv = {DETECTD_TICK_MS / 1000, 0};
+	int64_t ms = st->d.cfg->detection.checkpoint_interval_ms;
+	struct timeval every = {(time_t)(ms / 1000),
+	                        (suseconds_t)(ms % 1000 * 1000)};
+	uint64_t seq = 0;
 	char url[256];
+	struct sn_buf p = {0};
+	const char *dir = st->d.cfg->storage.path;
+
+	/* the state a checkpoint kept, and the events after it */
+	if (sn_mkdir_p(dir, 0750) < 0)
+		log_warn("storage.path %s", dir);
+	sn_buf_append(&p, dir, strlen(dir));
+	sn_buf_append(&p, "/detectd.checkpoint", sizeof("/detectd.checkpoint"));
+	st->ckpt_path = (char *)p.data;
+	if (checkpoint_load(st->engine, st->ckpt_path, &seq) == 1) {
+		log_info("detector state restored from %s (event seq %llu)",
+		         st->ckpt_path, (unsigned long long)seq);
+		st->last_event_ms = engine_max_event_time(st->engine);
+		st->last_arrival_ms = sn_now_ms();
+	}
+	if (cursor_open(&st->cursor, &st->d, "detectd", seq) < 0)
+		fatalx("cannot reach ingestd's cursor socket");
+	st->ckpt_ev = event_new(st->d.base, -1, EV_PERSIST,
+	                        detectd_on_checkpoint, st);
+	if (st->ckpt_ev == NULL || event_add(st->ckpt_ev, &every) < 0)
+		fatalx("cannot arm the checkpoint timer");
 
 	st->to_stored =
 	        daemon_push_dial(&st->d, SN_IPC_STORED, DETECTD_MAX_QUEUED);
@@ -217,6 +279,9 @@ main(int argc, char **argv)
 	rc = daemon_run(&st.d);
 
 	event_free(st.tick);
+	event_free(st.ckpt_ev);
+	cursor_close(&st.cursor);
+	free(st.ckpt_path);
 	ctl_free(st.ctl);
 	ipc_in_free(st.in);
 	ipc_out_free(st.to_stored);

@@ -7,9 +7,10 @@
  *   GET  /api/v1/health             the set's state, for humans
  *   GET  /api/v1/events ...         the query API: query.c
  *
- * Every answer is JSON, errors included, except the 413 evhttp sends by
- * itself for a body over http.max_body_bytes: libevent 2.1 refuses such
- * a body before any callback of ours runs, so it cannot be rewritten.
+ * Every answer is JSON, errors included: the few libevent writes itself
+ * (its HTML 400, 413, 417 and 501 pages) are replaced before they leave
+ * (see "connections" below, which also caps connections and gives each
+ * request a deadline for its headers and its body).
  *
  * An events request is answered only once its events left in a batch
  * (forward.c): the 202 is held until the end of the loop iteration,
@@ -18,14 +19,19 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "ingestd.h"
 #include "log.h"
@@ -33,8 +39,9 @@
 #include "validate.h"
 
 #define HTTP_PATH_EVENTS "/api/v1/telemetry/events"
-#define HTTP_MAX_HEADERS (64 * 1024)
-#define HTTP_TIMEOUT_S   30
+/* How long a connection we close keeps being read after our answer, so
+ * the client reads the answer rather than a reset. */
+#define HTTP_LINGER_MS 2000
 
 #define HTTP_ALL_METHODS                                                       \
 	(EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | \
@@ -64,12 +71,22 @@ http_reason_phrase(int code)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
 	case 413:
 		return "Payload Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 417:
+		return "Expectation Failed";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
 	case 500:
 		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
 	case 502:
 		return "Bad Gateway";
 	case 503:
@@ -156,6 +173,72 @@ http_method_ok(struct evhttp_request *req, int allowed, const char *allow)
 	return 0;
 }
 
+/* --- rejection counters -------------------------------------------------- */
+
+static const char *const http_err_names[HTTP_NERR] = {
+        [HTTP_ERR_BODY_TOO_LARGE] = "body_too_large",
+        [HTTP_ERR_HEADER_TOO_LARGE] = "header_too_large",
+        [HTTP_ERR_MALFORMED_HTTP] = "malformed_http",
+        [HTTP_ERR_TIMEOUT] = "timeout",
+        [HTTP_ERR_TOO_MANY_CONNECTIONS] = "too_many_connections",
+        [HTTP_ERR_METHOD_NOT_ALLOWED] = "method_not_allowed",
+        [HTTP_ERR_UNSUPPORTED_MEDIA] = "unsupported_media_type",
+        [HTTP_ERR_EMPTY_BODY] = "empty_body",
+        [HTTP_ERR_INVALID_JSON] = "invalid_json",
+        [HTTP_ERR_BATCH_TOO_LARGE] = "batch_too_large",
+        [HTTP_ERR_INVALID_FIELD] = "invalid_field",
+        [HTTP_ERR_STRING_TOO_LONG] = "string_too_long",
+        [HTTP_ERR_TOO_DEEP] = "too_deep",
+        [HTTP_ERR_TOO_MANY_FIELDS] = "too_many_fields",
+        [HTTP_ERR_NUMBER_OUT_OF_RANGE] = "number_out_of_range",
+        [HTTP_ERR_TIMESTAMP_OUT_OF_WINDOW] = "timestamp_out_of_window",
+        [HTTP_ERR_TOO_MANY_REQUESTS] = "too_many_requests",
+        [HTTP_ERR_PIPELINE_UNAVAILABLE] = "pipeline_unavailable",
+        [HTTP_ERR_SHUTTING_DOWN] = "shutting_down",
+        [HTTP_ERR_OUT_OF_MEMORY] = "out_of_memory",
+};
+
+const char *
+http_err_name(enum http_err e)
+{
+	return (unsigned)e < HTTP_NERR ? http_err_names[e] : "unknown";
+}
+
+uint64_t
+http_err_count(const struct http_server *h, enum http_err e)
+{
+	return (unsigned)e < HTTP_NERR ? h->errors[e] : 0;
+}
+
+static void
+http_count(struct http_server *h, enum http_err e)
+{
+	h->errors[e]++;
+}
+
+/* The counter of an event rejected for kind. */
+static enum http_err
+http_err_of_reject(enum ingest_reject_kind kind)
+{
+	switch (kind) {
+	case INGEST_REJ_JSON:
+		return HTTP_ERR_INVALID_JSON;
+	case INGEST_REJ_TOO_LONG:
+		return HTTP_ERR_STRING_TOO_LONG;
+	case INGEST_REJ_TOO_DEEP:
+		return HTTP_ERR_TOO_DEEP;
+	case INGEST_REJ_FIELDS:
+		return HTTP_ERR_TOO_MANY_FIELDS;
+	case INGEST_REJ_RANGE:
+		return HTTP_ERR_NUMBER_OUT_OF_RANGE;
+	case INGEST_REJ_WINDOW:
+		return HTTP_ERR_TIMESTAMP_OUT_OF_WINDOW;
+	case INGEST_REJ_INVALID:
+	default:
+		return HTTP_ERR_INVALID_FIELD;
+	}
+}
+
 /* --- POST /api/v1/telemetry/events ---------------------------------------- */
 
 /* The rejected list of a batch answer; NULL on ENOMEM. */
@@ -215,18 +298,22 @@ http_all_rejected(struct evhttp_request *req, const struct ingest_result *res)
 	                     http_rejected_list(res)));
 }
 
-/* Answers a body refused as a whole by ingest_parse_body. */
+/* Answers a body refused as a whole by ingest_parse. */
 static void
-http_body_error(struct evhttp_request *req, const struct ingest_result *res)
+http_body_error(struct http_server *h, struct evhttp_request *req,
+                const struct ingest_result *res)
 {
 	switch (res->status) {
 	case INGEST_ERR_JSON:
+		http_count(h, HTTP_ERR_INVALID_JSON);
 		http_error(req, 400, "invalid JSON", res->reason);
 		break;
 	case INGEST_ERR_EMPTY:
+		http_count(h, HTTP_ERR_EMPTY_BODY);
 		http_error(req, 400, "no events", res->reason);
 		break;
 	case INGEST_ERR_TOO_MANY:
+		http_count(h, HTTP_ERR_BATCH_TOO_LARGE);
 		http_reply(req, 413,
 		           json_pack("{s:s, s:I, s:s}", "error",
 		                     "batch too large", "limit",
@@ -235,6 +322,7 @@ http_body_error(struct evhttp_request *req, const struct ingest_result *res)
 		break;
 	case INGEST_ERR_NOMEM:
 	default:
+		http_count(h, HTTP_ERR_OUT_OF_MEMORY);
 		http_unavailable(req, "out of memory", res->reason);
 		break;
 	}
@@ -244,11 +332,19 @@ static void
 http_refuse_pipeline(struct http_server *h, struct evhttp_request *req,
                      const char *failed, size_t nevents)
 {
-	char reason[64];
-
 	h->refused += nevents;
-	snprintf(reason, sizeof(reason), "%s is not accepting events", failed);
-	http_unavailable(req, "pipeline unavailable", reason);
+	if (fwd_refusal_status(h->fwd) == 429) {
+		/* consumers behind: slow down, nothing is wrong */
+		http_count(h, HTTP_ERR_TOO_MANY_REQUESTS);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "Retry-After", "1");
+		http_reply(req, 429,
+		           json_pack("{s:s, s:s}", "error", "too many requests",
+		                     "reason", failed));
+		return;
+	}
+	http_count(h, HTTP_ERR_PIPELINE_UNAVAILABLE);
+	http_unavailable(req, "pipeline unavailable", failed);
 }
 
 /* Called by forward.c once the request's batch went out or failed. */
@@ -320,21 +416,26 @@ http_events_cb(struct evhttp_request *req, void *arg)
 {
 	struct http_server *h = arg;
 	struct ingest_result res;
+	struct ingest_opts opts;
 	enum ingest_body_kind kind;
 	struct evbuffer *in;
 	const char *ct;
 	const char *body = "";
-	size_t len;
+	size_t len, i;
 
-	if (!http_method_ok(req, EVHTTP_REQ_POST, "POST"))
+	if (!http_method_ok(req, EVHTTP_REQ_POST, "POST")) {
+		http_count(h, HTTP_ERR_METHOD_NOT_ALLOWED);
 		return;
+	}
 	if (h->stopping) {
+		http_count(h, HTTP_ERR_SHUTTING_DOWN);
 		http_unavailable(req, "shutting down", NULL);
 		return;
 	}
 	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
 	                        "Content-Type");
 	if (ingest_body_kind_parse(ct, &kind) < 0) {
+		http_count(h, HTTP_ERR_UNSUPPORTED_MEDIA);
 		http_error(req, 415, "unsupported media type",
 		           "Content-Type must be application/json or "
 		           "application/x-ndjson");
@@ -343,16 +444,24 @@ http_events_cb(struct evhttp_request *req, void *arg)
 	in = evhttp_request_get_input_buffer(req);
 	if ((len = evbuffer_get_length(in)) > 0 &&
 	    (body = (const char *)evbuffer_pullup(in, -1)) == NULL) {
+		http_count(h, HTTP_ERR_OUT_OF_MEMORY);
 		http_unavailable(req, "out of memory", NULL);
 		return;
 	}
 
 	memset(&res, 0, sizeof(res));
-	if (ingest_parse_body(body, len, kind, h->max_events, &res) !=
-	    INGEST_OK) {
-		http_body_error(req, &res);
+	memset(&opts, 0, sizeof(opts));
+	opts.max_events = h->max_events;
+	opts.window = true;
+	opts.now_ms = sn_now_ms();
+	opts.max_age_ms = h->max_age_ms;
+	opts.max_future_ms = h->max_future_ms;
+	if (ingest_parse(body, len, kind, &opts, &res) != INGEST_OK) {
+		http_body_error(h, req, &res);
 	} else {
 		h->rejected += res.nrejects;
+		for (i = 0; i < res.nrejects; i++)
+			http_count(h, http_err_of_reject(res.rejects[i].kind));
 		if (res.nevents == 0)
 			http_all_rejected(req, &res);
 		else
@@ -439,6 +548,27 @@ http_daemon_json(const char *state, int32_t pid, uint32_t restarts,
 	                 "uptime_seconds", (json_int_t)uptime_s);
 }
 
+/*
+ * ingestd's own numbers for /api/v1/health: connections open, events
+ * since start, and every rejection counter by reason (zeros included,
+ * so the shape does not change).  NULL on ENOMEM.
+ */
+static json_t *
+http_ingestion_json(const struct http_server *h)
+{
+	json_t *errors = json_object();
+	int i;
+
+	for (i = 0; errors != NULL && i < HTTP_NERR; i++)
+		json_object_set_new(errors, http_err_name((enum http_err)i),
+		                    json_integer((json_int_t)h->errors[i]));
+	return json_pack("{s:I, s:I, s:I, s:I, s:o*}", "connections",
+	                 (json_int_t)h->nconns, "accepted",
+	                 (json_int_t)h->accepted, "rejected",
+	                 (json_int_t)h->rejected, "refused",
+	                 (json_int_t)h->refused, "errors", errors);
+}
+
 static void
 http_api_health_cb(struct evhttp_request *req, void *arg)
 {
@@ -484,6 +614,8 @@ http_api_health_cb(struct evhttp_request *req, void *arg)
 	                 SENTINEL_VERSION, "uptime_seconds", (json_int_t)uptime,
 	                 "mode", config_mode_name(h->d->cfg->mode), "daemons",
 	                 daemons);
+	if (body != NULL)
+		json_object_set_new(body, "ingestion", http_ingestion_json(h));
 	if (body != NULL && !setstate_fresh(s, now_mono))
 		json_object_set_new(
 		        body, "reason",
@@ -505,17 +637,612 @@ http_not_found_cb(struct evhttp_request *req, void *arg)
 	http_error(req, 404, "not found", NULL);
 }
 
+/* --- connections: the cap, the deadlines, libevent's own answers ---------- */
+
+/*
+ * libevent 2.1's evhttp has no hook for a new connection or for the end
+ * of a request's headers (evhttp_set_newreqcb is 2.2), no cap on
+ * connections, and only an inactivity timeout: a client sending a byte
+ * every few seconds keeps a connection forever.  It also answers a
+ * malformed request, headers or a body over its limits, an unknown
+ * method and a bad Expect with an HTML page of its own.  So each
+ * connection is watched from the outside, with public calls only:
+ *
+ *   - evhttp_set_bevcb: we create the connection's bufferevent, so we
+ *     learn of the connection.  An event activated there runs before any
+ *     byte is read; it finds the evhttp_connection as the bufferevent's
+ *     callback argument (evhttp's, in 2.1.12) and sets its close
+ *     callback.  An extra reference on the bufferevent until then makes
+ *     a connection evhttp dropped in between harmless.
+ *   - evbuffer callbacks on the bufferevent's input and output say when
+ *     a request starts, when its headers end (the first blank line: the
+ *     bytes are seen before evhttp parses them) and when an answer has
+ *     gone out.
+ *   - A timer per connection: header_timeout from the first byte of a
+ *     request (from the accept for a new connection) to the end of its
+ *     headers, then body_timeout to the end of its body, else 408.
+ *   - An answer libevent wrote itself is replaced by our JSON before it
+ *     reaches the socket: its body is the last thing added, and the
+ *     socket is written only on a later loop iteration.
+ *
+ * Answers that end a connection (503 over the cap, 408, the replaced
+ * ones) take it over from evhttp: our callbacks on its bufferevent, the
+ * answer written, the write side shut once it is out, what the client
+ * still sends read and dropped for HTTP_LINGER_MS so that the client
+ * reads the answer instead of a reset, then evhttp_connection_free.
+ *
+ * A TLS listener would create its bufferevent in http_conn_new instead
+ * (bufferevent_openssl_socket_new); the rest works on the decrypted
+ * stream as it is.
+ */
+
+enum http_conn_state {
+	HTTP_CONN_NEW = 0,  /* accepted, not set up yet */
+	HTTP_CONN_IDLE,     /* between requests (evhttp's idle timeout) */
+	HTTP_CONN_HEADERS,  /* reading a request's headers */
+	HTTP_CONN_BODY,     /* reading its body or handing it over */
+	HTTP_CONN_HANDLING, /* a handler has it, or its answer is going out */
+	HTTP_CONN_CLOSING,  /* taken over: answering, then closing */
+};
+
+struct http_conn {
+	TAILQ_ENTRY(http_conn) entry;
+	struct http_server *h;
+	struct bufferevent *bev;
+	struct evhttp_connection *evcon; /* NULL until set up */
+	struct event *timer; /* set-up, then deadlines and the answer fix */
+	struct evbuffer_cb_entry *in_cb, *out_cb;
+	enum http_conn_state state;
+	int fix;            /* timer: replace libevent's answer */
+	int status;         /* of the answer being written, 0 if none */
+	uint64_t hdr_bytes; /* header bytes of the current request */
+	uint32_t lines;     /* header lines seen, request line included */
+	uint32_t line_len;  /* bytes of the current line, '\r' aside */
+};
+
+static void http_conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The listener goes off while many refused connections linger, so that
+ * a flood cannot use up every descriptor; back on below that. */
+static uint32_t
+http_conn_hard_max(const struct http_server *h)
+{
+	return h->max_conns + h->max_conns / 4 + 16;
+}
+
+static void
+http_accept_update(struct http_server *h)
+{
+	struct evconnlistener *l;
+	int pause = h->nconns >= http_conn_hard_max(h);
+
+	if (h->sock == NULL || pause == h->accept_paused)
+		return;
+	if ((l = evhttp_bound_socket_get_listener(h->sock)) == NULL)
+		return;
+	if (pause) {
+		evconnlistener_disable(l);
+		log_warnx("%u HTTP connections open: not accepting more until "
+		          "some close",
+		          h->nconns);
+	} else
+		evconnlistener_enable(l);
+	h->accept_paused = pause;
+}
+
+static void
+http_conn_free(struct http_conn *c)
+{
+	struct http_server *h = c->h;
+
+	TAILQ_REMOVE(&h->conns, c, entry);
+	h->nconns--;
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c);
+	http_accept_update(h);
+}
+
+/* evhttp's close callback: the connection is being freed. */
+static void
+http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *c = arg;
+
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (c->in_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev),
+		                         c->in_cb);
+	if (c->out_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+		                         c->out_cb);
+	if (c->state == HTTP_CONN_CLOSING)
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	http_conn_free(c);
+}
+
+/* evhttp's inactivity timeout for the connection, in ms. */
+static void
+http_conn_idle_timeout(struct http_conn *c, int64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evhttp_connection_set_timeout_tv(c->evcon, &tv);
+}
+
+/* A deadline ms from now; evhttp's own timeout is moved past it so
+ * that a client who stops sending gets our 408, not a silent close. */
+static void
+http_conn_deadline(struct http_conn *c, int64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+	http_conn_idle_timeout(c, ms + 1000);
+}
+
+/* A request starts. */
+static void
+http_conn_begin(struct http_conn *c)
+{
+	c->state = HTTP_CONN_HEADERS;
+	c->hdr_bytes = 0;
+	c->lines = 0;
+	c->line_len = 0;
+	http_conn_deadline(c, c->h->header_timeout_ms);
+}
+
+/*
+ * Follows the header lines in buf from offset off on: at the blank line
+ * that ends them the body's deadline starts.  The bytes after it (the
+ * body) are not looked at.
+ */
+static void
+http_conn_scan(struct http_conn *c, struct evbuffer *buf, size_t off)
+{
+	size_t len = evbuffer_get_length(buf), j;
+	struct evbuffer_ptr p;
+	struct evbuffer_iovec v;
+	const char *b;
+
+	if (evbuffer_ptr_set(buf, &p, off, EVBUFFER_PTR_SET) < 0)
+		return;
+	while (off < len && evbuffer_peek(buf, -1, &p, &v, 1) > 0 &&
+	       v.iov_len > 0) {
+		b = v.iov_base;
+		for (j = 0; j < v.iov_len; j++) {
+			c->hdr_bytes++;
+			if (b[j] == '\n') {
+				if (c->line_len == 0 && c->lines > 0) {
+					c->state = HTTP_CONN_BODY;
+					http_conn_deadline(
+					        c, c->h->body_timeout_ms);
+					return;
+				}
+				c->lines++;
+				c->line_len = 0;
+			} else if (b[j] != '\r')
+				c->line_len++;
+		}
+		off += v.iov_len;
+		if (evbuffer_ptr_set(buf, &p, v.iov_len, EVBUFFER_PTR_ADD) < 0)
+			return;
+	}
+}
+
+/* Bytes came in or were consumed. */
+static void
+http_conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                void *arg)
+{
+	struct http_conn *c = arg;
+
+	if (info->n_added == 0)
+		return;
+	if (c->state == HTTP_CONN_IDLE)
+		http_conn_begin(c);
+	if (c->state == HTTP_CONN_HEADERS)
+		http_conn_scan(c, buf,
+		               evbuffer_get_length(buf) - info->n_added);
+}
+
+/* The status of an answer whose status line starts at off; 0 if none. */
+static int
+http_conn_peek_status(struct evbuffer *buf, size_t off)
+{
+	struct evbuffer_ptr p;
+	char line[12];
+
+	if (evbuffer_ptr_set(buf, &p, off, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(buf, &p, line, sizeof(line)) !=
+	            (ev_ssize_t)sizeof(line) ||
+	    memcmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ')
+		return 0;
+	if (line[9] < '1' || line[9] > '5' || line[10] < '0' ||
+	    line[10] > '9' || line[11] < '0' || line[11] > '9')
+		return 0;
+	return (line[9] - '0') * 100 + (line[10] - '0') * 10 + line[11] - '0';
+}
+
+/* Whether the bytes at off start libevent's HTML error page. */
+static int
+http_conn_is_html(struct evbuffer *buf, size_t off)
+{
+	static const char page[] = "<HTML><HEAD>";
+	struct evbuffer_ptr p;
+	char b[sizeof(page) - 1];
+
+	return evbuffer_ptr_set(buf, &p, off, EVBUFFER_PTR_SET) == 0 &&
+	       evbuffer_copyout_from(buf, &p, b, sizeof(b)) ==
+	               (ev_ssize_t)sizeof(b) &&
+	       memcmp(b, page, sizeof(b)) == 0;
+}
+
+/* Back to waiting for the next request, which may be buffered already
+ * (pipelining). */
+static void
+http_conn_idle(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	c->state = HTTP_CONN_IDLE;
+	evtimer_del(c->timer);
+	http_conn_idle_timeout(c, c->h->idle_timeout_ms);
+	if (evbuffer_get_length(in) > 0) {
+		http_conn_begin(c);
+		http_conn_scan(c, in, 0);
+	}
+}
+
+/* Bytes of an answer were added, or written to the socket. */
+static void
+http_conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                 void *arg)
+{
+	struct http_conn *c = arg;
+	size_t off = evbuffer_get_length(buf) - info->n_added;
+	bufferevent_data_cb readcb;
+	int st;
+
+	if (c->state == HTTP_CONN_CLOSING || c->state == HTTP_CONN_NEW)
+		return;
+	if (info->n_added > 0) {
+		/* evhttp adds the status line, each header and the body
+		 * separately, the body last. */
+		if ((st = http_conn_peek_status(buf, off)) != 0)
+			c->status = st;
+		else if (c->status >= 400 && !c->fix &&
+		         http_conn_is_html(buf, off)) {
+			c->fix = 1;
+			evtimer_del(c->timer);
+			event_active(c->timer, EV_TIMEOUT, 1);
+		}
+		return;
+	}
+	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0)
+		return;
+	/* All written.  evhttp reads with no read callback while an answer
+	 * goes out (to notice a close); not so after a 100 Continue. */
+	bufferevent_getcb(c->bev, &readcb, NULL, NULL, NULL);
+	c->status = 0;
+	if (readcb == NULL)
+		http_conn_idle(c);
+}
+
+/* --- taking a connection over to answer and close it */
+
+static void
+http_conn_drop(struct http_conn *c)
+{
+	/* Calls http_conn_closed, which frees c. */
+	evhttp_connection_free(c->evcon);
+}
+
+static void
+http_conn_linger_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* Our answer is out: no more to say. */
+static void
+http_conn_linger_write(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+/* The client closed, or stopped reading our answer. */
+static void
+http_conn_linger_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	http_conn_drop(arg);
+}
+
+/*
+ * Takes c over from evhttp to answer code with body (JSON, stolen; NULL:
+ * out of memory, the connection is just closed) and close it.  evhttp
+ * does not see the connection again until http_conn_drop frees it.
+ */
+static void
+http_conn_takeover(struct http_conn *c, int code, json_t *body, int retry_after)
+{
+	struct timeval tv = {HTTP_LINGER_MS / 1000,
+	                     (HTTP_LINGER_MS % 1000) * 1000};
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char *text = NULL;
+
+	c->state = HTTP_CONN_CLOSING;
+	evtimer_del(c->timer);
+	if (body != NULL)
+		text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (text == NULL) {
+		http_conn_drop(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, http_conn_linger_read, http_conn_linger_write,
+	                  http_conn_linger_event, c);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evbuffer_add_printf(out,
+	                    "HTTP/1.1 %d %s\r\n"
+	                    "Content-Type: application/json\r\n"
+	                    "Content-Length: %zu\r\n"
+	                    "%s"
+	                    "Connection: close\r\n\r\n%s\n",
+	                    code, http_reason_phrase(code), strlen(text) + 1,
+	                    retry_after ? "Retry-After: 1\r\n" : "", text);
+	free(text);
+	/* A deadline, not bufferevent's inactivity timeout: a client
+	 * sending a byte now and then must not keep the connection. */
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	evtimer_add(c->timer, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* {"error": error, "reason": reason} */
+static json_t *
+http_conn_error(const char *error, const char *reason)
+{
+	return json_pack("{s:s, s:s}", "error", error, "reason", reason);
+}
+
+/* Replaces the HTML page libevent has just written with our answer. */
+static void
+http_conn_fix(struct http_conn *c)
+{
+	struct http_server *h = c->h;
+	char why[160];
+
+	if (c->status == 413) {
+		http_count(h, HTTP_ERR_BODY_TOO_LARGE);
+		snprintf(why, sizeof(why),
+		         "the body is larger than %llu bytes "
+		         "(ingestion.http.max_body_size)",
+		         (unsigned long long)h->max_body);
+		http_conn_takeover(c, 413,
+		                   json_pack("{s:s, s:I, s:s}", "error",
+		                             "body too large", "limit",
+		                             (json_int_t)h->max_body, "reason",
+		                             why),
+		                   0);
+	} else if (c->status == 400 && c->hdr_bytes > h->max_header) {
+		/* libevent 2.1 answers 400 for headers over its limit. */
+		http_count(h, HTTP_ERR_HEADER_TOO_LARGE);
+		snprintf(why, sizeof(why),
+		         "the request line and headers are larger than %llu "
+		         "bytes (ingestion.http.max_header_size)",
+		         (unsigned long long)h->max_header);
+		http_conn_takeover(c, 431,
+		                   json_pack("{s:s, s:I, s:s}", "error",
+		                             "headers too large", "limit",
+		                             (json_int_t)h->max_header,
+		                             "reason", why),
+		                   0);
+	} else if (c->status == 501) {
+		http_count(h, HTTP_ERR_MALFORMED_HTTP);
+		http_conn_takeover(c, 501,
+		                   http_conn_error("not implemented",
+		                                   "unknown HTTP method"),
+		                   0);
+	} else if (c->status == 417) {
+		http_count(h, HTTP_ERR_MALFORMED_HTTP);
+		http_conn_takeover(c, 417,
+		                   http_conn_error("expectation failed",
+		                                   "only Expect: 100-continue "
+		                                   "is supported"),
+		                   0);
+	} else {
+		http_count(h, HTTP_ERR_MALFORMED_HTTP);
+		http_conn_takeover(c, c->status == 400 ? 400 : c->status,
+		                   http_conn_error("malformed request",
+		                                   "the request is not valid "
+		                                   "HTTP/1.1"),
+		                   0);
+	}
+}
+
+/* The timer: a request took too long. */
+static void
+http_conn_expired(struct http_conn *c)
+{
+	const struct http_server *h = c->h;
+	bufferevent_data_cb readcb;
+	char why[160], d[32];
+	int body = c->state == HTTP_CONN_BODY;
+
+	if (c->state != HTTP_CONN_HEADERS && c->state != HTTP_CONN_BODY)
+		return;
+	/* evhttp stops reading once it has the whole request. */
+	bufferevent_getcb(c->bev, &readcb, NULL, NULL, NULL);
+	if (readcb == NULL || !(bufferevent_get_enabled(c->bev) & EV_READ)) {
+		c->state = HTTP_CONN_HANDLING;
+		return;
+	}
+	http_count(c->h, HTTP_ERR_TIMEOUT);
+	sn_duration_format(body ? h->body_timeout_ms : h->header_timeout_ms, d,
+	                   sizeof(d));
+	snprintf(why, sizeof(why),
+	         "the request %s did not arrive within %s "
+	         "(ingestion.http.%s_timeout)",
+	         body ? "body" : "headers", d, body ? "body" : "header");
+	http_conn_takeover(c, 408, http_conn_error("request timeout", why), 0);
+}
+
+/* The connection is known to evhttp by now: learn its evhttp_connection
+ * and refuse it over the cap. */
+static void
+http_conn_setup(struct http_conn *c)
+{
+	struct http_server *h = c->h;
+	struct bufferevent *bev = c->bev;
+	bufferevent_data_cb readcb;
+	void *cbarg;
+	char why[160];
+
+	bufferevent_getcb(bev, &readcb, NULL, NULL, &cbarg);
+	if (readcb == NULL || cbarg == NULL ||
+	    evhttp_connection_get_bufferevent(cbarg) != bev) {
+		/* evhttp dropped it already (freeing a bufferevent clears
+		 * its callbacks); ours is the last reference. */
+		bufferevent_decref(bev);
+		http_conn_free(c);
+		return;
+	}
+	c->evcon = cbarg;
+	evhttp_connection_set_closecb(c->evcon, http_conn_closed, c);
+	bufferevent_decref(bev);
+	c->in_cb =
+	        evbuffer_add_cb(bufferevent_get_input(bev), http_conn_input, c);
+	c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev),
+	                            http_conn_output, c);
+	if (c->in_cb == NULL || c->out_cb == NULL) {
+		http_count(h, HTTP_ERR_OUT_OF_MEMORY);
+		http_conn_drop(c);
+		return;
+	}
+	if (h->nconns > h->max_conns) {
+		http_count(h, HTTP_ERR_TOO_MANY_CONNECTIONS);
+		snprintf(why, sizeof(why),
+		         "ingestd serves at most %u connections at once "
+		         "(ingestion.http.max_connections)",
+		         h->max_conns);
+		http_conn_takeover(c, 503,
+		                   http_conn_error("too many connections", why),
+		                   1);
+		return;
+	}
+	/* A new connection has header_timeout for its first request. */
+	http_conn_begin(c);
+}
+
+static void
+http_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->evcon == NULL)
+		http_conn_setup(c);
+	else if (c->state == HTTP_CONN_CLOSING)
+		http_conn_drop(c); /* lingered long enough */
+	else if (c->fix) {
+		c->fix = 0;
+		http_conn_fix(c);
+	} else
+		http_conn_expired(c);
+}
+
+/* evhttp_set_bevcb: a connection was accepted. */
+static struct bufferevent *
+http_conn_new(struct event_base *base, void *arg)
+{
+	struct http_server *h = arg;
+	struct bufferevent *bev;
+	struct http_conn *c;
+
+	/* On failure evhttp makes its own bufferevent: that connection
+	 * then goes unwatched, which only memory exhaustion can cause. */
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->timer = evtimer_new(base, http_conn_timer_cb, c)) == NULL) {
+		free(c);
+		http_count(h, HTTP_ERR_OUT_OF_MEMORY);
+		return bev;
+	}
+	c->h = h;
+	c->bev = bev;
+	bufferevent_incref(bev); /* until http_conn_setup */
+	TAILQ_INSERT_TAIL(&h->conns, c, entry);
+	h->nconns++;
+	http_accept_update(h);
+	/* Runs in this loop iteration, before the first read. */
+	event_active(c->timer, EV_TIMEOUT, 1);
+	return bev;
+}
+
+/* Raises the soft limit on open files to what max_connections needs,
+ * when the hard limit allows; says so when it does not. */
+static void
+http_check_nofile(const struct http_server *h)
+{
+	rlim_t need = (rlim_t)http_conn_hard_max(h) + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need
+	                      ? rl.rlim_max
+	                      : need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		log_warnx("ingestion.http.max_connections %u needs about %llu "
+		          "open files; the limit is %llu",
+		          h->max_conns, (unsigned long long)need,
+		          (unsigned long long)rl.rlim_cur);
+}
+
 /* --- server -----------------------------------------------------------------
  */
 
 void
-http_set_limits(struct http_server *h, uint64_t max_body, uint32_t max_events)
+http_set_limits(struct http_server *h, const struct sn_config *cfg)
 {
+	uint64_t max_body = cfg->http.max_body_bytes;
+	int64_t idle = cfg->limits.idle_timeout_ms;
+	struct timeval tv;
+
 	h->max_body = max_body;
-	h->max_events = max_events;
+	h->max_events = cfg->http.max_batch_events;
+	h->max_conns = cfg->limits.max_connections;
+	h->max_header = cfg->limits.max_header_bytes;
+	h->header_timeout_ms = cfg->limits.header_timeout_ms;
+	h->body_timeout_ms = cfg->limits.body_timeout_ms;
+	h->idle_timeout_ms = idle;
+	h->max_age_ms = cfg->limits.max_age_ms;
+	h->max_future_ms = cfg->limits.max_future_ms;
 	evhttp_set_max_body_size(h->http, max_body > (uint64_t)SSIZE_MAX
 	                                          ? SSIZE_MAX
 	                                          : (ev_ssize_t)max_body);
+	evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->max_header);
+	tv.tv_sec = idle / 1000;
+	tv.tv_usec = (idle % 1000) * 1000;
+	evhttp_set_timeout_tv(h->http, &tv);
+	http_check_nofile(h);
+	http_accept_update(h);
 }
 
 int
@@ -530,6 +1257,7 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 	h->fwd = f;
 	h->state = s;
 	h->start_mono_ms = sn_mono_ms();
+	TAILQ_INIT(&h->conns);
 	if ((h->http = evhttp_new(d->base)) == NULL) {
 		log_warnx("cannot create the HTTP server");
 		return -1;
@@ -537,10 +1265,8 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 	/* Let every method reach us, so a wrong one gets a JSON 405. */
 	evhttp_set_allowed_methods(h->http, HTTP_ALL_METHODS);
 	evhttp_set_default_content_type(h->http, "application/json");
-	evhttp_set_max_headers_size(h->http, HTTP_MAX_HEADERS);
-	evhttp_set_timeout(h->http, HTTP_TIMEOUT_S);
-	http_set_limits(h, cfg->http.max_body_bytes,
-	                cfg->http.max_batch_events);
+	evhttp_set_bevcb(h->http, http_conn_new, h);
+	http_set_limits(h, cfg);
 	if (evhttp_set_cb(h->http, HTTP_PATH_EVENTS, http_events_cb, h) != 0 ||
 	    evhttp_set_cb(h->http, "/health", http_health_cb, h) != 0 ||
 	    evhttp_set_cb(h->http, "/ready", http_ready_cb, h) != 0 ||
@@ -552,8 +1278,13 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 	if ((h->query = qproxy_open(h, d->base, cfg->run_dir)) == NULL)
 		return -1;
 	evhttp_set_gencb(h->http, http_not_found_cb, h);
-	h->sock = evhttp_bind_socket_with_handle(h->http, host,
-	                                         (ev_uint16_t)cfg->http.port);
+	/* A privileged port is bound by the supervisor before it drops
+	 * root and handed over (common/privs.h). */
+	if (d->http_fd >= 0)
+		h->sock = evhttp_accept_socket_with_handle(h->http, d->http_fd);
+	else
+		h->sock = evhttp_bind_socket_with_handle(
+		        h->http, host, (ev_uint16_t)cfg->http.port);
 	if (h->sock == NULL) {
 		log_warn("cannot listen on %s port %d", host, cfg->http.port);
 		return -1;
@@ -575,8 +1306,17 @@ http_stop(struct http_server *h)
 void
 http_close(struct http_server *h)
 {
+	struct http_conn *c;
+
 	qproxy_close(h->query); /* before evhttp_free frees its requests */
+	h->sock = NULL;
 	if (h->http != NULL)
-		evhttp_free(h->http);
+		evhttp_free(h->http); /* http_conn_closed for each */
+	/* Only connections never set up are left. */
+	while ((c = TAILQ_FIRST(&h->conns)) != NULL) {
+		if (c->evcon == NULL)
+			bufferevent_decref(c->bev);
+		http_conn_free(c);
+	}
 	memset(h, 0, sizeof(*h));
 }

@@ -17,6 +17,7 @@
 #include <sys/queue.h>
 
 #include "event.h"
+#include "config.h"
 #include "util.h"
 
 struct event_base;
@@ -27,6 +28,7 @@ struct ipc_in;
 struct ipc_out;
 struct qproxy;
 struct sn_daemon;
+struct sn_config;
 struct evhttp_request;
 struct json_t;
 
@@ -40,9 +42,11 @@ struct json_t;
  */
 #define FWD_BATCH_BYTES  (64u * 1024)
 #define FWD_BATCH_EVENTS 512
-/* Bytes of batches held per consumer while it is slow or away; beyond
- * this, requests are refused with 503 (backpressure). */
-#define FWD_QUEUE_BYTES (32u * 1024 * 1024)
+/* Bytes of batches handed to a consumer's socket ahead of it; the rest
+ * waits in the spool. */
+#define FWD_QUEUE_BYTES (8u * 1024 * 1024)
+/* Period of the pump: readers behind, batch-mode syncs, deletions. */
+#define FWD_TICK_MS 50
 
 enum fwd_sink_id {
 	FWD_STORED = 0,
@@ -51,66 +55,98 @@ enum fwd_sink_id {
 };
 
 /*
- * Told once the batch holding the last events appended before
- * fwd_wait was handed to both consumers (failed NULL), or could not be
- * (failed names the consumer that refused it: "stored", "detectd").
+ * Told once the events appended before fwd_wait are in the spool as
+ * ingestion.durability promises (failed NULL), or could not be put there
+ * (failed says why).
  */
 typedef void (*fwd_done_cb)(void *arg, const char *failed);
 
-/* A request waiting for its events to go out; owned by the caller. */
+/* A request waiting for its events to be durable; owned by the caller. */
 struct fwd_waiter {
 	TAILQ_ENTRY(fwd_waiter) entry;
 	fwd_done_cb cb;
 	void *arg;
+	uint64_t mark; /* spool mark it waits for */
 };
 TAILQ_HEAD(fwd_waiters, fwd_waiter);
 
+struct spool;
+struct spool_reader;
+
+/* A consumer of the spool: its socket, its reader, what it said. */
 struct fwd_sink {
-	const char *name;    /* "stored" */
-	struct ipc_out *out; /* push socket dialing <run_dir>/<name>.ipc */
+	const char *name;           /* "stored" */
+	struct ipc_out *out;        /* push socket dialing <run_dir>/<name>.ipc */
+	struct spool_reader *rd;    /* where its next batch comes from */
+	struct sn_buf buf;          /* a batch read, not yet taken by out */
+	int has_buf;
+	int placed;                 /* a RESUME or ACK placed rd */
+	uint64_t acked;             /* it made everything up to here durable */
+	int64_t heard_mono;         /* its last cursor message, 0: never */
+	uint64_t resumes;
 };
 
 struct fwd {
 	struct fwd_sink sinks[FWD_NSINKS];
+	struct spool *spool;
+	struct ipc_in *cursors;     /* ingestd-cursor.ipc */
 	struct sn_buf batch;        /* the SN_MSG_EVENTS message filling */
+	uint64_t batch_first;       /* seq of its first event */
 	struct event *flush_ev;     /* zero-timeout: end of iteration */
+	struct event *tick_ev;      /* FWD_TICK_MS: readers, syncs, gc */
 	struct fwd_waiters waiters; /* requests whose events are in batch */
+	struct fwd_waiters syncing; /* appended, waiting to be durable */
 	uint64_t next_seq;          /* next sequence number to give */
-	uint64_t sent_events;       /* events handed to both consumers */
+	uint64_t last_seq;          /* of the last event spooled: next prev */
+	uint64_t last_mark;         /* spool mark of the last batch */
+	int durability;             /* enum sn_durability */
+	uint64_t max_bytes;         /* ingestion.spool.max_size */
+	int64_t stage_timeout_ms;
+	int64_t start_mono;
+	unsigned ticks;
+	int refusal;           /* status of the last refusal: 429 or 503 */
+	uint64_t sent_events;  /* events spooled */
 	uint64_t sent_batches;
-	uint64_t failed_events; /* events in batches refused */
-	int refusing;           /* last flush failed (log transitions) */
+	uint64_t failed_events; /* events refused or not spooled */
+	int refusing;           /* last check refused (log transitions) */
 };
 
 /*
- * Opens the push sockets to stored.ipc and detectd.ipc under run_dir.
- * Sequence numbers start at the wall clock in microseconds, so a
- * restarted ingestd goes on increasing.  Returns 0, or -1 (logged).
+ * Opens the spool (cfg's ingestion.spool and durability), the push
+ * sockets to stored.ipc and detectd.ipc and the cursor socket under
+ * run_dir.  Sequence numbers go on from the spool's last, or from the
+ * wall clock in microseconds when that is higher, so they keep
+ * increasing across restarts.  Returns 0, or -1 (logged).
  */
-int fwd_open(struct fwd *f, struct event_base *base, const char *run_dir);
+int fwd_open(struct fwd *f, struct event_base *base,
+             const struct sn_config *cfg);
+/* Adopts the spool limits of a reloaded config. */
+void fwd_set_limits(struct fwd *f, const struct sn_config *cfg);
 /*
- * Names a consumer whose queue cannot take about bytes more (the caller
- * answers 503 before accepting anything), or NULL when there is room.
+ * Says why about bytes more cannot be accepted now (the caller answers
+ * before accepting anything: fwd_refusal_status gives 429 or 503), or
+ * NULL when they can.
  */
 const char *fwd_room(struct fwd *f, size_t bytes);
+int fwd_refusal_status(const struct fwd *f);
 /* Encoded size of ev in a batch, for fwd_room. */
 size_t fwd_event_size(const struct sn_event *ev);
 /*
  * Gives ev the next sequence number and appends it to the batch,
- * sending the batch when full.  Returns 0, or -1 when that send was
- * refused (*failed names the consumer; the batch was dropped and the
- * requests waiting on it told).
+ * spooling the batch when full.  Returns 0, or -1 when that failed
+ * (*failed says why; the requests waiting on it were told).
  */
 int fwd_append(struct fwd *f, struct sn_event *ev, const char **failed);
-/* Calls cb once the events appended so far went out (see fwd_done_cb);
- * at once when nothing is pending. */
+/* Calls cb once the events appended so far are durable (see
+ * fwd_done_cb); at once when nothing is pending. */
 void fwd_wait(struct fwd *f, struct fwd_waiter *w, fwd_done_cb cb, void *arg);
-/* Sends the batch now; the failing consumer's name or NULL. */
+/* Spools the batch now; why it failed, or NULL. */
 const char *fwd_flush(struct fwd *f);
 /* Peers connected to consumer id's socket (0: the consumer is away). */
 int fwd_peers(const struct fwd *f, enum fwd_sink_id id);
-/* Shutdown: sends the batch and waits up to timeout_ms for the queues
- * to drain.  The sockets stay open until fwd_close. */
+/* Shutdown: spools the batch, makes it durable, hands what it can to
+ * the consumers within timeout_ms.  The sockets stay open until
+ * fwd_close. */
 void fwd_drain(struct fwd *f, int timeout_ms);
 void fwd_close(struct fwd *f);
 
@@ -154,6 +190,40 @@ void setstate_close(struct setstate *s);
 /* --- http.c ----------------------------------------------------------------
  */
 
+/*
+ * Why ingestion refused something, counted in http_server.errors (the
+ * future sentinel_ingestion_errors_total{reason}).  Request-level reasons
+ * count requests or connections; the event-level ones (invalid_field to
+ * timestamp_out_of_window, and invalid_json for an NDJSON line) count
+ * rejected events.  http_err_name gives the label.
+ */
+enum http_err {
+	HTTP_ERR_BODY_TOO_LARGE = 0,   /* 413: over max_body_size */
+	HTTP_ERR_HEADER_TOO_LARGE,     /* 431: over max_header_size */
+	HTTP_ERR_MALFORMED_HTTP,       /* 400/417/501 from libevent */
+	HTTP_ERR_TIMEOUT,              /* 408: header or body too slow */
+	HTTP_ERR_TOO_MANY_CONNECTIONS, /* 503: over max_connections */
+	HTTP_ERR_METHOD_NOT_ALLOWED,   /* 405 on the events path */
+	HTTP_ERR_UNSUPPORTED_MEDIA,    /* 415 */
+	HTTP_ERR_EMPTY_BODY,           /* 400: no events */
+	HTTP_ERR_INVALID_JSON,         /* 400: malformed JSON */
+	HTTP_ERR_BATCH_TOO_LARGE,      /* 413: over max_batch_size */
+	HTTP_ERR_INVALID_FIELD,        /* per event ... */
+	HTTP_ERR_STRING_TOO_LONG,
+	HTTP_ERR_TOO_DEEP,
+	HTTP_ERR_TOO_MANY_FIELDS,
+	HTTP_ERR_NUMBER_OUT_OF_RANGE,
+	HTTP_ERR_TIMESTAMP_OUT_OF_WINDOW,
+	HTTP_ERR_TOO_MANY_REQUESTS,    /* 429: consumers behind */
+	HTTP_ERR_PIPELINE_UNAVAILABLE, /* 503: a consumer away */
+	HTTP_ERR_SHUTTING_DOWN,        /* 503 */
+	HTTP_ERR_OUT_OF_MEMORY,        /* 503 */
+	HTTP_NERR
+};
+
+struct http_conn; /* one client connection, http.c */
+TAILQ_HEAD(http_conns, http_conn);
+
 struct http_server {
 	struct sn_daemon *d;
 	struct evhttp *http;
@@ -166,6 +236,15 @@ struct http_server {
 	int64_t start_mono_ms;
 	int stopping; /* answer 503 to every new request */
 	uint64_t accepted, rejected, refused; /* events, since start */
+	/* Limits of the config's limits block (http_set_limits). */
+	uint32_t max_conns;
+	uint64_t max_header;
+	int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+	int64_t max_age_ms, max_future_ms;
+	struct http_conns conns; /* every connection we watch */
+	uint32_t nconns;
+	int accept_paused; /* listener off: too many connections closing */
+	uint64_t errors[HTTP_NERR];
 };
 
 /*
@@ -174,9 +253,15 @@ struct http_server {
  */
 int http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
               struct setstate *s);
-/* Adopts new body and batch limits (reload). */
-void http_set_limits(struct http_server *h, uint64_t max_body,
-                     uint32_t max_events);
+/*
+ * Adopts cfg's ingestion limits (open, reload).  The connection cap,
+ * deadlines, batch and window apply at once; header size and idle
+ * timeout to connections accepted from now on.
+ */
+void http_set_limits(struct http_server *h, const struct sn_config *cfg);
+/* The label of a reason ("body_too_large"), and its count so far. */
+const char *http_err_name(enum http_err e);
+uint64_t http_err_count(const struct http_server *h, enum http_err e);
 /* Stops accepting connections; requests still arriving get 503. */
 void http_stop(struct http_server *h);
 void http_close(struct http_server *h);

@@ -46,8 +46,8 @@ ingestd_reload(struct sn_daemon *d, struct sn_config *next)
 	const char *oh = cur->http.host ? cur->http.host : "";
 	const char *nh = next->http.host ? next->http.host : "";
 
-	http_set_limits(&st->http, next->http.max_body_bytes,
-	                next->http.max_batch_events);
+	http_set_limits(&st->http, next);
+	fwd_set_limits(&st->fwd, next);
 	if (strcmp(oh, nh) != 0 || cur->http.port != next->http.port)
 		log_warnx("ingestion.http host or port changed to %s port "
 		          "%d: restart ingestd to listen there (still on "
@@ -71,8 +71,8 @@ main(int argc, char **argv)
 	d.on_stop = ingestd_stop;
 	d.on_reload = ingestd_reload;
 
-	if (fwd_open(&st.fwd, d.base, d.cfg->run_dir) < 0)
-		fatalx("cannot open the pipeline sockets");
+	if (fwd_open(&st.fwd, d.base, d.cfg) < 0)
+		fatalx("cannot open the spool or the pipeline sockets");
 	if (setstate_open(&st.state, d.base, d.cfg->run_dir) < 0)
 		fatalx("cannot subscribe to the set state");
 	if (http_open(&st.http, &d, &st.fwd, &st.state) < 0)

@@ -8,9 +8,11 @@
  * event activated after each message runs once the receive burst is
  * done): large batches under load, a commit per message when idle.
  *
- * Replay of what a crash lost before its commit comes with ingestd's
- * spool (stored will ask for events after the last seq it made durable);
- * deduplication by (ts_ms, event_id) already makes that replay safe.
+ * Events come from ingestd's spool in order (cursor.h): stored records
+ * the seq of the last event in each transaction (store_meta), syncs what
+ * is committed about once a second and acknowledges it; after a restart
+ * it asks for what follows.  Deduplication by (ts_ms, event_id) makes
+ * any replay harmless.
  *
  * Timers: about once a second the rollups' changed rows are written
  * (store_tick; rollup.h says why not at every commit); every
@@ -25,6 +27,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "cursor.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
@@ -55,6 +58,7 @@ struct stored {
 	struct event *retention_ev; /* every storage.retention.interval */
 	struct event *ret_step_ev;  /* zero timeout: the next step */
 	struct store_stats last;    /* totals at the previous summary */
+	struct cursor cursor;       /* our place in ingestd's spool */
 	uint64_t msgs_dropped;      /* malformed or unexpected messages */
 };
 
@@ -74,6 +78,21 @@ stored_on_commit(evutil_socket_t fd, short what, void *arg)
 	stored_commit(arg);
 }
 
+/*
+ * After commits: what is synced to disk is acknowledged to ingestd; what
+ * a rolled-back transaction lost is asked for again.
+ */
+static void
+stored_cursor_sync(struct stored *st)
+{
+	uint64_t to;
+
+	if (store_take_rewind(st->store, &to))
+		cursor_rewind(&st->cursor, to);
+	if (store_sync_cursor(st->store) > 0)
+		st->cursor.durable = store_cursor(st->store);
+}
+
 /* Every STORED_TICK_MS: the rollups' changed rows, when due. */
 static void
 stored_on_flush(evutil_socket_t fd, short what, void *arg)
@@ -82,8 +101,10 @@ stored_on_flush(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (st->store != NULL)
+	if (st->store != NULL) {
 		store_tick(st->store);
+		stored_cursor_sync(st);
+	}
 }
 
 /* One retention step; schedules the next one behind whatever the loop
@@ -155,8 +176,11 @@ stored_take_events(struct stored *st, struct msg_reader *r)
 		stored_drop(st, r->type, "malformed");
 		return;
 	}
+	if (!cursor_batch(&st->cursor, r->prev))
+		return; /* after a gap: asked for again */
 	while (msg_next_event(r, &ev) == 1)
-		store_add_event(st->store, &ev);
+		if (cursor_take(&st->cursor, ev.seq))
+			store_add_event(st->store, &ev);
 }
 
 static void
@@ -324,6 +348,9 @@ stored_timers(struct stored *st)
 static void
 stored_listen(struct stored *st)
 {
+	if (cursor_open(&st->cursor, &st->d, "stored",
+	                store_cursor(st->store)) < 0)
+		fatalx("cannot reach ingestd's cursor socket");
 	st->in = daemon_pull_listen(&st->d, SN_IPC_STORED, stored_on_msg, st);
 }
 
@@ -347,6 +374,7 @@ main(int argc, char **argv)
 	retention_free(st.retention); /* NULL after a clean stop */
 	store_close(st.store);
 	ipc_in_free(st.in);
+	cursor_close(&st.cursor);
 	event_free(st.commit_ev);
 	event_free(st.summary_ev);
 	event_free(st.flush_ev);

@@ -2251,10 +2251,9 @@ query_start(const struct sn_config *cfg, const char *folder)
 	}
 	nng_socket_set_size(q->sock, NNG_OPT_RECVMAXSZ, QUERY_MAX_REQUEST);
 	sn_mkdir_p(cfg->run_dir, 0750);
-	/* A socket file left by a killed stored would make listen fail;
-	 * the run_dir is the set's own. */
-	unlink(url + strlen("ipc://"));
-	if ((rv = nng_listen(q->sock, url, NULL, 0)) != 0) {
+	/* Replaces a stale socket file, makes it 0660 and turns away peers
+	 * the set does not serve (common/privs.h). */
+	if ((rv = ipc_listen(q->sock, url, IPC_LISTEN_GUARD)) != 0) {
 		log_warnx("query %s: listen: %s", url, nng_strerror(rv));
 		goto fail_sock;
 	}

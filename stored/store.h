@@ -84,6 +84,19 @@ int store_tick(struct store *s);
 /* Commits what is pending, finalizes statements and closes the file. */
 void store_close(struct store *s);
 
+/*
+ * ingestd's spool (cursor.h): the seq of the last event whose row is
+ * committed and synced to disk, recorded in store_meta in the same
+ * transactions as the rows.  store_sync_cursor, when no transaction is
+ * open and a second has passed, syncs what is committed and returns 1
+ * when the position moved (0: nothing to do, -1: error).
+ * store_take_rewind returns 1 once after a rolled-back transaction lost
+ * events taken from the spool, with the position to ask for again.
+ */
+uint64_t store_cursor(const struct store *s);
+int store_sync_cursor(struct store *s);
+int store_take_rewind(struct store *s, uint64_t *to);
+
 const struct store_stats *store_get_stats(const struct store *s);
 
 /* The path of the open database file (for logs). */

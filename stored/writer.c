@@ -43,7 +43,18 @@ struct store {
 	/* rows of the open transaction, folded into stats on commit */
 	uint64_t txn_ev_new, txn_ev_dup, txn_an_new, txn_an_dup;
 	struct store_stats stats;
+	/* ingestd's spool: the last event seq in the open transaction,
+	 * committed, and committed and synced to disk (cursor.h) */
+	uint64_t txn_seq, committed_seq, synced_seq;
+	int64_t synced_mono;
+	int rewound; /* a rollback dropped events taken from the spool */
 };
+
+#define STORE_CURSOR_KEY "ingest_seq"
+
+static uint64_t store_get_cursor(struct store *s);
+/* At most this often a commit is synced for the spool's sake. */
+#define STORE_SYNC_MS 1000
 
 static const char store_sql_event[] =
         "INSERT OR IGNORE INTO events (seq, event_id, ts_ms, timestamp,"
@@ -151,6 +162,8 @@ store_open(const char *folder, struct store **out)
 	if (store_exec(s, "PRAGMA synchronous=NORMAL") < 0)
 		goto fail;
 
+	s->committed_seq = s->synced_seq = s->txn_seq = store_get_cursor(s);
+
 	if (sqlite3_prepare_v3(s->db, store_sql_event, -1,
 	                       SQLITE_PREPARE_PERSISTENT, &s->ins_event,
 	                       NULL) != SQLITE_OK ||
@@ -199,6 +212,9 @@ store_abort(struct store *s)
 	 * is committed.  If even that fails, the rollups retry it before
 	 * taking another event. */
 	rollup_recover(s->rollup);
+	if (s->txn_seq > s->committed_seq)
+		s->rewound = 1; /* the events taken since are gone */
+	s->txn_seq = s->committed_seq;
 	s->stats.rows_failed += s->txn_ev_new + s->txn_an_new;
 	s->txn_ev_new = s->txn_ev_dup = s->txn_an_new = s->txn_an_dup = 0;
 	s->in_txn = 0;
@@ -296,6 +312,8 @@ store_add_event(struct store *s, const struct sn_event *ev)
 	store_bind_num(st, 14, ev, SN_EV_COST, ev->cost);
 	store_bind_str(st, 15, ev->json, 0);
 	rc = store_step_insert(s, st, "event");
+	if (ev->seq > s->txn_seq)
+		s->txn_seq = ev->seq;
 	if (rc == 1) {
 		s->txn_ev_new++;
 		if (rollup_add_event(s->rollup, ev,
@@ -359,6 +377,92 @@ store_pending(const struct store *s)
 
 /* Commits the open transaction, writing the rollups into it first when
  * they are due or force is set.  As store_commit. */
+/* Records the spool position in the open transaction.  0 or -1. */
+static int
+store_put_cursor(struct store *s, uint64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db,
+	                       "INSERT OR REPLACE INTO store_meta (key, value)"
+	                       " VALUES ('" STORE_CURSOR_KEY "', ?)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", s->path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("%s: %s", s->path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* The spool position of the last commit (0: none), at open. */
+static uint64_t
+store_get_cursor(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t seq = 0;
+
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT value FROM store_meta WHERE key = "
+	                       "'" STORE_CURSOR_KEY "'",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return seq;
+}
+
+uint64_t
+store_cursor(const struct store *s)
+{
+	return s->synced_seq;
+}
+
+int
+store_take_rewind(struct store *s, uint64_t *to)
+{
+	if (!s->rewound)
+		return 0;
+	s->rewound = 0;
+	*to = s->committed_seq;
+	return 1;
+}
+
+int
+store_sync_cursor(struct store *s)
+{
+	int64_t now = sn_mono_ms();
+	int ok;
+
+	if (s->in_txn || s->committed_seq <= s->synced_seq ||
+	    now - s->synced_mono < STORE_SYNC_MS)
+		return 0;
+	/*
+	 * One commit with synchronous=FULL fsyncs the WAL, and with it
+	 * every commit before it: the rows up to committed_seq are on
+	 * disk, and ingestd may forget them.  Once a second, so the
+	 * NORMAL commits of the write path stay cheap.
+	 */
+	ok = store_exec(s, "PRAGMA synchronous=FULL") == 0 &&
+	     store_exec(s, "BEGIN IMMEDIATE") == 0 &&
+	     store_put_cursor(s, s->committed_seq) == 0 &&
+	     store_exec(s, "COMMIT") == 0;
+	if (!ok && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	store_exec(s, "PRAGMA synchronous=NORMAL");
+	if (!ok)
+		return -1;
+	s->synced_seq = s->committed_seq;
+	s->synced_mono = now;
+	return 1;
+}
+
 static int
 store_commit_txn(struct store *s, int force)
 {
@@ -373,10 +477,17 @@ store_commit_txn(struct store *s, int force)
 		store_abort(s);
 		return -1;
 	}
+	if (s->txn_seq > s->committed_seq &&
+	    store_put_cursor(s, s->txn_seq) < 0) {
+		store_abort(s);
+		return -1;
+	}
 	if (store_exec(s, "COMMIT") < 0) {
 		store_abort(s);
 		return -1;
 	}
+	if (s->txn_seq > s->committed_seq)
+		s->committed_seq = s->txn_seq;
 	rollup_committed(s->rollup, now);
 	n = store_pending(s);
 	log_debug(

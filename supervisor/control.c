@@ -1,13 +1,14 @@
 /*
  * control.c: the control socket of the supervisor, after relayd's and
  * smtpd's control.c (style.md 13): a unix stream socket in run_dir, mode
- * 0660, a bounded number of connections, peer credentials checked for
- * commands that change things, and every bad request answered with an
- * error while the supervisor goes on (style.md 9).
+ * 0660, a bounded number of connections, the peer's credentials
+ * (SO_PEERCRED) checked on every request against privs.h's rule (root,
+ * the set's uid, security.admin_group), and every bad request answered
+ * with an error while the supervisor goes on (style.md 9).  A refused
+ * peer gets one "permission denied" answer and the connection closes.
  *
  * Requests and answers are JSON lines (control_proto.h).  Commands are a
- * table: name, whether they need privilege, and a handler returning the
- * answer object.
+ * table: name and a handler returning the answer object.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include "control.h"
 #include "control_proto.h"
 #include "log.h"
+#include "privs.h"
 #include "sup.h"
 #include "util.h"
 
@@ -40,6 +42,7 @@ struct control_conn {
 	struct ucred cred; /* the peer, from SO_PEERCRED */
 	bool have_cred;
 	bool closing; /* answer the last line, then close */
+	bool refused; /* a peer privs.h does not serve: close after answer */
 };
 
 struct control {
@@ -52,9 +55,10 @@ struct control {
 	uint64_t rejected; /* bad requests answered with an error */
 };
 
+/* Every command needs a peer privs.h serves: even status shows pids
+ * and paths, and no command is worth a stranger's attention. */
 struct control_cmd {
 	const char *name;
-	bool privileged; /* root or the supervisor's own uid only */
 	json_t *(*handle)(struct control_conn *cc, json_t *req);
 };
 
@@ -63,9 +67,9 @@ static json_t *control_cmd_version(struct control_conn *, json_t *);
 static json_t *control_cmd_reload(struct control_conn *, json_t *);
 
 static const struct control_cmd control_cmds[] = {
-        {CONTROL_CMD_STATUS, false, control_cmd_status},
-        {CONTROL_CMD_VERSION, false, control_cmd_version},
-        {CONTROL_CMD_RELOAD, true, control_cmd_reload},
+        {CONTROL_CMD_STATUS, control_cmd_status},
+        {CONTROL_CMD_VERSION, control_cmd_version},
+        {CONTROL_CMD_RELOAD, control_cmd_reload},
 };
 
 /* {"ok":false,"error":msg}, a new object. */
@@ -123,26 +127,28 @@ control_cmd_reload(struct control_conn *cc, json_t *req)
 	return reply;
 }
 
-/* Root, or the user the supervisor runs as, may change things. */
+/* Root, the set's user, or a member of the admin group (privs.h). */
 static bool
 control_peer_allowed(const struct control_conn *cc)
 {
 	if (!cc->have_cred)
 		return false;
-	return cc->cred.uid == 0 || cc->cred.uid == geteuid();
+	return privs_peer_allowed(cc->cred.uid, cc->cred.gid);
 }
 
 /* Counts and logs a refused request; returns the error answer. */
 static json_t *
 control_reject(struct control_conn *cc, json_t *reply)
 {
-	char pid[16];
+	char pid[16], uid[24];
 	json_t *err = json_object_get(reply, "error");
 
 	cc->ctl->rejected++;
 	snprintf(pid, sizeof(pid), "%d", cc->have_cred ? (int)cc->cred.pid : 0);
-	log_kv(LOG_LEVEL_WARN, "control: request refused", "peer_pid", pid,
-	       "error", json_string_value(err), NULL);
+	snprintf(uid, sizeof(uid), "%ld",
+	         cc->have_cred ? (long)cc->cred.uid : -1L);
+	log_kv(LOG_LEVEL_WARN, "control: request refused", "peer_uid", uid,
+	       "peer_pid", pid, "error", json_string_value(err), NULL);
 	return reply;
 }
 
@@ -156,8 +162,19 @@ control_dispatch(struct control_conn *cc, const char *line, size_t len)
 	const struct control_cmd *cmd = NULL;
 	json_error_t jerr;
 	json_t *req, *name, *reply;
+	char who[96];
 	size_t i;
 
+	/* Before the request is even parsed: strangers get nothing else. */
+	if (!control_peer_allowed(cc)) {
+		cc->refused = true;
+		return control_reject(
+		        cc,
+		        control_error("permission denied: uid %ld is not "
+		                      "%s",
+		                      cc->have_cred ? (long)cc->cred.uid : -1L,
+		                      privs_policy_describe(who, sizeof(who))));
+	}
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (req == NULL)
 		return control_reject(
@@ -176,13 +193,6 @@ control_dispatch(struct control_conn *cc, const char *line, size_t len)
 	if (cmd == NULL) {
 		reply = control_error("unknown command: %.64s",
 		                      json_string_value(name));
-		json_decref(req);
-		return control_reject(cc, reply);
-	}
-	if (cmd->privileged && !control_peer_allowed(cc)) {
-		reply = control_error("permission denied: %s needs root or "
-		                      "uid %d",
-		                      cmd->name, (int)geteuid());
 		json_decref(req);
 		return control_reject(cc, reply);
 	}
@@ -255,6 +265,10 @@ control_on_read(struct bufferevent *bev, void *arg)
 		if (len > 0)
 			control_send(cc, control_dispatch(cc, line, len));
 		free(line);
+		if (cc->refused) {
+			control_conn_finish(cc);
+			return;
+		}
 	}
 }
 
@@ -338,7 +352,8 @@ control_listen(struct event_base *base, const char *path, struct sup *sup)
 {
 	struct sockaddr_un sun;
 	struct control *ctl;
-	int fd;
+	mode_t mask;
+	int fd, rv;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -359,12 +374,20 @@ control_listen(struct event_base *base, const char *path, struct sup *sup)
 		close(fd);
 		return NULL;
 	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	/*
+	 * Born 0660 (the supervisor has no other thread yet, so the umask
+	 * is ours to change for a moment), then chmod for good measure: no
+	 * window in which others may connect.
+	 */
+	mask = umask(0777 & ~PRIVS_SOCKET_MODE);
+	rv = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(mask);
+	if (rv < 0) {
 		log_warn("control: bind %s", path);
 		close(fd);
 		return NULL;
 	}
-	if (chmod(path, 0660) < 0) {
+	if (chmod(path, PRIVS_SOCKET_MODE) < 0) {
 		log_warn("control: chmod %s", path);
 		close(fd);
 		unlink(path);

@@ -8,9 +8,13 @@
  *   sentinel --check-config [--config FILE]  validate, like nginx -t
  *   sentinel version                         print the version
  *
+ * Started as root with security.user, it switches to that user before
+ * it forks anything (sup_init; docs/operations.md "Security").
+ *
  * Exit codes: 0 stopped cleanly or config ok, 1 --check-config found
  * errors, 2 usage error or refusing to start (bad config, missing
- * executable, run_dir in use by another set).
+ * executable, run_dir in use by another set, unknown security.user, a
+ * file the user cannot read or write).
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -20,6 +24,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "privs.h"
 #include "sup.h"
 
 #define SUP_EXIT_REFUSED 2
@@ -54,7 +59,9 @@ main(int argc, char **argv)
 	};
 	struct sn_cfg_errors errs = {0};
 	struct sn_config *cfg;
+	struct privs privs = {0};
 	struct sup sup;
+	char perr[512];
 	const char *config_path = NULL;
 	bool check = false, version = false;
 	size_t i;
@@ -100,6 +107,14 @@ main(int argc, char **argv)
 	if (check) {
 		print_errors(&errs);
 		cfg_errors_free(&errs);
+		/* security.*'s names must exist here, as at start. */
+		if (cfg != NULL &&
+		    privs_resolve(cfg, &privs, perr, sizeof(perr)) < 0) {
+			fprintf(stderr, "%s\n", perr);
+			config_free(cfg);
+			cfg = NULL;
+		}
+		privs_free(&privs);
 		if (cfg == NULL) {
 			fprintf(stderr, "configuration invalid\n");
 			return 1;

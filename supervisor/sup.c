@@ -156,10 +156,6 @@ sup_lock_pidfile(struct sup *s)
 	ssize_t n;
 	int len;
 
-	if (sn_mkdir_p(s->run_dir, 0750) < 0) {
-		log_warn("cannot create run_dir %s", s->run_dir);
-		return -1;
-	}
 	len = snprintf(NULL, 0, "%s/sentinel.pid", s->run_dir);
 	s->pid_path = sn_xmalloc((size_t)len + 1);
 	snprintf(s->pid_path, (size_t)len + 1, "%s/sentinel.pid", s->run_dir);
@@ -189,6 +185,192 @@ sup_lock_pidfile(struct sup *s)
 		log_warn("cannot write %s", s->pid_path);
 		return -1;
 	}
+	/* The next start may be as the user; leave nothing of root's. */
+	if (privs_should_drop(&s->privs) &&
+	    fchown(s->pid_fd, s->privs.uid, s->privs.gid) < 0) {
+		log_warn("cannot give %s to %s", s->pid_path, s->privs.user);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- privileges (privs.h) ------------------------------------------------ */
+
+/*
+ * Resolves security.* and creates run_dir: with a user to switch to or
+ * an admin group, missing parents are made 0755 so that they can reach
+ * it.  Returns 0 or -1 (logged).
+ */
+static int
+sup_make_run_dir(struct sup *s)
+{
+	const struct privs *p = &s->privs;
+	char err[512], *parent;
+	bool drop;
+	int rv = 0;
+
+	if (privs_resolve(s->cfg, &s->privs, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	privs_policy_set(p);
+	drop = privs_should_drop(p);
+	if (p->user != NULL && !drop && geteuid() != p->uid)
+		log_kv(LOG_LEVEL_WARN,
+		       "not started as root: security.user is not used", "user",
+		       p->user, NULL);
+	if (geteuid() == 0 && !drop)
+		log_warnx(
+		        "running as root: set security.user to run the "
+		        "daemons as an unprivileged user (docs/operations.md, "
+		        "Security)");
+	if (drop || p->have_admin) {
+		parent = sn_path_dirname(s->run_dir);
+		rv = sn_mkdir_p(parent, 0755);
+		free(parent);
+	}
+	if (rv < 0 || sn_mkdir_p(s->run_dir, PRIVS_DIR_MODE) < 0) {
+		log_warn("cannot create run_dir %s", s->run_dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* privs_prepare_dir for a data folder (key names it in messages). */
+static int
+sup_prepare_data(const char *key, const char *path, const struct privs *p)
+{
+	char err[512];
+	bool took;
+
+	if (path == NULL)
+		return 0;
+	if (privs_prepare_dir(path, PRIVS_DIR_DATA, PRIVS_DIR_MODE, p->uid,
+	                      p->gid, &took, err, sizeof(err)) < 0) {
+		log_kv(LOG_LEVEL_ERROR, "cannot prepare a data folder", "key",
+		       key, "error", err, NULL);
+		return -1;
+	}
+	if (!took)
+		log_kv(LOG_LEVEL_WARN,
+		       "folder holds files the set did not make: its owner "
+		       "and mode are left as they are",
+		       "key", key, "path", path, NULL);
+	return 0;
+}
+
+/*
+ * Once the run_dir is locked: gives run_dir (and, when switching user,
+ * storage.path and spool.path) to the user, and run_dir to the admin
+ * group with the setgid bit so that the sockets made in it get that
+ * group, when they are the set's own (privs_prepare_dir).  Returns 0 or
+ * -1 (logged).
+ */
+static int
+sup_prepare_dirs(struct sup *s)
+{
+	const struct privs *p = &s->privs;
+	bool drop = privs_should_drop(p), took;
+	char err[512];
+	uid_t uid;
+	gid_t gid;
+
+	if (!drop && !p->have_admin)
+		return 0;
+	uid = drop ? p->uid : (uid_t)-1;
+	gid = p->have_admin ? p->admin_gid : drop ? p->gid : (gid_t)-1;
+	if (privs_prepare_dir(s->run_dir, PRIVS_DIR_RUN,
+	                      p->have_admin ? PRIVS_ADMIN_MODE : PRIVS_DIR_MODE,
+	                      uid, gid, &took, err, sizeof(err)) < 0) {
+		if (drop) {
+			log_kv(LOG_LEVEL_ERROR, "cannot prepare run_dir",
+			       "error", err, NULL);
+			return -1;
+		}
+		/* Not root: we may not give it to a group we are not in. */
+		log_kv(LOG_LEVEL_WARN,
+		       "cannot give run_dir to the admin group: its members "
+		       "cannot reach the sockets",
+		       "error", err, "admin_group", p->admin_group, NULL);
+	} else if (!took)
+		log_kv(LOG_LEVEL_WARN,
+		       "run_dir holds files the set did not make: its owner "
+		       "and mode are left as they are",
+		       "run_dir", s->run_dir, NULL);
+	if (!drop)
+		return 0;
+	if (sup_prepare_data("storage.path", s->cfg->storage.path, p) < 0 ||
+	    sup_prepare_data("spool.path", s->cfg->spool.path, p) < 0)
+		return -1;
+	return 0;
+}
+
+/* Logs, as an error, that the user cannot do what to path. */
+static int
+sup_check_access(const struct sup *s, const char *key, const char *path,
+                 int how)
+{
+	if (path == NULL || access(path, how) == 0)
+		return 0;
+	log_kv(LOG_LEVEL_ERROR,
+	       how & W_OK ? "the set's user cannot write there"
+	                  : "the set's user cannot read it",
+	       "key", key, "path", path, "user", s->privs.user, "error",
+	       strerror(errno), NULL);
+	return -1;
+}
+
+/*
+ * Started as root with security.user: binds ingestd's port if only root
+ * may, switches to the user for good, and checks that the user can read
+ * the config files (the daemons and every reload read them) and write
+ * run_dir and storage.path.  Then, switched or not, NO_NEW_PRIVS for
+ * the supervisor and all it starts.  Returns 0 or -1 (logged).
+ */
+static int
+sup_drop(struct sup *s)
+{
+	const struct privs *p = &s->privs;
+	const struct sn_config *cfg = s->cfg;
+	char err[512], uid[24], gid[24];
+	int bad = 0;
+
+	if (privs_should_drop(p)) {
+		if (cfg->http.port < 1024) {
+			s->http_fd =
+			        privs_listen_tcp(cfg->http.host, cfg->http.port,
+			                         err, sizeof(err));
+			if (s->http_fd < 0) {
+				log_kv(LOG_LEVEL_ERROR,
+				       "cannot bind ingestd's privileged port",
+				       "error", err, NULL);
+				return -1;
+			}
+		}
+		if (privs_drop(p, err, sizeof(err)) < 0) {
+			log_kv(LOG_LEVEL_ERROR, "cannot switch user", "user",
+			       p->user, "error", err, NULL);
+			return -1;
+		}
+		snprintf(uid, sizeof(uid), "%ld", (long)p->uid);
+		snprintf(gid, sizeof(gid), "%ld", (long)p->gid);
+		log_kv(LOG_LEVEL_INFO, "switched user", "user", p->user, "uid",
+		       uid, "gid", gid, "http_port_bound_for_ingestd",
+		       s->http_fd >= 0 ? "yes" : "no", NULL);
+		bad |= sup_check_access(s, "--config", cfg->path, R_OK);
+		bad |= sup_check_access(s, "detectors.configFile",
+		                        cfg->detectors_file, R_OK);
+		bad |= sup_check_access(s, "alerts.configFile",
+		                        cfg->alerts_file, R_OK);
+		bad |= sup_check_access(s, "run_dir", s->run_dir, W_OK | X_OK);
+		bad |= sup_check_access(s, "storage.path", cfg->storage.path,
+		                        W_OK | X_OK);
+		bad |= sup_check_access(s, "spool.path", cfg->spool.path,
+		                        W_OK | X_OK);
+		if (bad)
+			return -1;
+	}
+	privs_no_new_privs();
 	return 0;
 }
 
@@ -351,36 +533,43 @@ sup_on_notify(evutil_socket_t fd, short what, void *arg)
  * async-signal-safe functions.  Free with free() (one block).
  */
 static char **
-sup_child_env(void)
+sup_child_env(bool http_fd)
 {
 	static const char notify[] = SN_NOTIFY_ENV "=3";
+	static const char listener[] = PRIVS_HTTP_FD_ENV "=" PRIVS_HTTP_FD_STR;
 	size_t n = 0, i, j = 0;
 	char **env;
 
 	while (environ[n] != NULL)
 		n++;
-	env = sn_xcalloc(n + 2, sizeof(*env));
+	env = sn_xcalloc(n + 3, sizeof(*env));
 	for (i = 0; i < n; i++) {
 		if (strncmp(environ[i], SN_NOTIFY_ENV "=",
 		            sizeof(SN_NOTIFY_ENV)) == 0 ||
+		    strncmp(environ[i], PRIVS_HTTP_FD_ENV "=",
+		            sizeof(PRIVS_HTTP_FD_ENV)) == 0 ||
 		    strncmp(environ[i], "NOTIFY_SOCKET=", 14) == 0)
 			continue;
 		env[j++] = environ[i];
 	}
 	env[j++] = (char *)notify;
+	if (http_fd)
+		env[j++] = (char *)listener;
 	env[j] = NULL;
 	return env;
 }
 
 /*
  * In the child after fork: only async-signal-safe calls.  Puts the
- * readiness pipe on fd 3, stdin on /dev/null, closes everything else,
+ * readiness pipe on fd 3, the inherited HTTP listener (http_fd, ingestd
+ * only, else -1) on fd 4, stdin on /dev/null, closes everything else,
  * leaves the supervisor's process group (so a terminal's ^C reaches only
  * the supervisor, which then stops the set in order), asks for SIGTERM
  * should the supervisor die, and execs.  Exits 127 when exec fails.
  */
 static void __attribute__((noreturn))
-sup_exec_child(int wfd, pid_t parent, char *const argv[], char *const envp[])
+sup_exec_child(int wfd, int http_fd, pid_t parent, char *const argv[],
+               char *const envp[])
 {
 	sigset_t none;
 	int nul;
@@ -395,7 +584,13 @@ sup_exec_child(int wfd, pid_t parent, char *const argv[], char *const envp[])
 			_exit(127);
 	} else if (dup2(wfd, SUP_NOTIFY_FD) < 0)
 		_exit(127);
-	close_range(SUP_NOTIFY_FD + 1, ~0U, 0);
+	/* http_fd is 10 or above (privs_listen_tcp): no clash with wfd. */
+	if (http_fd >= 0) {
+		if (dup2(http_fd, PRIVS_HTTP_FD) < 0)
+			_exit(127);
+		close_range(PRIVS_HTTP_FD + 1, ~0U, 0);
+	} else
+		close_range(SUP_NOTIFY_FD + 1, ~0U, 0);
 
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
@@ -467,6 +662,7 @@ sup_spawn(struct sup *s, struct sup_child *c)
 	char **envp;
 	char pidbuf[16];
 	int fds[2];
+	int http_fd = strcmp(c->p.desc->name, "ingestd") == 0 ? s->http_fd : -1;
 	pid_t pid, self = getpid();
 
 	argv[0] = c->exe_path;
@@ -480,10 +676,10 @@ sup_spawn(struct sup *s, struct sup_child *c)
 		sup_child_exited(s, c, W_EXITCODE(127, 0));
 		return;
 	}
-	envp = sup_child_env();
+	envp = sup_child_env(http_fd >= 0);
 	pid = fork();
 	if (pid == 0)
-		sup_exec_child(fds[1], self, argv, envp);
+		sup_exec_child(fds[1], http_fd, self, argv, envp);
 	free(envp);
 	close(fds[1]);
 	if (pid < 0) {
@@ -614,6 +810,23 @@ sup_stop(struct sup *s)
 	sup_stop_next(s);
 }
 
+static bool
+sup_same_name(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Users and groups are resolved once, at start (and the switch cannot
+ * be undone): a reload only notices they changed. */
+static bool
+sup_same_security(const struct sn_config *a, const struct sn_config *b)
+{
+	return sup_same_name(a->security.user, b->security.user) &&
+	       sup_same_name(a->security.group, b->security.group) &&
+	       sup_same_name(a->security.admin_group, b->security.admin_group);
+}
+
 int
 sup_reload(struct sup *s, struct sn_cfg_errors *errs)
 {
@@ -634,6 +847,9 @@ sup_reload(struct sup *s, struct sn_cfg_errors *errs)
 		          "configuration");
 		return -1;
 	}
+	if (!sup_same_security(s->cfg, next))
+		log_warnx("security.* changed: it takes effect when the set "
+		          "is restarted");
 	if (next->run_dir != NULL && strcmp(next->run_dir, s->run_dir) != 0)
 		log_kv(LOG_LEVEL_WARN,
 		       "run_dir changed; the supervisor keeps its sockets in "
@@ -706,6 +922,7 @@ sup_init(struct sup *s, struct sn_config *cfg, const char *config_path)
 	s->run_dir = sn_xstrdup(cfg->run_dir != NULL ? cfg->run_dir
 	                                             : SN_DEFAULT_RUN_DIR);
 	s->pid_fd = -1;
+	s->http_fd = -1;
 	s->started_ms = now;
 	s->stop_timeout_ms = SUP_STOP_TIMEOUT_MS;
 	for (k = 0; k < PROC_COUNT; k++) {
@@ -726,7 +943,10 @@ sup_init(struct sup *s, struct sn_config *cfg, const char *config_path)
 	sup_sanitize_stdio();
 	/* A client gone away must not kill the supervisor (style.md 9). */
 	signal(SIGPIPE, SIG_IGN);
-	if (sup_find_executables(s) < 0 || sup_lock_pidfile(s) < 0)
+	/* Everything that needs root before the switch, nothing after. */
+	if (sup_find_executables(s) < 0 || sup_make_run_dir(s) < 0 ||
+	    sup_lock_pidfile(s) < 0 || sup_prepare_dirs(s) < 0 ||
+	    sup_drop(s) < 0)
 		return -1;
 
 	if ((s->base = event_base_new()) == NULL) {
@@ -831,10 +1051,14 @@ sup_free(struct sup *s)
 	}
 	if (s->base != NULL)
 		event_base_free(s->base);
+	if (s->http_fd >= 0)
+		close(s->http_fd);
+	privs_free(&s->privs);
 	config_free(s->cfg);
 	free(s->config_path);
 	free(s->run_dir);
 	free(s->pid_path);
 	memset(s, 0, sizeof(*s));
 	s->pid_fd = -1;
+	s->http_fd = -1;
 }

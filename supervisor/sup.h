@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "privs.h"
 #include "proc.h"
 
 struct event_base;
@@ -61,13 +62,16 @@ struct sup {
 	bool ready_announced; /* "daemon set ready" logged, READY=1 sent */
 	bool stopping;        /* SIGTERM/SIGINT seen */
 	int stop_idx;         /* position in proc_stop_order */
+	struct privs privs;   /* security.* resolved at start (privs.h) */
+	int http_fd; /* ingestd's listener bound before the switch, or -1 */
 };
 
 /*
  * Takes cfg (owned from now on) and prepares everything that can fail
  * before anything is forked: finds the executables, creates run_dir,
- * locks the pid file, opens the control and state sockets, creates the
- * loop and its signal events.  Returns 0, or -1 after logging why (the
+ * locks the pid file, switches to security.user when started as root
+ * (privs.h), opens the control and state sockets, creates the loop and
+ * its signal events.  Returns 0, or -1 after logging why (the
  * caller exits 2).  sup_free undoes whatever was done.
  */
 int sup_init(struct sup *s, struct sn_config *cfg, const char *config_path);

@@ -1573,6 +1573,87 @@ test_env_in_config(void **state)
 	rm_tree(dir);
 }
 
+/* security: who the set runs as; names are checked for shape only
+ * (their existence is checked at start, common/privs.c). */
+static void
+test_security_keys(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	cfg = load_text(&dir, "", &e);
+	assert_no_errors(&e);
+	assert_null(cfg->security.user);
+	assert_null(cfg->security.group);
+	assert_null(cfg->security.admin_group);
+	assert_true(cfg->security.landlock);
+	config_free(cfg);
+	rm_tree(dir);
+
+	setenv("SN_TEST_ADMINS", "sentinel-admins", 1);
+	cfg = load_text(&dir,
+	                "security:\n"
+	                "  user: sentinel\n"
+	                "  group: sentinel\n"
+	                "  admin_group: ${SN_TEST_ADMINS}\n"
+	                "  landlock: false\n",
+	                &e);
+	unsetenv("SN_TEST_ADMINS");
+	assert_no_errors(&e);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->security.user, "sentinel");
+	assert_string_equal(cfg->security.group, "sentinel");
+	assert_string_equal(cfg->security.admin_group, "sentinel-admins");
+	assert_false(cfg->security.landlock);
+	config_free(cfg);
+	rm_tree(dir);
+
+	cfg = load_text(&dir,
+	                "security:\n"
+	                "  group: wheel\n"
+	                "  admin_group: \"ops team\"\n"
+	                "  landlock: maybe\n"
+	                "  uid: 1000\n",
+	                &e);
+	/* The schema check stops the file before its values are resolved. */
+	assert_null(cfg);
+	assert_int_equal(e.count, 2);
+	assert_error(&e, "config.yaml:4: security.landlock");
+	assert_error(&e, "config.yaml:5: security.uid");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	cfg = load_text(&dir,
+	                "security:\n"
+	                "  group: wheel\n"
+	                "  admin_group: \"ops team\"\n",
+	                &e);
+	assert_null(cfg);
+	assert_int_equal(e.count, 2);
+	assert_error(&e, "config.yaml:2: security.group: needs security.user");
+	assert_error(&e, "config.yaml:3: security.admin_group: \"ops team\" "
+	                 "is not a user or group name");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	cfg = load_text(&dir,
+	                "security:\n"
+	                "  user: -rf\n"
+	                "  group: \"../etc\"\n"
+	                "  admin_group: a23456789012345678901234567890123\n",
+	                &e);
+	assert_null(cfg);
+	assert_int_equal(e.count, 3);
+	assert_error(&e, "config.yaml:2: security.user: \"-rf\" is not a "
+	                 "user or group name");
+	assert_error(&e, "config.yaml:3: security.group: \"../etc\" is not");
+	assert_error(&e, "config.yaml:4: security.admin_group: ");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+}
+
 static void
 test_env_overrides(void **state)
 {
@@ -1811,6 +1892,79 @@ test_sizes_and_limits(void **state)
 	rm_tree(dir);
 }
 
+/* ingestion.http's connection limits and timeouts, ingestion.accept's
+ * window: defaults, values, and one error per bad key with its line. */
+static void
+test_ingestion_limits(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	cfg = config_load(NULL, &e);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->limits.max_connections, 1024);
+	assert_int_equal(cfg->limits.max_header_bytes, 64 * 1024);
+	assert_int_equal(cfg->limits.header_timeout_ms, 10000);
+	assert_int_equal(cfg->limits.body_timeout_ms, 60000);
+	assert_int_equal(cfg->limits.idle_timeout_ms, 30000);
+	assert_int_equal(cfg->limits.max_age_ms, 0); /* any age */
+	assert_int_equal(cfg->limits.max_future_ms, 300000);
+	config_free(cfg);
+
+	cfg = load_text(&dir,
+	                "ingestion:\n  http:\n    max_connections: 20\n"
+	                "    max_header_size: 8KB\n    header_timeout: 2s\n"
+	                "    body_timeout: 1m30s\n    idle_timeout: 500ms\n"
+	                "  accept:\n    max_age: 30d\n    max_future: 0\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->limits.max_connections, 20);
+	assert_int_equal(cfg->limits.max_header_bytes, 8192);
+	assert_int_equal(cfg->limits.header_timeout_ms, 2000);
+	assert_int_equal(cfg->limits.body_timeout_ms, 90000);
+	assert_int_equal(cfg->limits.idle_timeout_ms, 500);
+	assert_int_equal(cfg->limits.max_age_ms, 30 * 86400000LL);
+	assert_int_equal(cfg->limits.max_future_ms, 0);
+	/* The keys beside them keep their defaults. */
+	assert_int_equal(cfg->http.max_body_bytes, SN_DEFAULT_MAX_BODY_BYTES);
+	config_free(cfg);
+	rm_tree(dir);
+
+	/* Every bad value is reported at its line. */
+	cfg = load_text(&dir,
+	                "ingestion:\n  http:\n    max_connections: 0\n"
+	                "    max_header_size: 512\n    header_timeout: 0\n"
+	                "    body_timeout: 10x\n    idle_timeout: 2000000M\n"
+	                "  accept:\n    max_age: 0s\n    max_future: soon\n",
+	                &e);
+	assert_null(cfg);
+	assert_int_equal(e.count, 6); /* max_age 0s: no limit, fine */
+	assert_error(&e, "config.yaml:3: ingestion.http.max_connections: must "
+	                 "be between 1 and 1000000, not 0");
+	assert_error(&e, "config.yaml:4: ingestion.http.max_header_size: must "
+	                 "be between 1KB and 1MB");
+	assert_error(&e, "config.yaml:5: ingestion.http.header_timeout: must "
+	                 "be longer than 0");
+	assert_error(&e, "config.yaml:6: ingestion.http.body_timeout: invalid "
+	                 "duration \"10x\"");
+	assert_error(&e, "config.yaml:7: ingestion.http.idle_timeout: invalid "
+	                 "duration \"2000000M\"");
+	assert_error(&e, "config.yaml:10: ingestion.accept.max_future: "
+	                 "invalid duration \"soon\"");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+
+	/* A key the schema does not know is named too. */
+	cfg = load_text(&dir, "ingestion:\n  accept:\n    max_skew: 1m\n", &e);
+	assert_null(cfg);
+	assert_error(&e, "config.yaml:3: ingestion.accept.max_skew: unknown "
+	                 "key");
+	cfg_errors_free(&e);
+	rm_tree(dir);
+}
+
 /* Optional features that are switched on need their settings. */
 static void
 test_enabled_needs_settings(void **state)
@@ -2027,10 +2181,12 @@ main(void)
 	        cmocka_unit_test_setup(test_expand_env, setup),
 	        cmocka_unit_test_setup(test_env_in_config, setup),
 	        cmocka_unit_test_setup(test_env_overrides, setup),
+	        cmocka_unit_test_setup(test_security_keys, setup),
 	        cmocka_unit_test_setup(test_relative_paths, setup),
 	        cmocka_unit_test_setup(test_relative_config_path, setup),
 	        cmocka_unit_test_setup(test_errors_from_every_file, setup),
 	        cmocka_unit_test_setup(test_sizes_and_limits, setup),
+	        cmocka_unit_test_setup(test_ingestion_limits, setup),
 	        cmocka_unit_test_setup(test_enabled_needs_settings, setup),
 	        cmocka_unit_test_setup(test_odd_yaml, setup),
 	        cmocka_unit_test_setup(test_cyaml_report, setup),

@@ -2,8 +2,10 @@
  * test_validate.c: ingestd's body validation accepts the seed's Quick
  * Start event, names the first bad field of a bad one, keeps unknown
  * fields, reports batch rejections by index, and answers malformed,
- * empty and oversized bodies as a whole.  Also: ingestd adopts only a
- * well-formed set state from the supervisor.
+ * empty and oversized bodies as a whole, and enforces the limits on one
+ * event (string lengths, nesting, fields, number ranges, the timestamp
+ * window).  Also: ingestd adopts only a well-formed set state from the
+ * supervisor.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -498,6 +500,431 @@ test_reasons_are_printable_ascii(void **state)
 	ingest_result_free(&res);
 }
 
+/* --- limits: lengths, depth, fields, ranges, the window ------------------ */
+
+/* Parses body (one event) with o; expects it rejected for kind at field
+ * with reason. */
+static void
+expect_reject(const char *body, const struct ingest_opts *o,
+              enum ingest_reject_kind kind, const char *field,
+              const char *reason)
+{
+	struct ingest_result res;
+
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(
+	        ingest_parse(body, strlen(body), INGEST_BODY_JSON, o, &res),
+	        INGEST_OK);
+	assert_int_equal(res.nevents, 0);
+	assert_int_equal(res.nrejects, 1);
+	assert_int_equal(res.rejects[0].kind, kind);
+	assert_string_equal(res.rejects[0].field, field);
+	assert_string_equal(res.rejects[0].reason, reason);
+	ingest_result_free(&res);
+}
+
+/* Parses body (one event) with o; expects it accepted. */
+static void
+expect_accept(const char *body, const struct ingest_opts *o)
+{
+	struct ingest_result res;
+
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(
+	        ingest_parse(body, strlen(body), INGEST_BODY_JSON, o, &res),
+	        INGEST_OK);
+	if (res.nrejects > 0)
+		fail_msg("rejected: %s: %s", res.rejects[0].field,
+		         res.rejects[0].reason);
+	assert_int_equal(res.nevents, 1);
+	ingest_result_free(&res);
+}
+
+static const struct ingest_opts no_window = {.max_events = 10};
+
+/* "x" repeated n times, as a JSON string with its quotes. */
+static char *
+json_str_of(size_t n)
+{
+	char *s = malloc(n + 3);
+
+	if (s == NULL)
+		abort();
+	s[0] = '"';
+	memset(s + 1, 'x', n);
+	s[n + 1] = '"';
+	s[n + 2] = '\0';
+	return s;
+}
+
+/* An event with the given event_type, application_id and data members
+ * (without braces). */
+static char *
+event_parts(const char *type, const char *app, const char *data)
+{
+	char *s;
+
+	if (asprintf(&s,
+	             "{\"event_id\":\"e1\",\"timestamp\":" GOOD_TS
+	             ",\"event_type\":%s,\"application_id\":%s,"
+	             "\"data\":{%s}}",
+	             type, app, data) < 0)
+		abort();
+	return s;
+}
+
+/* Identifiers may hold 256 bytes: they become labels and keys. */
+static void
+test_identifier_lengths(void **state)
+{
+	char *ok = json_str_of(256), *big = json_str_of(257), *ev, *d;
+
+	(void)state;
+	ev = event_parts(ok, ok, "");
+	expect_accept(ev, &no_window);
+	free(ev);
+	ev = event_parts(big, "\"a\"", "");
+	expect_reject(ev, &no_window, INGEST_REJ_TOO_LONG, "event_type",
+	              "must be at most 256 bytes");
+	free(ev);
+	ev = event_parts("\"t\"", big, "");
+	expect_reject(ev, &no_window, INGEST_REJ_TOO_LONG, "application_id",
+	              "must be at most 256 bytes");
+	free(ev);
+	if (asprintf(&d, "\"model\":%s", big) < 0)
+		abort();
+	ev = event_parts("\"t\"", "\"a\"", d);
+	expect_reject(ev, &no_window, INGEST_REJ_TOO_LONG, "data.model",
+	              "must be at most 256 bytes");
+	free(ev);
+	free(d);
+	if (asprintf(&d, "\"status\":%s", big) < 0)
+		abort();
+	ev = event_parts("\"t\"", "\"a\"", d);
+	expect_reject(ev, &no_window, INGEST_REJ_TOO_LONG, "data.status",
+	              "must be at most 256 bytes");
+	free(ev);
+	free(d);
+	free(ok);
+	free(big);
+}
+
+/* Any other string or key: 64 KiB, named by the member holding it. */
+static void
+test_other_string_lengths(void **state)
+{
+	char *ok = json_str_of(INGEST_STRING_MAX);
+	char *big = json_str_of(INGEST_STRING_MAX + 1), *ev, *d;
+
+	(void)state;
+	if (asprintf(&d, "\"prompt\":%s", ok) < 0)
+		abort();
+	ev = event_parts("\"t\"", "\"a\"", d);
+	expect_accept(ev, &no_window);
+	free(ev);
+	free(d);
+	if (asprintf(&d, "\"tags\":[1,{\"p\":%s}]", big) < 0)
+		abort();
+	ev = event_parts("\"t\"", "\"a\"", d);
+	expect_reject(ev, &no_window, INGEST_REJ_TOO_LONG, "data",
+	              "holds a string longer than 65536 bytes");
+	free(ev);
+	free(d);
+	/* A key counts too. */
+	if (asprintf(&d, "%s:1", big) < 0)
+		abort();
+	ev = event_parts("\"t\"", "\"a\"", d);
+	expect_reject(ev, &no_window, INGEST_REJ_TOO_LONG, "data",
+	              "holds a key longer than 65536 bytes");
+	free(ev);
+	free(d);
+	/* Outside data the event is named. */
+	if (asprintf(&ev,
+	             "{\"note\":%s,\"event_id\":\"e\",\"timestamp\":" GOOD_TS
+	             ",\"event_type\":\"t\",\"application_id\":\"a\","
+	             "\"data\":{}}",
+	             big) < 0)
+		abort();
+	expect_reject(ev, &no_window, INGEST_REJ_TOO_LONG, "event",
+	              "holds a string longer than 65536 bytes");
+	free(ev);
+	free(ok);
+	free(big);
+}
+
+/* data holding n more levels: "a":{"a":{...}} or "a":[[...]]. */
+static char *
+nested_data(int n, const char *open, const char *close)
+{
+	struct sn_buf b = {0};
+	char *ev;
+	int i;
+
+	if (open[0] == '[')
+		sn_buf_append(&b, "\"a\":", 4);
+	for (i = 0; i < n; i++)
+		sn_buf_append(&b, open, strlen(open));
+	for (i = 0; i < n; i++)
+		sn_buf_append(&b, close, strlen(close));
+	sn_buf_append(&b, "", 1);
+	ev = event_parts("\"t\"", "\"a\"", (const char *)b.data);
+	sn_buf_free(&b);
+	return ev;
+}
+
+/* 32 levels of objects and arrays, the event counting as one. */
+static void
+test_nesting_depth(void **state)
+{
+	struct ingest_result res;
+	const char *field, *reason;
+	struct sn_event ev;
+	json_t *obj;
+	char *s;
+
+	(void)state;
+	/* event (1) > data (2) > 30 more = 32 */
+	s = nested_data(30, "\"a\":{", "}");
+	expect_accept(s, &no_window);
+	free(s);
+	s = nested_data(31, "\"a\":{", "}");
+	expect_reject(s, &no_window, INGEST_REJ_TOO_DEEP, "data",
+	              "nests deeper than 32 levels");
+	/* The same rule for everyone who validates events. */
+	obj = json_loads(s, 0, NULL);
+	assert_non_null(obj);
+	assert_int_equal(ingest_validate_event(obj, &ev, &field, &reason), -1);
+	assert_string_equal(field, "data");
+	assert_string_equal(reason, "nests deeper than 32 levels");
+	json_decref(obj);
+	free(s);
+	s = nested_data(30, "[", "]");
+	expect_accept(s, &no_window);
+	free(s);
+	s = nested_data(31, "[", "]");
+	expect_reject(s, &no_window, INGEST_REJ_TOO_DEEP, "data",
+	              "nests deeper than 32 levels");
+	free(s);
+	/* In a batch only that event goes. */
+	s = nested_data(40, "[", "]");
+	{
+		char *e2 = event_parts("\"t\"", "\"a\"", "\"x\":1"), *body;
+
+		if (asprintf(&body, "[%s,%s]", s, e2) < 0)
+			abort();
+		memset(&res, 0, sizeof(res));
+		assert_int_equal(ingest_parse(body, strlen(body),
+		                              INGEST_BODY_JSON, &no_window,
+		                              &res),
+		                 INGEST_OK);
+		assert_int_equal(res.nevents, 1);
+		assert_int_equal(res.nrejects, 1);
+		assert_int_equal(res.rejects[0].index, 0);
+		assert_int_equal(res.rejects[0].kind, INGEST_REJ_TOO_DEEP);
+		ingest_result_free(&res);
+		free(body);
+		free(e2);
+	}
+	free(s);
+}
+
+/* data holds at most 256 members. */
+static void
+test_data_field_count(void **state)
+{
+	struct sn_buf b = {0};
+	char k[32], *ev;
+	int i;
+
+	(void)state;
+	for (i = 0; i < INGEST_FIELDS_MAX; i++) {
+		snprintf(k, sizeof(k), "%s\"f%d\":%d", i ? "," : "", i, i);
+		sn_buf_append(&b, k, strlen(k));
+	}
+	sn_buf_append(&b, "", 1);
+	ev = event_parts("\"t\"", "\"a\"", (const char *)b.data);
+	expect_accept(ev, &no_window);
+	free(ev);
+	b.len--;
+	sn_buf_append(&b, ",\"one_more\":1", strlen(",\"one_more\":1") + 1);
+	ev = event_parts("\"t\"", "\"a\"", (const char *)b.data);
+	expect_reject(ev, &no_window, INGEST_REJ_FIELDS, "data",
+	              "has more than 256 fields");
+	free(ev);
+	sn_buf_free(&b);
+}
+
+/* Negative numbers are invalid; absurd ones out of range; the limits
+ * themselves are fine. */
+static void
+test_number_ranges(void **state)
+{
+	static const struct {
+		const char *data, *field, *reason;
+		enum ingest_reject_kind kind;
+	} bad[] = {
+	        {"\"latency_ms\":-1", "data.latency_ms",
+	         "must be a non-negative number", INGEST_REJ_INVALID},
+	        {"\"latency_ms\":86400000.5", "data.latency_ms",
+	         "must be at most 86400000 (24 hours)", INGEST_REJ_RANGE},
+	        {"\"total_tokens\":1000000001", "data.total_tokens",
+	         "must be at most 1000000000", INGEST_REJ_RANGE},
+	        {"\"prompt_tokens\":1e300", "data.prompt_tokens",
+	         "must be at most 1000000000", INGEST_REJ_RANGE},
+	        {"\"completion_tokens\":9223372036854775807",
+	         "data.completion_tokens", "must be at most 1000000000",
+	         INGEST_REJ_RANGE},
+	        {"\"cost\":1000000.01", "data.cost", "must be at most 1000000",
+	         INGEST_REJ_RANGE},
+	        {"\"cost\":-0.01", "data.cost", "must be a non-negative number",
+	         INGEST_REJ_INVALID},
+	};
+	char *ev;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(bad); i++) {
+		ev = event_parts("\"t\"", "\"a\"", bad[i].data);
+		expect_reject(ev, &no_window, bad[i].kind, bad[i].field,
+		              bad[i].reason);
+		free(ev);
+	}
+	ev = event_parts("\"t\"", "\"a\"",
+	                 "\"latency_ms\":86400000,\"total_tokens\":1e9,"
+	                 "\"prompt_tokens\":0,\"completion_tokens\":-0.0,"
+	                 "\"cost\":1000000");
+	expect_accept(ev, &no_window);
+	free(ev);
+}
+
+/* An event with timestamp ts (RFC 3339). */
+static char *
+event_at(const char *id, const char *ts)
+{
+	char *s;
+
+	if (asprintf(&s,
+	             "{\"event_id\":\"%s\",\"timestamp\":\"%s\","
+	             "\"event_type\":\"t\",\"application_id\":\"a\","
+	             "\"data\":{}}",
+	             id, ts) < 0)
+		abort();
+	return s;
+}
+
+/* now - max_age .. now + max_future, both ends included. */
+static void
+test_timestamp_window(void **state)
+{
+	struct ingest_opts o = {
+	        .max_events = 10,
+	        .window = true,
+	        .now_ms = 1762430400000LL, /* 2025-11-06T12:00:00Z */
+	        .max_age_ms = 7 * 86400000LL,
+	        .max_future_ms = 5 * 60000,
+	};
+	struct ingest_result res;
+	char *e, *e2, *body;
+
+	(void)state;
+	e = event_at("old-edge", "2025-10-30T12:00:00Z");
+	expect_accept(e, &o);
+	free(e);
+	e = event_at("too-old", "2025-10-30T11:59:59.999Z");
+	expect_reject(e, &o, INGEST_REJ_WINDOW, "timestamp",
+	              "is more than 7d in the past (ingestion.accept.max_age)");
+	free(e);
+	e = event_at("new-edge", "2025-11-06T12:05:00Z");
+	expect_accept(e, &o);
+	free(e);
+	e = event_at("too-new", "2025-11-06T12:05:00.001Z");
+	expect_reject(e, &o, INGEST_REJ_WINDOW, "timestamp",
+	              "is more than 5m in the future "
+	              "(ingestion.accept.max_future)");
+	free(e);
+	/* An offset is applied before comparing: 14:06+02:00 is 12:06Z. */
+	e = event_at("offset", "2025-11-06T14:06:00+02:00");
+	expect_reject(e, &o, INGEST_REJ_WINDOW, "timestamp",
+	              "is more than 5m in the future "
+	              "(ingestion.accept.max_future)");
+	free(e);
+	/* max_future 0: nothing after now. */
+	o.max_future_ms = 0;
+	e = event_at("now", "2025-11-06T12:00:00Z");
+	expect_accept(e, &o);
+	free(e);
+	e = event_at("later", "2025-11-06T12:00:00.001Z");
+	expect_reject(e, &o, INGEST_REJ_WINDOW, "timestamp",
+	              "is more than 0ms in the future "
+	              "(ingestion.accept.max_future)");
+	free(e);
+	/* Without the window (replay, detectors test) any date goes. */
+	e = event_at("y2k", "2000-01-01T00:00:00Z");
+	expect_accept(e, &no_window);
+	free(e);
+	/* A batch keeps the events inside the window. */
+	o.max_future_ms = 5 * 60000;
+	e = event_at("in", "2025-11-06T11:00:00Z");
+	e2 = event_at("out", "2031-01-01T00:00:00Z");
+	if (asprintf(&body, "%s\n%s\n", e, e2) < 0)
+		abort();
+	free(e);
+	free(e2);
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(
+	        ingest_parse(body, strlen(body), INGEST_BODY_NDJSON, &o, &res),
+	        INGEST_OK);
+	assert_int_equal(res.nevents, 1);
+	assert_string_equal(res.events[0].ev.event_id.p, "in");
+	assert_int_equal(res.nrejects, 1);
+	assert_string_equal(res.rejects[0].event_id, "out");
+	assert_int_equal(res.rejects[0].kind, INGEST_REJ_WINDOW);
+	ingest_result_free(&res);
+	free(body);
+}
+
+/* What jansson refuses is malformed JSON, with a reason saying why. */
+static void
+test_bad_json_values(void **state)
+{
+	static const struct {
+		const char *body, *reason;
+	} bad[] = {
+	        {"{\"a\":\"\xff\"}", "unable to decode byte 0xff"},
+	        {"{\"a\":\"\xc3\x28\"}", "unable to decode byte 0xc3"},
+	        {"{\"a\":NaN}", "invalid token near 'NaN'"},
+	        {"{\"a\":Infinity}", "invalid token near 'Infinity'"},
+	        {"{\"a\":-Infinity}", "invalid token near '-'"},
+	        {"{\"a\":1e999}", "real number overflow near '1e999'"},
+	        {"{\"a\":-1e999}", "real number overflow near '-1e999'"},
+	        {"{\"a\":99999999999999999999}", "too big integer"},
+	        {"{\"a\":\"\\u0000\"}", "\\u0000 is not allowed"},
+	        {"{\"a\":\"\\ud800\"}", "invalid Unicode '\\uD800'"},
+	};
+	struct ingest_result res;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(bad); i++) {
+		assert_int_equal(parse(bad[i].body, INGEST_BODY_JSON, 10, &res),
+		                 INGEST_ERR_JSON);
+		if (strstr(res.reason, bad[i].reason) == NULL)
+			fail_msg("%s: reason \"%s\"", bad[i].body, res.reason);
+		assert_int_equal(res.nevents, 0);
+		ingest_result_free(&res);
+	}
+	/* In NDJSON only the line goes, counted as invalid_json. */
+	assert_int_equal(parse("{\"a\":\"\xff\"}\n{\"a\":NaN}\n",
+	                       INGEST_BODY_NDJSON, 10, &res),
+	                 INGEST_OK);
+	assert_int_equal(res.nrejects, 2);
+	assert_int_equal(res.rejects[0].kind, INGEST_REJ_JSON);
+	assert_non_null(
+	        strstr(res.rejects[0].reason, "unable to decode byte 0xff"));
+	assert_int_equal(res.rejects[1].kind, INGEST_REJ_JSON);
+	ingest_result_free(&res);
+}
+
 static void
 add_status(struct sn_buf *b, const char *name, int st)
 {
@@ -581,6 +1008,13 @@ main(void)
 	        cmocka_unit_test(test_garbage_bodies),
 	        cmocka_unit_test(test_content_types),
 	        cmocka_unit_test(test_reasons_are_printable_ascii),
+	        cmocka_unit_test(test_identifier_lengths),
+	        cmocka_unit_test(test_other_string_lengths),
+	        cmocka_unit_test(test_nesting_depth),
+	        cmocka_unit_test(test_data_field_count),
+	        cmocka_unit_test(test_number_ranges),
+	        cmocka_unit_test(test_timestamp_window),
+	        cmocka_unit_test(test_bad_json_values),
 	        cmocka_unit_test(test_set_state_adopted),
 	        cmocka_unit_test(test_bad_set_state_ignored),
 	};

@@ -1,0 +1,335 @@
+/*
+ * test_spool.c: ingestd's spool keeps every record appended, in order,
+ * across a reopen; a torn or damaged tail is cut off at open and never
+ * read; readers replay from any sequence number, say when what they ask
+ * for was deleted, and only see what is durable in fsync mode; segments
+ * rotate and are deleted only once every consumer is past them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "testutil.h"
+
+#include "../../ingestd/spool.h"
+#include "config.h"
+#include "crc32c.h"
+#include "msg.h"
+
+struct fixture {
+	char dir[64], db[128];
+	struct event_base *base;
+	int durable_calls;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || tu_db_dir(f->dir, f->db, "spool") < 0)
+		return -1;
+	f->base = event_base_new();
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	event_base_free(f->base);
+	free(f);
+	return 0;
+}
+
+static void
+on_durable(void *arg)
+{
+	((struct fixture *)arg)->durable_calls++;
+}
+
+static struct spool *
+open_spool(struct fixture *f, int durability, uint64_t seg)
+{
+	struct spool *sp =
+	        spool_open(f->dir, durability, seg, f->base, on_durable, f);
+
+	assert_non_null(sp);
+	return sp;
+}
+
+/* A batch message of the events first..last (one event each seq), with
+ * prev, as forward.c builds it. */
+static void
+batch(struct sn_buf *b, uint64_t prev, uint64_t first, uint64_t last)
+{
+	struct sn_event ev;
+	char id[32];
+
+	msg_begin(b, SN_MSG_EVENTS);
+	for (uint64_t s = first; s <= last; s++) {
+		memset(&ev, 0, sizeof(ev));
+		snprintf(id, sizeof(id), "ev-%llu", (unsigned long long)s);
+		ev.seq = s;
+		ev.ts_ms = 1767323045000LL;
+		ev.event_id = str(id);
+		ev.event_type = str("llm.response");
+		ev.application_id = str("app");
+		ev.model = str("");
+		ev.status = str("");
+		ev.timestamp = str("");
+		ev.json = str("{}");
+		msg_add_event(b, &ev);
+	}
+	msg_set_prev(b, prev);
+}
+
+/* Appends batches of n events from seq first on; returns the last. */
+static uint64_t
+append_n(struct spool *sp, uint64_t prev, uint64_t first, int batches, int n)
+{
+	struct sn_buf b = {0};
+	uint64_t mark;
+
+	for (int i = 0; i < batches; i++) {
+		batch(&b, prev, first, first + (uint64_t)n - 1);
+		assert_int_equal(spool_append(sp, b.data, b.len, first,
+		                              first + (uint64_t)n - 1, &mark),
+		                 0);
+		prev = first + (uint64_t)n - 1;
+		first = prev + 1;
+	}
+	sn_buf_free(&b);
+	return prev;
+}
+
+/* Reads everything r has; checks it is in order after *after, returns
+ * the number of records read and leaves *after at the last seq. */
+static int
+read_all(struct spool_reader *r, uint64_t *after)
+{
+	struct sn_buf b = {0};
+	struct msg_reader m;
+	struct sn_event ev;
+	uint64_t last;
+	int n = 0;
+
+	while (spool_reader_next(r, &b, &last) == 1) {
+		assert_int_equal(msg_open(&m, b.data, b.len), 0);
+		assert_int_equal(msg_check(&m), 0);
+		assert_true(m.prev <= *after || *after == 0);
+		while (msg_next_event(&m, &ev) == 1) {
+			assert_true(ev.seq > *after);
+			*after = ev.seq;
+		}
+		assert_true(*after == last);
+		n++;
+	}
+	sn_buf_free(&b);
+	return n;
+}
+
+static void
+test_checksum_check_value(void **state)
+{
+	(void)state;
+	assert_true(sn_crc32c(0, "123456789", 9) == 0xE3069283u);
+}
+
+static void
+test_append_reopen_read_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct spool *sp = open_spool(f, SN_DURABILITY_NONE, 0);
+	struct spool_reader *r;
+	uint64_t after = 0;
+
+	assert_true(spool_last_seq(sp) == 0);
+	assert_true(append_n(sp, 0, 1000, 50, 10) == 1499);
+	spool_close(sp);
+
+	sp = open_spool(f, SN_DURABILITY_NONE, 0);
+	assert_true(spool_last_seq(sp) == 1499);
+	r = spool_reader_new(sp);
+	assert_int_equal(read_all(r, &after), 50);
+	assert_true(after == 1499);
+	/* appending goes on in a new segment, readers follow */
+	append_n(sp, 1499, 1500, 5, 10);
+	assert_int_equal(spool_segments(sp), 2);
+	assert_int_equal(read_all(r, &after), 5);
+	assert_true(after == 1549);
+	spool_close(sp);
+}
+
+/* The path of the only (or newest) segment. */
+static void
+newest_segment(struct fixture *f, char *path, size_t size, uint64_t first)
+{
+	snprintf(path, size, "%s/%020llu.seg", f->dir,
+	         (unsigned long long)first);
+}
+
+static void
+test_torn_tail_is_cut_off(void **state)
+{
+	struct fixture *f = *state;
+	struct spool *sp = open_spool(f, SN_DURABILITY_FSYNC, 0);
+	struct spool_reader *r;
+	char path[160];
+	struct stat st0, st1;
+	uint64_t after = 0;
+	FILE *fp;
+
+	append_n(sp, 0, 1, 10, 3);
+	spool_close(sp);
+	newest_segment(f, path, sizeof(path), 1);
+	assert_int_equal(stat(path, &st0), 0);
+	/* a crash in the middle of a record: half a header and garbage */
+	fp = fopen(path, "ab");
+	assert_non_null(fp);
+	fwrite("SPL1\x40\x00\x00\x00garbage", 1, 15, fp);
+	fclose(fp);
+
+	sp = open_spool(f, SN_DURABILITY_FSYNC, 0);
+	assert_int_equal(stat(path, &st1), 0);
+	assert_true(st1.st_size == st0.st_size);
+	assert_true(spool_last_seq(sp) == 30);
+	r = spool_reader_new(sp);
+	assert_int_equal(read_all(r, &after), 10);
+	spool_close(sp);
+}
+
+static void
+test_damaged_record_ends_segment(void **state)
+{
+	struct fixture *f = *state;
+	struct spool *sp = open_spool(f, SN_DURABILITY_FSYNC, 0);
+	struct spool_reader *r;
+	char path[160];
+	struct stat st;
+	uint64_t after = 0;
+	FILE *fp;
+	int c;
+
+	append_n(sp, 0, 1, 10, 3);
+	spool_close(sp);
+	newest_segment(f, path, sizeof(path), 1);
+	assert_int_equal(stat(path, &st), 0);
+	/* flip a byte in the payload of the last record */
+	fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	fseek(fp, (long)st.st_size - 5, SEEK_SET);
+	c = fgetc(fp);
+	fseek(fp, (long)st.st_size - 5, SEEK_SET);
+	fputc(c ^ 0x55, fp);
+	fclose(fp);
+
+	sp = open_spool(f, SN_DURABILITY_FSYNC, 0);
+	assert_true(spool_last_seq(sp) == 27); /* the 9 whole records */
+	r = spool_reader_new(sp);
+	assert_int_equal(read_all(r, &after), 9);
+	assert_true(after == 27);
+	spool_close(sp);
+}
+
+static void
+test_seek_replays_and_reports_loss(void **state)
+{
+	struct fixture *f = *state;
+	/* small segments: about 4 records each */
+	struct spool *sp = open_spool(f, SN_DURABILITY_NONE, 1500);
+	struct spool_reader *r;
+	struct sn_buf b = {0};
+	struct msg_reader m;
+	uint64_t after, last;
+
+	append_n(sp, 0, 1, 40, 5); /* seqs 1..200 */
+	assert_true(spool_segments(sp) > 5);
+	r = spool_reader_new(sp);
+
+	/* from the middle of a batch: that batch again, in order */
+	assert_int_equal(spool_reader_seek(r, 102), 1);
+	after = 102;
+	assert_int_equal(spool_reader_next(r, &b, &last), 1);
+	assert_true(last == 105);
+	assert_int_equal(msg_open(&m, b.data, b.len), 0);
+	assert_true(m.prev == 102); /* patched to what was asked */
+	after = 105;
+	assert_int_equal(read_all(r, &after), 19);
+	assert_true(after == 200);
+
+	/* past the end: waits there */
+	assert_int_equal(spool_reader_seek(r, 500), 1);
+	assert_true(spool_reader_at_end(r));
+
+	/* consumers past 100: the segments before it go, not the rest */
+	assert_true(spool_gc(sp, 100) > 0);
+	assert_int_equal(spool_reader_seek(r, 10), 0); /* lost for it */
+	after = 0;
+	assert_true(read_all(r, &after) > 0);
+	assert_true(after == 200);
+	assert_int_equal(spool_reader_seek(r, 150), 1);
+	/* never the newest segment */
+	spool_gc(sp, 1000);
+	assert_int_equal(spool_segments(sp), 1);
+	sn_buf_free(&b);
+	spool_close(sp);
+}
+
+static void
+test_fsync_mode_reads_only_durable(void **state)
+{
+	struct fixture *f = *state;
+	struct spool *sp = open_spool(f, SN_DURABILITY_FSYNC, 0);
+	struct spool_reader *r = spool_reader_new(sp);
+	struct sn_buf b = {0};
+	uint64_t last, mark;
+
+	batch(&b, 0, 1, 3);
+	assert_int_equal(spool_append(sp, b.data, b.len, 1, 3, &mark), 0);
+	assert_true(spool_durable(sp) < mark);
+	/* not durable yet: not readable */
+	assert_int_equal(spool_reader_next(r, &b, &last), 0);
+	spool_sync(sp);
+	while (spool_durable(sp) < mark)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_true(f->durable_calls > 0);
+	assert_int_equal(spool_reader_next(r, &b, &last), 1);
+	assert_true(last == 3);
+	assert_true(spool_reader_lag(r) == 0);
+	sn_buf_free(&b);
+	spool_close(sp);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_checksum_check_value),
+	        cmocka_unit_test_setup_teardown(
+	                test_append_reopen_read_in_order, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut_off,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_damaged_record_ends_segment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_seek_replays_and_reports_loss, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_fsync_mode_reads_only_durable, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
