@@ -25,64 +25,12 @@
 
 #include "../../detectd/checkpoint.h"
 #include "../../detectd/engine.h"
+#include "bench.h"
 #include "log.h"
 #include "util.h"
 
 #define APPS_MAX 10000
 #define ROUNDS   7
-
-static struct sn_detector_action act[] = {{"bench", "warning"}};
-
-static struct sn_detector
-det(const char *id, const char *type, const char *metric, int64_t window)
-{
-	struct sn_detector d;
-
-	memset(&d, 0, sizeof(d));
-	d.id = d.name = (char *)id;
-	d.type = (char *)type;
-	d.enabled = true;
-	d.metric = (char *)metric;
-	d.window_ms = window;
-	d.lateness_ms = 5000;
-	d.actions = act;
-	d.nactions = 1;
-	return d;
-}
-
-static void
-thr(struct sn_detector *d, const char *cond, double t, const char *agg)
-{
-	d->condition = (char *)cond;
-	d->threshold = t;
-	d->has_threshold = true;
-	d->aggregation = (char *)agg;
-}
-
-static void
-emit(const struct sn_anomaly *a, void *arg)
-{
-	(void)a;
-	(*(size_t *)arg)++;
-}
-
-static uint32_t
-rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -116,27 +64,7 @@ main(int argc, char **argv)
 	if (napps == 0 || napps > APPS_MAX)
 		napps = APPS_MAX;
 	log_init("bench", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
-	d[0] = det("lat-each", "threshold", "latency_ms", 0);
-	thr(&d[0], "greater_than", 5000, NULL);
-	d[1] = det("lat-avg", "threshold", "latency_ms", 60000);
-	thr(&d[1], "greater_than", 3000, "avg");
-	d[2] = det("lat-p95", "threshold", "latency_ms", 300000);
-	thr(&d[2], "greater_than", 4000, "p95");
-	d[3] = det("cost-max", "threshold", "cost", 60000);
-	thr(&d[3], "greater_than", 1.0, "max");
-	d[4] = det("tokens-sum", "threshold", "total_tokens", 60000);
-	thr(&d[4], "greater_than", 1e6, "sum");
-	d[5] = det("lat-z", "statistical", "latency_ms", 60000);
-	d[5].strategy = "zscore";
-	d[6] = det("rr-ewma", "statistical", "request_rate", 60000);
-	d[6].strategy = "ewma";
-	d[7] = det("err-z", "statistical", "error_rate", 300000);
-	d[7].strategy = "zscore";
-	d[8] = det("silent", "rate", NULL, 60000);
-	thr(&d[8], "less_than", 1, NULL);
-	d[9] = det("drop", "rate", NULL, 60000);
-	thr(&d[9], "less_than", 0.3, NULL);
-	d[9].baseline = "history";
+	bench_detectors(d, 0);
 
 	for (i = 0; i < napps; i++)
 		snprintf(apps[i], sizeof(apps[i]), "app-%u", (unsigned)i);
@@ -151,7 +79,7 @@ main(int argc, char **argv)
 	ev.model.len = 6;
 	ev.present = SN_EV_LATENCY_MS | SN_EV_TOTAL_TOKENS | SN_EV_COST;
 	for (i = 0; i < n; i++) {
-		uint32_t x = rnd(&s);
+		uint32_t x = bench_rnd(&s);
 		const char *app = apps[x % napps];
 
 		ev.seq = i + 1;
@@ -167,7 +95,7 @@ main(int argc, char **argv)
 		ev.application_id.len = (uint32_t)strlen(app);
 		ev.status.p = (x & 0xff) == 0 ? "error" : "success";
 		ev.status.len = (uint32_t)strlen(ev.status.p);
-		engine_feed(e, &ev, 0, emit, &records);
+		engine_feed(e, &ev, 0, bench_count, &records);
 	}
 	for (i = 0; i < engine_detector_count(e); i++) {
 		engine_detector_info(e, i, &in);
@@ -177,15 +105,15 @@ main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/bench-%d.ckpt",
 	         tmp && *tmp ? tmp : "/tmp", (int)getpid());
 	for (r = 0; r < ROUNDS; r++) {
-		t0 = now_s();
+		t0 = bench_now_s();
 		if (checkpoint_save(e, n, path) < 0)
 			return 1;
-		save[r] = now_s() - t0;
+		save[r] = bench_now_s() - t0;
 		c = engine_new(&dets, NULL);
-		t0 = now_s();
+		t0 = bench_now_s();
 		if (checkpoint_load(c, path, &seq) != 1 || seq != n)
 			return 1;
-		load[r] = now_s() - t0;
+		load[r] = bench_now_s() - t0;
 		engine_free(c);
 	}
 	if (stat(path, &st) < 0)

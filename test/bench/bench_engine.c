@@ -18,65 +18,12 @@
 #include <sys/resource.h>
 
 #include "../../detectd/engine.h"
+#include "bench.h"
 #include "log.h"
 #include "util.h"
 
 #define APPS   1000
 #define MODELS 3
-
-static char *by_app_model[] = {"application_id", "model"};
-static struct sn_detector_action act[] = {{"bench", "warning"}};
-
-static struct sn_detector
-det(const char *id, const char *type, const char *metric, int64_t window)
-{
-	struct sn_detector d;
-
-	memset(&d, 0, sizeof(d));
-	d.id = d.name = (char *)id;
-	d.type = (char *)type;
-	d.enabled = true;
-	d.metric = (char *)metric;
-	d.window_ms = window;
-	d.lateness_ms = 5000;
-	d.actions = act;
-	d.nactions = 1;
-	return d;
-}
-
-static void
-thr(struct sn_detector *d, const char *cond, double t, const char *agg)
-{
-	d->condition = (char *)cond;
-	d->threshold = t;
-	d->has_threshold = true;
-	d->aggregation = (char *)agg;
-}
-
-static void
-emit(const struct sn_anomaly *a, void *arg)
-{
-	(void)a;
-	(*(size_t *)arg)++;
-}
-
-static uint32_t
-rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int
 main(int argc, char **argv)
@@ -95,33 +42,7 @@ main(int argc, char **argv)
 	int64_t base = 1762430400000LL;
 
 	log_init("bench", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
-	d[0] = det("lat-each", "threshold", "latency_ms", 0);
-	thr(&d[0], "greater_than", 5000, NULL);
-	d[1] = det("lat-avg", "threshold", "latency_ms", 60000);
-	thr(&d[1], "greater_than", 3000, "avg");
-	d[1].group_by = by_app_model;
-	d[1].ngroup_by = 2;
-	d[2] = det("lat-p95", "threshold", "latency_ms", 300000);
-	thr(&d[2], "greater_than", 4000, "p95");
-	d[2].group_by = by_app_model;
-	d[2].ngroup_by = 2;
-	d[3] = det("cost-max", "threshold", "cost", 60000);
-	thr(&d[3], "greater_than", 1.0, "max");
-	d[4] = det("tokens-sum", "threshold", "total_tokens", 60000);
-	thr(&d[4], "greater_than", 1e6, "sum");
-	d[5] = det("lat-z", "statistical", "latency_ms", 60000);
-	d[5].strategy = "zscore";
-	d[5].group_by = by_app_model;
-	d[5].ngroup_by = 2;
-	d[6] = det("rr-ewma", "statistical", "request_rate", 60000);
-	d[6].strategy = "ewma";
-	d[7] = det("err-z", "statistical", "error_rate", 300000);
-	d[7].strategy = "zscore";
-	d[8] = det("silent", "rate", NULL, 60000);
-	thr(&d[8], "less_than", 1, NULL);
-	d[9] = det("drop", "rate", NULL, 60000);
-	thr(&d[9], "less_than", 0.3, NULL);
-	d[9].baseline = "history";
+	bench_detectors(d, 1);
 
 	for (i = 0; i < APPS; i++)
 		snprintf(apps[i], sizeof(apps[i]), "app-%zu", i);
@@ -134,9 +55,9 @@ main(int argc, char **argv)
 	ev.timestamp.p = "";
 	ev.present = SN_EV_LATENCY_MS | SN_EV_TOTAL_TOKENS | SN_EV_COST;
 
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (i = 0; i < n; i++) {
-		uint32_t r = rnd(&s);
+		uint32_t r = bench_rnd(&s);
 		const char *app = apps[r % APPS];
 		const char *model = models[(r >> 10) % MODELS];
 
@@ -156,10 +77,10 @@ main(int argc, char **argv)
 		ev.model.len = (uint32_t)strlen(model);
 		ev.status.p = (r & 0xff) == 0 ? "error" : "success";
 		ev.status.len = (uint32_t)strlen(ev.status.p);
-		engine_feed(e, &ev, 0, emit, &records);
+		engine_feed(e, &ev, 0, bench_count, &records);
 	}
-	engine_finish(e, 0, emit, &records);
-	t1 = now_s();
+	engine_finish(e, 0, bench_count, &records);
+	t1 = bench_now_s();
 
 	printf("events              %zu\n", n);
 	printf("detectors running   %zu\n", engine_running(e));
