@@ -37,6 +37,8 @@
  *                                              field (its pointers and
  *                                              hash are rebuilt)
  *         type state                          type_size bytes, as is
+ *                                              (checked on load by its
+ *                                              type: see below)
  *         per open-bucket slot: u8 used, and when used the struct
  *         win_bucket as is up to its ids, then its idlen bytes of ids
  *         and, for p50-p99, u32 length + the sketch in qsketch_encode
@@ -53,11 +55,27 @@
  * What a CRC-valid file could still get wrong is checked where the
  * engine would index memory with it: keys, bucket slots and event ids,
  * sketches (decoded by qsketch_merge_encoded, which checks them whole),
- * times (bounded, so the engine's arithmetic cannot overflow).  The
- * type state (a strategy's history ring) is copied as is: its indices
- * are checked by nothing, as the types offer no check.  The CRC makes
- * that safe against damage; a file crafted with a valid CRC can still
- * mislead a type, which is why the file is created 0600 and its folder
+ * times (bounded, so the engine's arithmetic cannot overflow), and the
+ * type state (a strategy's history ring, a rate baseline), which each
+ * type checks itself (det_type check_state, strategy.h check): ring
+ * indices and counts within the size the config gives, counters that
+ * agree, the numbers its arithmetic needs finite.  A CRC does not make
+ * a file trustworthy, only undamaged: one written by a buggy build, or
+ * crafted, has a valid CRC too.
+ *
+ * What fails which check decides what is lost.  Anything outside the
+ * type state fails the whole load (it is the engine's own bookkeeping:
+ * a file that gets it wrong is not one to trust), and detectd starts
+ * fresh.  A type state that fails its check costs only its group's
+ * history: it is replaced by a new group's state (group_init), the
+ * group keeping its key, windows and firing flags, which were checked
+ * on their own; one warning per detector says how many groups.  Not the
+ * whole load, since one bad ring should not cost every detector its
+ * state; not the group, since a firing group that vanished would never
+ * resolve.  A type without check_state has its state reset likewise.
+ * The states refused include a few the engine makes itself from values
+ * near DBL_MAX (sums that overflowed): they score nothing useful until
+ * they start over anyway.  The file is still created 0600, and its folder
  * should be writable by detectd's user alone.
  *
  * The checksum is CRC32C (common/crc32c.c, shared with ingestd's spool)
@@ -482,9 +500,10 @@ ckpt_get_equal(struct ckpt_r *r, const void *p, size_t n)
 
 /* What the file holds for one detector of the engine. */
 struct ckpt_slot {
-	int seen;   /* a record with its id was read */
-	int kept;   /* its state was read: it moves into the engine */
-	int layout; /* same config, another layout (another build) */
+	int seen;       /* a record with its id was read */
+	int kept;       /* its state was read: it moves into the engine */
+	int layout;     /* same config, another layout (another build) */
+	uint64_t reset; /* groups whose type state failed its check */
 	struct group_table groups;
 	int64_t closed_upto;
 	uint8_t have_closed;
@@ -575,8 +594,33 @@ ckpt_get_bucket(struct ckpt_r *r, const struct det *d, struct group *g,
 	return 0;
 }
 
+/*
+ * Reads a group's type state and checks it (det_type check_state): one
+ * that fails is replaced by a new group's, and counted in *reset.  The
+ * group keeps its key, windows and firing state, all checked on their
+ * own: a firing group still resolves, and only the history starts over.
+ */
 static int
-ckpt_get_group(struct ckpt_r *r, const struct det *d, struct group_table *t)
+ckpt_get_tstate(struct ckpt_r *r, const struct det *d, struct group *g,
+                uint64_t *reset)
+{
+	void *ts = det_tstate(d, g);
+
+	if (d->type_size == 0)
+		return 0;
+	if (ckpt_get(r, ts, d->type_size) < 0)
+		return -1;
+	if (d->type->check_state != NULL && d->type->check_state(d, ts) == 0)
+		return 0;
+	memset(ts, 0, d->type_size);
+	d->type->group_init(d, ts);
+	(*reset)++;
+	return 0;
+}
+
+static int
+ckpt_get_group(struct ckpt_r *r, const struct det *d, struct group_table *t,
+               uint64_t *reset)
 {
 	uint8_t key[CKPT_KEY_MAX], firing, has_fired;
 	int64_t next_close, last_fire;
@@ -612,7 +656,7 @@ ckpt_get_group(struct ckpt_r *r, const struct det *d, struct group_table *t)
 	g->empty_run = empty_run;
 	g->firing = firing;
 	g->has_fired = has_fired;
-	if (ckpt_get(r, det_tstate(d, g), d->type_size) < 0)
+	if (ckpt_get_tstate(r, d, g, reset) < 0)
 		return -1;
 	for (i = 0; i < d->nbuckets; i++)
 		if (ckpt_get_bucket(r, d, g, i) < 0)
@@ -661,7 +705,7 @@ ckpt_get_state(struct ckpt_r *r, const struct det *d, struct ckpt_slot *slot)
 		return ckpt_fail(r, "more groups than the record can hold");
 	group_table_init(&slot->groups, d->groups.max, d->off_key);
 	for (k = 0; k < ngroups; k++)
-		if (ckpt_get_group(r, d, &slot->groups) < 0)
+		if (ckpt_get_group(r, d, &slot->groups, &slot->reset) < 0)
 			return -1;
 	slot->groups.evicted = evicted;
 	slot->kept = 1;
@@ -787,9 +831,13 @@ ckpt_check_crc(FILE *f, off_t size)
 	return crc == want ? NULL : "checksum mismatch (damaged)";
 }
 
-/* Moves what the slots hold into e, and says what happened. */
+/*
+ * Moves what the slots hold into e, and says what happened: one line per
+ * detector that starts empty, and one per detector with groups whose
+ * type state was reset.  Adds the groups reset to *reset.
+ */
 static size_t
-ckpt_apply(struct engine *e, struct ckpt_slot *slots)
+ckpt_apply(struct engine *e, struct ckpt_slot *slots, uint64_t *reset)
 {
 	size_t i, n = engine_detector_count(e), kept = 0;
 	struct det *d;
@@ -808,6 +856,15 @@ ckpt_apply(struct engine *e, struct ckpt_slot *slots)
 			                   "checkpoint");
 			continue;
 		}
+		if (slots[i].reset > 0)
+			log_warnx("detector %s: the type state of %" PRIu64
+			          " of %zu groups fails its check (a damaged "
+			          "or forged checkpoint, or a bug): their "
+			          "history starts over, their windows and "
+			          "firing state are kept",
+			          d->cfg->id, slots[i].reset,
+			          slots[i].groups.count);
+		*reset += slots[i].reset;
 		group_table_free(&d->groups);
 		d->groups = slots[i].groups;
 		group_table_init(&slots[i].groups, 1, d->off_key);
@@ -858,7 +915,7 @@ checkpoint_load(struct engine *e, const char *path, uint64_t *seq)
 	struct engine_clock c;
 	struct ckpt_r r = {0};
 	uint8_t h[CKPT_HEADER];
-	uint64_t saved_seq, body_len;
+	uint64_t saved_seq, body_len, reset = 0;
 	const char *why = NULL, *p;
 	struct stat st;
 	FILE *f;
@@ -911,12 +968,13 @@ checkpoint_load(struct engine *e, const char *path, uint64_t *seq)
 		log_info("detector %s: no longer running, its checkpointed "
 		         "state is dropped",
 		         p);
-	kept = ckpt_apply(e, slots);
+	kept = ckpt_apply(e, slots, &reset);
 	engine_clock_set(e, &c);
 	*seq = saved_seq;
 	log_info("checkpoint %s: state at seq %" PRIu64 " restored for %zu of "
-	         "%zu running detectors",
-	         path, saved_seq, kept, engine_running(e));
+	         "%zu running detectors (%" PRIu64 " groups with their type "
+	         "state reset)",
+	         path, saved_seq, kept, engine_running(e), reset);
 	rc = 1;
 out:
 	if (rc < 0)

@@ -6,10 +6,11 @@
  * A detector type is a small vtable (style.md 6): compile checks the
  * config and says how its per-group state looks; judge decides on one
  * value (a closed bucket's aggregate, or one event for aggregation
- * "each").  Everything else is common and lives in the engine: metric
- * extraction, filter, group labels, windows and lateness, the group
- * table, firing/resolved/cooldown, anomaly records.  Adding a type is
- * one file and one line in engine_types[] (engine.c).
+ * "each"); check_state vets a group state read from a checkpoint.
+ * Everything else is common and lives in the engine: metric extraction,
+ * filter, group labels, windows and lateness, the group table,
+ * firing/resolved/cooldown, anomaly records.  Adding a type is one file
+ * and one line in engine_types[] (engine.c).
  */
 #ifndef SN_DETECTOR_H
 #define SN_DETECTOR_H
@@ -160,6 +161,16 @@ struct det_type {
 	void (*judge)(const struct det *d, void *tstate,
 	              const struct det_sample *s, struct det_verdict *v);
 	/*
+	 * Checks type state that judge did not make (a checkpoint read
+	 * from disk): 0 when judge can run on it as on its own, i.e. every
+	 * index, count and length in it is within what type_size and the
+	 * compiled config allow and every number judge relies on being
+	 * finite is; -1 otherwise.  Reads type_size bytes at most.  Every
+	 * type has one; checkpoint.c calls it before a restored group is
+	 * adopted.
+	 */
+	int (*check_state)(const struct det *d, const void *tstate);
+	/*
 	 * Writes the heart of the human message ("p95 latency_ms 7300 >
 	 * 5000"); the engine adds " over 5m for application_id=chat".
 	 */
@@ -185,6 +196,19 @@ extern const struct det_type det_rate_type;
 /* History of windows kept by statistical and rate baseline detectors. */
 #define DET_HISTORY_DEFAULT 30
 #define DET_HISTORY_MAX     10000
+
+/*
+ * A rate detector's group state with baseline: history (its compiled
+ * setting) slots of window counts, of which the last n learnt, and the
+ * slot the next goes in (detector_rate.c).  Here, not there, so that its
+ * check's tests can break it field by field.
+ */
+struct det_rate_state {
+	double sum;    /* of the counts in the ring */
+	uint32_t n;    /* counts in the ring */
+	uint32_t next; /* where the next one goes */
+	double counts[];
+};
 
 /* One detector: its config compiled, and its live state. */
 struct det {

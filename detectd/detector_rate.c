@@ -47,13 +47,7 @@ struct rate_priv {
 
 #define RATE_WARMUP 5
 
-/* A group's baseline: a ring of the last history counts. */
-struct rate_state {
-	double sum;    /* of the counts in the ring */
-	uint32_t n;    /* counts in the ring */
-	uint32_t next; /* where the next one goes */
-	double counts[];
-};
+/* A group's baseline is a struct det_rate_state (detector.h). */
 
 static int
 rate_compile(struct det *d, const char **why)
@@ -111,7 +105,7 @@ rate_compile(struct det *d, const char **why)
 	d->window_ms = c->window_ms;
 	d->min_samples = 0;
 	d->empty_cap = baseline ? r->history + 1 : 1;
-	d->type_size = baseline ? sizeof(struct rate_state) +
+	d->type_size = baseline ? sizeof(struct det_rate_state) +
 	                                  r->history * sizeof(double)
 	                        : 0;
 	return 0;
@@ -125,7 +119,7 @@ rate_group_init(const struct det *d, void *tstate)
 }
 
 static void
-rate_learn(const struct rate_priv *r, struct rate_state *st, double count)
+rate_learn(const struct rate_priv *r, struct det_rate_state *st, double count)
 {
 	if (st->n == r->history)
 		st->sum -= st->counts[st->next];
@@ -141,7 +135,7 @@ rate_judge(const struct det *d, void *tstate, const struct det_sample *s,
            struct det_verdict *v)
 {
 	const struct rate_priv *r = d->priv;
-	struct rate_state *st = tstate;
+	struct det_rate_state *st = tstate;
 	double mean;
 
 	v->value = v->score = s->value;
@@ -169,6 +163,39 @@ rate_judge(const struct det *d, void *tstate, const struct det_sample *s,
 	v->hit = det_cond_test(r->cond, s->value, v->threshold);
 	if (!v->hit)
 		rate_learn(r, st, s->value);
+}
+
+/*
+ * The check of det_type: without a baseline there is no state.  With
+ * one, the ring is rate_learn's after n counts: n <= history, next in
+ * [0, history) and equal to n until full; the counts learnt are window
+ * counts (finite, >= 0); and sum is theirs.  The sum is never
+ * recomputed from the ring, so a wrong one would skew the baseline for
+ * good: it must match to rounding (counts are integers, exact in a
+ * double up to 2^53, so in practice it matches exactly).
+ */
+static int
+rate_check_state(const struct det *d, const void *tstate)
+{
+	const struct rate_priv *r = d->priv;
+	const struct det_rate_state *st = tstate;
+	double sum = 0;
+	uint32_t i;
+
+	if (!r->baseline)
+		return 0;
+	if (st->n > r->history || st->next >= r->history ||
+	    (st->n < r->history && st->next != st->n))
+		return -1;
+	for (i = 0; i < st->n; i++) {
+		if (!(isfinite(st->counts[i]) && st->counts[i] >= 0))
+			return -1;
+		sum += st->counts[i];
+	}
+	if (!isfinite(sum) || !isfinite(st->sum) ||
+	    !(fabs(st->sum - sum) <= 1e-9 * (sum > 1 ? sum : 1)))
+		return -1;
+	return 0;
 }
 
 static void
@@ -207,6 +234,7 @@ const struct det_type det_rate_type = {
         .compile = rate_compile,
         .group_init = rate_group_init,
         .judge = rate_judge,
+        .check_state = rate_check_state,
         .describe = rate_describe,
         .free = rate_free,
 };

@@ -136,6 +136,15 @@ stat_judge(const struct det *d, void *tstate, const struct det_sample *s,
 	v->expected = res.expected;
 }
 
+/* The check of det_type: the strategy's own (strategy.h). */
+static int
+stat_check_state(const struct det *d, const void *tstate)
+{
+	const struct stat_priv *p = d->priv;
+
+	return p->strategy->check(tstate, &p->params);
+}
+
 static void
 stat_describe(const struct det *d, const struct det_verdict *v, int resolved,
               char *buf, size_t size)
@@ -170,6 +179,7 @@ const struct det_type det_statistical_type = {
         .compile = stat_compile,
         .group_init = stat_group_init,
         .judge = stat_judge,
+        .check_state = stat_check_state,
         .describe = stat_describe,
         .free = stat_free,
 };

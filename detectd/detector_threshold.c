@@ -126,6 +126,15 @@ thr_judge(const struct det *d, void *tstate, const struct det_sample *s,
 	v->hit = det_cond_test(t->cond, s->value, t->threshold);
 }
 
+/* The check of det_type: a threshold keeps no type state. */
+static int
+thr_check_state(const struct det *d, const void *tstate)
+{
+	(void)d;
+	(void)tstate;
+	return 0;
+}
+
 static void
 thr_describe(const struct det *d, const struct det_verdict *v, int resolved,
              char *buf, size_t size)
@@ -156,6 +165,7 @@ const struct det_type det_threshold_type = {
         .compile = thr_compile,
         .group_init = thr_group_init,
         .judge = thr_judge,
+        .check_state = thr_check_state,
         .describe = thr_describe,
         .free = thr_free,
 };

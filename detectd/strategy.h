@@ -12,7 +12,8 @@
  * Each strategy's state is one flat block of state_size(params) bytes
  * with no pointers, so the engine can copy it (a dry run for
  * `sentinel-cli detectors test`), evict it, or checkpoint it to disk.
- * Memory per group is therefore bounded by construction.
+ * Memory per group is therefore bounded by construction.  A block read
+ * back from disk is passed to check before the engine adopts it.
  *
  * One file per strategy (strategy_zscore.c, ...); strategy_find() in
  * strategy.c is the table.
@@ -52,6 +53,18 @@ struct strategy {
 	 */
 	void (*observe)(void *state, const struct strategy_params *p,
 	                double value, struct strategy_result *res);
+	/*
+	 * Checks a state block of state_size(p) bytes that did not come
+	 * from init and observe (a checkpoint read from disk): 0 when
+	 * observe can run on it as on one it made itself, i.e. every
+	 * index, count and length is within what state_size and p imply,
+	 * the counters agree with each other, and every double observe
+	 * relies on being finite is finite; -1 otherwise.  Reads only,
+	 * never more than state_size(p) bytes.  A state the strategy made
+	 * itself always passes, except one whose sums overflowed (values
+	 * near DBL_MAX), which scores nothing anyway.
+	 */
+	int (*check)(const void *state, const struct strategy_params *p);
 };
 
 /* The strategy named name, or NULL when there is none. */

@@ -55,7 +55,6 @@
 #include "strategy.h"
 #include "strategy_impl.h"
 
-#define AUTO_RING          288    /* buckets of the spike test's history */
 #define AUTO_MIN_SAMPLES   30     /* default min_samples */
 #define AUTO_Z_MIN         6.5    /* least |z| of a spike */
 #define AUTO_Z_KEEP        0.8    /* and this share of the recent max |z| */
@@ -63,29 +62,12 @@
 #define AUTO_Z_CAP         100.0  /* most one spike adds to that memory */
 #define AUTO_LEARN         300    /* buckets before tests 2 and 3 */
 #define AUTO_RANGE_TOL     0.02   /* share of the range to exceed */
-#define AUTO_BINS          64     /* histogram bins */
 #define AUTO_BIN_KEEP      0.9999 /* per bucket, of each bin's count */
-#define AUTO_RUN           10     /* buckets whose rarity is averaged */
 #define AUTO_RARE          0.002  /* mean share of a rare level */
 #define AUTO_REFRACTORY    120    /* buckets between two anomalies */
 #define AUTO_MAX_DOUBLINGS 64     /* bound on histogram widening per value */
-
-struct auto_state {
-	uint64_t seen;        /* finite values learnt */
-	uint64_t since;       /* scored buckets since an anomaly began */
-	uint32_t min_samples; /* resolved from the params */
-	uint32_t run_head;    /* next slot of run[] */
-	uint32_t active;      /* the last bucket was anomalous */
-	uint32_t hist_ready;  /* bins[] set up (after AUTO_LEARN) */
-	double lo, hi;        /* lowest and highest value learnt */
-	double zmax;          /* decaying memory of |z|, <= AUTO_Z_CAP */
-	double bin_lo, bin_w; /* bins[i] covers bin_lo + [i, i+1) bin_w */
-	double bin_total;     /* decayed count of all bins */
-	double bins[AUTO_BINS];
-	double run[AUTO_RUN]; /* share of the past of recent values' bins */
-	struct strat_ring r;  /* the spike test's history: ring[] */
-	double ring[AUTO_RING];
-};
+/* AUTO_RING, AUTO_BINS, AUTO_RUN and struct auto_state are in
+ * strategy_impl.h. */
 
 /* The score a test gives when its limit is zero (a flat series moved). */
 #define AUTO_SCORE_HUGE STRAT_SCORE_CAP
@@ -97,15 +79,29 @@ auto_state_size(const struct strategy_params *p)
 	return sizeof(struct auto_state);
 }
 
+/* min_samples as init resolves it from the params. */
+static uint32_t
+auto_min_samples(const struct strategy_params *p)
+{
+	uint32_t m = p->min_samples ? p->min_samples : AUTO_MIN_SAMPLES;
+
+	return m < 2 ? 2 : m;
+}
+
+/* Values learnt before tests 2 and 3 (and the histogram) start. */
+static uint64_t
+auto_learn(const struct auto_state *a)
+{
+	return a->min_samples > AUTO_LEARN ? a->min_samples : AUTO_LEARN;
+}
+
 static void
 auto_init(void *state, const struct strategy_params *p)
 {
 	struct auto_state *a = state;
 
 	memset(a, 0, sizeof(*a));
-	a->min_samples = p->min_samples ? p->min_samples : AUTO_MIN_SAMPLES;
-	if (a->min_samples < 2)
-		a->min_samples = 2;
+	a->min_samples = auto_min_samples(p);
 	a->since = AUTO_REFRACTORY + 1;
 	a->r.cap = AUTO_RING;
 }
@@ -118,9 +114,8 @@ auto_init(void *state, const struct strategy_params *p)
 static void
 auto_hist_start(struct auto_state *a)
 {
-	double lo = a->ring[0], hi = a->ring[0], range;
+	double lo = a->ring[0], hi = a->ring[0], range, b;
 	uint32_t i;
-	int b;
 
 	for (i = 1; i < a->r.n; i++) {
 		if (a->ring[i] < lo)
@@ -134,9 +129,11 @@ auto_hist_start(struct auto_state *a)
 	a->bin_w = range * 1.5 / AUTO_BINS;
 	a->bin_lo = lo - range * 0.25;
 	for (i = 0; i < a->r.n; i++) {
-		b = (int)floor((a->ring[i] - a->bin_lo) / a->bin_w);
+		/* Compared as a double: a range that overflowed makes it
+		 * NaN, which no int conversion may see. */
+		b = floor((a->ring[i] - a->bin_lo) / a->bin_w);
 		if (b >= 0 && b < AUTO_BINS) {
-			a->bins[b] += 1;
+			a->bins[(int)b] += 1;
 			a->bin_total += 1;
 		}
 	}
@@ -273,7 +270,7 @@ auto_observe(void *state, const struct strategy_params *p, double x,
 		return;
 	}
 	scored = a->seen >= a->min_samples;
-	learn = a->min_samples > AUTO_LEARN ? a->min_samples : AUTO_LEARN;
+	learn = auto_learn(a);
 
 	/* 1. spike: z against the ring, beside the recent largest |z|. */
 	if (a->r.n > 0) {
@@ -337,10 +334,68 @@ auto_observe(void *state, const struct strategy_params *p, double x,
 	a->seen++;
 }
 
+/* 0 when v[0..n) are finite and >= 0 (counts and shares), or -1. */
+static int
+auto_check_counts(const double *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!(isfinite(v[i]) && v[i] >= 0))
+			return -1;
+	return 0;
+}
+
+/*
+ * strategy.h check.  What auto_observe indexes with: the ring (its cap
+ * is AUTO_RING, whatever the params) and run_head, which must moreover
+ * be where one step per value learnt after the histogram started leaves
+ * it; hist_ready set exactly once more than auto_learn values are known.
+ * What it relies on: min_samples as init resolves it, flags 0 or 1,
+ * since at most what the values seen allow, the range learnt and the
+ * ring's values finite (they are values learnt), zmax in [0,
+ * AUTO_Z_CAP], the histogram's counts and shares finite and >= 0 and,
+ * once it is set up, its bins of a finite positive width over a finite
+ * span.  (A series spanning nearly all doubles can overflow that span
+ * by itself; it is refused here, and starts over.)
+ */
+static int
+auto_check(const void *state, const struct strategy_params *p)
+{
+	const struct auto_state *a = state;
+	uint64_t learn = auto_learn(a), steps;
+
+	if (a->min_samples != auto_min_samples(p) ||
+	    strat_ring_check(&a->r, AUTO_RING, a->seen) < 0 ||
+	    strat_check_finite(a->ring, a->r.n) < 0)
+		return -1;
+	if (a->active > 1 || a->hist_ready != (a->seen > learn) ||
+	    a->since > a->seen + AUTO_REFRACTORY + 1)
+		return -1;
+	steps = a->seen > learn ? a->seen - learn : 0;
+	if (a->run_head != steps % AUTO_RUN)
+		return -1;
+	if (a->seen > 0 &&
+	    !(isfinite(a->lo) && isfinite(a->hi) && a->lo <= a->hi))
+		return -1;
+	if (!(a->zmax >= 0 && a->zmax <= AUTO_Z_CAP))
+		return -1;
+	if (auto_check_counts(a->bins, AUTO_BINS) < 0 ||
+	    auto_check_counts(a->run, AUTO_RUN) < 0 ||
+	    auto_check_counts(&a->bin_total, 1) < 0)
+		return -1;
+	if (a->hist_ready &&
+	    !(isfinite(a->bin_lo) && isfinite(a->bin_w) && a->bin_w > 0 &&
+	      isfinite(a->bin_lo + AUTO_BINS * a->bin_w)))
+		return -1;
+	return 0;
+}
+
 const struct strategy strategy_auto = {
         .name = "auto",
         .default_threshold = 1.0,
         .state_size = auto_state_size,
         .init = auto_init,
         .observe = auto_observe,
+        .check = auto_check,
 };

@@ -25,14 +25,7 @@
 
 #define CUSUM_SLACK 0.5 /* k, in standard deviations */
 
-struct cusum_state {
-	uint64_t seen;        /* finite values learnt */
-	uint32_t min_samples; /* resolved from the params */
-	uint32_t pad;
-	double spos, sneg;     /* S+ and S-, both >= 0 */
-	struct strat_window w; /* the history and its sums */
-	double v[];            /* w.r.cap values */
-};
+/* The state, struct cusum_state, is in strategy_impl.h. */
 
 static size_t
 cusum_state_size(const struct strategy_params *p)
@@ -79,10 +72,27 @@ cusum_observe(void *state, const struct strategy_params *p, double x,
 	c->seen++;
 }
 
+/*
+ * strategy.h check: min_samples as init resolves it, the window, and
+ * both sums finite and >= 0 (fmax(0, ...) keeps them so, NaN included).
+ */
+static int
+cusum_check(const void *state, const struct strategy_params *p)
+{
+	const struct cusum_state *c = state;
+
+	if (c->min_samples != strat_min_samples(p) ||
+	    !(isfinite(c->spos) && c->spos >= 0) ||
+	    !(isfinite(c->sneg) && c->sneg >= 0))
+		return -1;
+	return strat_window_check(&c->w, c->v, strat_history(p), c->seen);
+}
+
 const struct strategy strategy_cusum = {
         .name = "cusum",
         .default_threshold = 5.0,
         .state_size = cusum_state_size,
         .init = cusum_init,
         .observe = cusum_observe,
+        .check = cusum_check,
 };

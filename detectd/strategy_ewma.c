@@ -22,13 +22,14 @@
 #include "strategy.h"
 #include "strategy_impl.h"
 
-struct ewma_state {
-	uint64_t seen;        /* finite values learnt */
-	uint32_t min_samples; /* resolved from the params */
-	uint32_t pad;
-	double alpha; /* steady-state weight of a new value */
-	double mean, var;
-};
+/* The state, struct ewma_state, is in strategy_impl.h. */
+
+/* The steady-state weight for p, as init sets it. */
+static double
+ewma_alpha(const struct strategy_params *p)
+{
+	return 2.0 / ((double)strat_history(p) + 1);
+}
 
 static size_t
 ewma_state_size(const struct strategy_params *p)
@@ -43,7 +44,7 @@ ewma_init(void *state, const struct strategy_params *p)
 	struct ewma_state *e = state;
 
 	e->min_samples = strat_min_samples(p);
-	e->alpha = 2.0 / ((double)strat_history(p) + 1);
+	e->alpha = ewma_alpha(p);
 }
 
 static void
@@ -73,10 +74,30 @@ ewma_observe(void *state, const struct strategy_params *p, double x,
 	e->var = (1 - a) * (e->var + d * incr);
 }
 
+/*
+ * strategy.h check: min_samples and alpha as init sets them (alpha is
+ * computed the same way, so it compares equal), the mean finite and the
+ * variance finite and >= 0 ((1 - a) times a sum of non-negative terms).
+ * An ewma whose variance overflowed (values near DBL_MAX) stays at inf
+ * or NaN for good: refusing it loses nothing.
+ */
+static int
+ewma_check(const void *state, const struct strategy_params *p)
+{
+	const struct ewma_state *e = state;
+
+	if (e->min_samples != strat_min_samples(p) ||
+	    e->alpha != ewma_alpha(p) || !isfinite(e->mean) ||
+	    !(isfinite(e->var) && e->var >= 0))
+		return -1;
+	return 0;
+}
+
 const struct strategy strategy_ewma = {
         .name = "ewma",
         .default_threshold = 3.0,
         .state_size = ewma_state_size,
         .init = ewma_init,
         .observe = ewma_observe,
+        .check = ewma_check,
 };

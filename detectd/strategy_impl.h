@@ -2,7 +2,8 @@
  * strategy_impl.h: pieces shared by the strategy files (not part of the
  * strategy interface; include strategy.h for that): parameter defaults,
  * the history ring kept inside a flat state block, order statistics of
- * the ring, and the capped score.
+ * the ring, the capped score, the checks of a state read back from disk
+ * (strategy.h check), and the strategies' state layouts.
  *
  * Static inline so each strategy file stays self-contained and nothing
  * here needs a prototype in a public header.
@@ -132,6 +133,34 @@ strat_ring_push(struct strat_ring *r, double *v, double x, double *old)
 	v[r->head] = x;
 	r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
 	return full;
+}
+
+/*
+ * Checks a ring read back from disk (strategy.h: check): it is the ring
+ * strat_ring_push keeps for a history of cap after seen values: the
+ * same cap, n = min(seen, cap), head in [0, cap) and equal to n until
+ * the ring is full.  0 or -1.
+ */
+static inline int
+strat_ring_check(const struct strat_ring *r, uint32_t cap, uint64_t seen)
+{
+	if (r->cap != cap || r->n > cap || r->head >= cap)
+		return -1;
+	if (r->n < cap && r->head != r->n)
+		return -1;
+	return r->n == (seen < cap ? seen : cap) ? 0 : -1;
+}
+
+/* 0 when v[0..n) are all finite (observe learns nothing else), or -1. */
+static inline int
+strat_check_finite(const double *v, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return -1;
+	return 0;
 }
 
 /*
@@ -290,6 +319,25 @@ strat_window_sd(const struct strat_window *w)
 }
 
 /*
+ * Checks a window read back from disk whose values are at v, for a
+ * history of cap after seen values: its ring (strat_ring_check), its
+ * values and its sums finite.  0 or -1.  (The sums could overflow on
+ * values near DBL_MAX; such a window scores NaN until it wraps, and is
+ * refused here: nothing is lost by starting it over.)
+ */
+static inline int
+strat_window_check(const struct strat_window *w, const double *v, uint32_t cap,
+                   uint64_t seen)
+{
+	if (strat_ring_check(&w->r, cap, seen) < 0 ||
+	    strat_check_finite(v, w->r.n) < 0)
+		return -1;
+	if (!isfinite(w->shift) || !isfinite(w->sum) || !isfinite(w->sumsq))
+		return -1;
+	return 0;
+}
+
+/*
  * Strategies that score a value by order statistics of the whole history
  * (mad, iqr) share one state layout and one observe: they differ only in
  * the score function, which gets a read-only view of the n values kept
@@ -343,5 +391,78 @@ strat_hist_observe(void *state, const struct strategy_params *p, double x,
 	strat_ring_push(&h->r, h->v, x, &old);
 	h->seen++;
 }
+
+/*
+ * strategy.h check for mad and iqr: min_samples as init resolves it
+ * (the score needs n > 0 once seen reaches it), the ring of a history
+ * of p's length, and its values finite.
+ */
+static inline int
+strat_hist_check(const void *state, const struct strategy_params *p)
+{
+	const struct strat_hist_state *h = state;
+
+	if (h->min_samples != strat_min_samples(p) ||
+	    strat_ring_check(&h->r, strat_history(p), h->seen) < 0)
+		return -1;
+	return strat_check_finite(h->v, h->r.n);
+}
+
+/* --- state layouts ------------------------------------------------------
+ *
+ * The other strategies' state blocks.  They are here rather than in
+ * their files only so that test_strategy_check.c can break a state field
+ * by field; no strategy file reads another's.
+ */
+
+/* zscore (strategy_zscore.c). */
+struct zscore_state {
+	uint64_t seen;        /* finite values learnt */
+	uint32_t min_samples; /* resolved from the params */
+	uint32_t pad;
+	struct strat_window w; /* the history and its sums */
+	double v[];            /* w.r.cap values */
+};
+
+/* cusum (strategy_cusum.c). */
+struct cusum_state {
+	uint64_t seen;        /* finite values learnt */
+	uint32_t min_samples; /* resolved from the params */
+	uint32_t pad;
+	double spos, sneg;     /* S+ and S-, both >= 0 */
+	struct strat_window w; /* the history and its sums */
+	double v[];            /* w.r.cap values */
+};
+
+/* ewma (strategy_ewma.c). */
+struct ewma_state {
+	uint64_t seen;        /* finite values learnt */
+	uint32_t min_samples; /* resolved from the params */
+	uint32_t pad;
+	double alpha; /* steady-state weight of a new value */
+	double mean, var;
+};
+
+/* auto (strategy_auto.c, where the other constants are). */
+#define AUTO_RING 288 /* buckets of the spike test's history */
+#define AUTO_BINS 64  /* histogram bins */
+#define AUTO_RUN  10  /* buckets whose rarity is averaged */
+
+struct auto_state {
+	uint64_t seen;        /* finite values learnt */
+	uint64_t since;       /* scored buckets since an anomaly began */
+	uint32_t min_samples; /* resolved from the params */
+	uint32_t run_head;    /* next slot of run[] */
+	uint32_t active;      /* the last bucket was anomalous */
+	uint32_t hist_ready;  /* bins[] set up (after AUTO_LEARN) */
+	double lo, hi;        /* lowest and highest value learnt */
+	double zmax;          /* decaying memory of |z|, <= AUTO_Z_CAP */
+	double bin_lo, bin_w; /* bins[i] covers bin_lo + [i, i+1) bin_w */
+	double bin_total;     /* decayed count of all bins */
+	double bins[AUTO_BINS];
+	double run[AUTO_RUN]; /* share of the past of recent values' bins */
+	struct strat_ring r;  /* the spike test's history: ring[] */
+	double ring[AUTO_RING];
+};
 
 #endif

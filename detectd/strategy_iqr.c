@@ -54,4 +54,5 @@ const struct strategy strategy_iqr = {
         .state_size = strat_hist_state_size,
         .init = strat_hist_init,
         .observe = iqr_observe,
+        .check = strat_hist_check,
 };

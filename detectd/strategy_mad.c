@@ -66,4 +66,5 @@ const struct strategy strategy_mad = {
         .state_size = strat_hist_state_size,
         .init = strat_hist_init,
         .observe = mad_observe,
+        .check = strat_hist_check,
 };

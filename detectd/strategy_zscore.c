@@ -18,13 +18,7 @@
 #include "strategy.h"
 #include "strategy_impl.h"
 
-struct zscore_state {
-	uint64_t seen;        /* finite values learnt */
-	uint32_t min_samples; /* resolved from the params */
-	uint32_t pad;
-	struct strat_window w; /* the history and its sums */
-	double v[];            /* w.r.cap values */
-};
+/* The state, struct zscore_state, is in strategy_impl.h. */
 
 static size_t
 zscore_state_size(const struct strategy_params *p)
@@ -64,10 +58,22 @@ zscore_observe(void *state, const struct strategy_params *p, double x,
 	z->seen++;
 }
 
+/* strategy.h check: min_samples as init resolves it, and the window. */
+static int
+zscore_check(const void *state, const struct strategy_params *p)
+{
+	const struct zscore_state *z = state;
+
+	if (z->min_samples != strat_min_samples(p))
+		return -1;
+	return strat_window_check(&z->w, z->v, strat_history(p), z->seen);
+}
+
 const struct strategy strategy_zscore = {
         .name = "zscore",
         .default_threshold = 3.0,
         .state_size = zscore_state_size,
         .init = zscore_init,
         .observe = zscore_observe,
+        .check = zscore_check,
 };

@@ -8,7 +8,10 @@
  * windows and while groups fire.  Then: which detectors keep their
  * state when the config changes, what a damaged file does (missing,
  * truncated, a flipped byte, another version, garbage, bytes mutated
- * under a valid checksum), and that saving is atomic.
+ * under a valid checksum), and that saving is atomic.  Last, the type
+ * state (a strategy's history, a rate baseline), which each type checks
+ * on load: a state that fails is reset, the load goes on, and whatever a
+ * mutated state holds, the engine runs on it cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +29,9 @@
 #include <jansson.h>
 
 #include "../../detectd/checkpoint.h"
+#include "../../detectd/detector.h"
 #include "../../detectd/engine.h"
+#include "../../detectd/strategy_impl.h"
 #include "crc32c.h"
 #include "log.h"
 #include "util.h"
@@ -183,6 +188,7 @@ feed(struct engine *e, size_t from, size_t to, struct recs *k)
 
 static struct sn_detector_action act[] = {{"a", "warning"}};
 static char *by_app_model[] = {"application_id", "model"};
+static char *by_app[] = {"application_id"};
 
 static struct sn_detector
 det(const char *id, const char *type, const char *metric, int64_t window)
@@ -597,8 +603,8 @@ test_changed_detectors_start_empty(void **unused)
 
 /* --- damaged files ------------------------------------------------------ */
 
-/* Detectors whose state is all checked on load (no type history):
- * windows, sketches, event ids, keys, firing flags. */
+/* Detectors without type state: windows, sketches, event ids, keys,
+ * firing flags (history_detectors below have type state). */
 static size_t
 checked_detectors(struct sn_detector *d)
 {
@@ -781,16 +787,20 @@ test_damaged_files_are_refused(void **unused)
 	free(img);
 }
 
+static size_t history_detectors(struct sn_detector *d);
+
 /*
  * A few bytes of the body changed and the checksum fixed, as a fuzzer
  * would: the loader must refuse or load, never crash, read out of
- * bounds or allocate wildly; and what it loads must run (these
- * detectors keep no type history, so all their state is checked).
+ * bounds or allocate wildly; and what it loads must run.  Once with
+ * detectors without type state, once with detectors with (the bytes
+ * changed land anywhere: test_type_state_mutations aims at the type
+ * state).
  */
 static void
-test_mutations_under_valid_checksum(void **unused)
+mutations_under_valid_checksum(int with_history)
 {
-	struct sn_detector d[8];
+	struct sn_detector d[16];
 	struct sn_detectors dets = {NULL, d, 0};
 	struct engine *e;
 	struct recs r = {0};
@@ -798,8 +808,7 @@ test_mutations_under_valid_checksum(void **unused)
 	char path[128];
 	size_t len, i, k, loaded = 0, refused = 0;
 
-	(void)unused;
-	dets.count = checked_detectors(d);
+	dets.count = with_history ? history_detectors(d) : checked_detectors(d);
 	path_of(path, sizeof(path), "mut.ckpt");
 	e = engine_new(&dets, NULL);
 	feed(e, 0, 1500, &r);
@@ -839,6 +848,14 @@ test_mutations_under_valid_checksum(void **unused)
 	assert_true(refused > 0);
 	free(bad);
 	free(img);
+}
+
+static void
+test_mutations_under_valid_checksum(void **unused)
+{
+	(void)unused;
+	mutations_under_valid_checksum(0);
+	mutations_under_valid_checksum(1);
 }
 
 /* --- atomic save ------------------------------------------------------- */
@@ -944,6 +961,592 @@ test_empty_engine(void **unused)
 	engine_free(e);
 }
 
+/* --- type state ----------------------------------------------------------- */
+
+/*
+ * Detectors with type state: every strategy, on latency by application;
+ * auto with 2 s windows, so the story's 900 s give it more than the 300
+ * windows after which its histogram starts; zscore over p95 windows
+ * (a sketch and a history in one group); rate baselines, one of a
+ * history of 2 so its ring wraps all the time.
+ */
+static size_t
+history_detectors(struct sn_detector *d)
+{
+	static const char *strategies[] = {"zscore", "mad",   "iqr",
+	                                   "ewma",   "cusum", "auto"};
+	static char ids[6][16];
+	size_t n = 0, i;
+
+	for (i = 0; i < 6; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "h-%s", strategies[i]);
+		d[n] = stat_det(ids[i], "latency_ms", strategies[i]);
+		d[n].group_by = by_app;
+		d[n++].ngroup_by = 1;
+	}
+	d[n - 1].window_ms = 2 * SEC;
+	d[n] = stat_det("h-p95", "latency_ms", "zscore");
+	d[n].aggregation = "p95";
+	d[n].history = 3;
+	d[n].min_samples = 2;
+	d[n].group_by = by_app;
+	d[n++].ngroup_by = 1;
+	d[n] = det("h-rate", "rate", NULL, 10 * SEC);
+	d[n].condition = "greater_than";
+	d[n].threshold = 1.8;
+	d[n].has_threshold = true;
+	d[n].baseline = "history";
+	d[n].history = 10;
+	d[n].group_by = by_app;
+	d[n++].ngroup_by = 1;
+	d[n] = det("h-rate2", "rate", NULL, 5 * SEC);
+	d[n].condition = "less_than";
+	d[n].threshold = 0.3;
+	d[n].has_threshold = true;
+	d[n].baseline = "history";
+	d[n++].history = 2;
+	return n;
+}
+
+/* Where one group's type state lies in a checkpoint image. */
+struct region {
+	size_t off, len;
+	size_t det; /* the detector record's index in the file */
+};
+
+static uint64_t
+rd(const uint8_t *p, size_t len, size_t *at, size_t n)
+{
+	uint64_t v = 0;
+
+	assert_true(*at + n <= len);
+	memcpy(&v, p + *at, n); /* little-endian host, as the file */
+	*at += n;
+	return v;
+}
+
+/*
+ * Finds the type state of every group in image p (the layout at the top
+ * of detectd/checkpoint.c); returns how many, at most max in out.
+ */
+static size_t
+tstate_regions(const uint8_t *p, size_t len, struct region *out, size_t max)
+{
+	size_t at = 32 + 8 + 1 + 8, n = 0, end, k;
+	uint64_t ndet, ngroups, g, b, tsize, nbuckets, ids_at, has_sketch, v;
+
+	ndet = rd(p, len, &at, 4);
+	for (k = 0; k < ndet; k++) {
+		v = rd(p, len, &at, 4); /* the id */
+		at += v;
+		v = rd(p, len, &at, 4); /* the identity */
+		at += v;
+		v = rd(p, len, &at, 8); /* the state's length */
+		end = at + v;
+		tsize = rd(p, len, &at, 4);
+		nbuckets = rd(p, len, &at, 4);
+		assert_int_equal(rd(p, len, &at, 4), sizeof(struct win_bucket));
+		ids_at = rd(p, len, &at, 4);
+		assert_int_equal(ids_at, offsetof(struct win_bucket, ids));
+		has_sketch = rd(p, len, &at, 1);
+		at += 8 + 1 + 6 * 8;
+		ngroups = rd(p, len, &at, 8);
+		for (g = 0; g < ngroups; g++) {
+			v = rd(p, len, &at, 2); /* the key */
+			at += v + 8 + 8 + 4 + 1 + 1;
+			if (tsize > 0 && n < max) {
+				out[n].off = at;
+				out[n].len = tsize;
+				out[n++].det = k;
+			}
+			at += tsize;
+			for (b = 0; b < nbuckets; b++) {
+				if (!rd(p, len, &at, 1))
+					continue;
+				assert_true(at + ids_at <= len);
+				at += ids_at +
+				      p[at +
+				        offsetof(struct win_bucket, idlen)];
+				if (has_sketch) {
+					v = rd(p, len, &at, 4);
+					at += v;
+				}
+			}
+		}
+		assert_int_equal(at, end);
+	}
+	assert_int_equal(at, len - 4);
+	return n;
+}
+
+/* Runs checkpoint_load with warnings captured: returns them (free()),
+ * the load's result in *rc. */
+static char *
+load_logged(struct engine *e, const char *path, int *rc)
+{
+	char lp[128];
+	uint64_t seq = 0;
+	uint8_t *text;
+	size_t n;
+	int fd, saved;
+
+	path_of(lp, sizeof(lp), "load.log");
+	fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	close(fd);
+	log_set_level(LOG_LEVEL_WARN);
+	*rc = checkpoint_load(e, path, &seq);
+	log_set_level(LOG_LEVEL_ERROR);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	text = slurp(lp, &n);
+	text[n] = '\0';
+	return (char *)text;
+}
+
+/* Lines of log that say detector id's type state failed its check. */
+static int
+reset_lines(const char *log, const char *id, unsigned long *groups)
+{
+	char want[64];
+	const char *p = log, *hit;
+	int n = 0;
+
+	snprintf(want, sizeof(want), "detector %s: the type state of ", id);
+	while ((hit = strstr(p, want)) != NULL) {
+		n++;
+		if (groups != NULL)
+			*groups = strtoul(hit + strlen(want), NULL, 10);
+		p = hit + 1;
+	}
+	return n;
+}
+
+/*
+ * A group whose type state is garbage (every byte 0xff: counts and
+ * indices far out of range, doubles NaN) is reset as a new group's, the
+ * load goes on, one warning per detector says how many groups; and the
+ * group keeps its firing state: a detector checkpointed right after it
+ * fired still resolves after the restore.
+ */
+static void
+test_bad_type_state_is_reset(void **unused)
+{
+	struct sn_detector d[16];
+	struct sn_detectors dets = {NULL, d, 0};
+	struct engine_det_info in;
+	struct engine *a, *b, *c;
+	struct recs ra = {0}, rb = {0}, rc = {0};
+	struct region reg[256], fresh[64];
+	size_t fire_at[16] = {0}, i, j, k, n, nfresh, len, flen, resolved = 0;
+	uint8_t *img, *fimg;
+	char path[128], path2[128], *log;
+	unsigned long groups;
+	int rcl;
+
+	(void)unused;
+	dets.count = history_detectors(d);
+	path_of(path, sizeof(path), "bad-ts.ckpt");
+	path_of(path2, sizeof(path2), "bad-ts2.ckpt");
+
+	/* A new group's type state, per detector: groups made by the first
+	 * event, before any window closed. */
+	a = engine_new(&dets, NULL);
+	feed(a, 0, 1, &ra);
+	assert_int_equal(checkpoint_save(a, 1, path), 0);
+	engine_free(a);
+	fimg = slurp(path, &flen);
+	nfresh = tstate_regions(fimg, flen, fresh, SN_ARRAY_LEN(fresh));
+	assert_int_equal(nfresh, dets.count);
+
+	/* When each detector first fires in the story. */
+	a = engine_new(&dets, NULL);
+	for (i = 0; i < NEVENTS; i++) {
+		k = ra.n;
+		feed(a, i, i + 1, &ra);
+		for (; k < ra.n; k++)
+			for (j = 0; j < dets.count; j++)
+				if (fire_at[j] == 0 &&
+				    recs_is(&ra, k, d[j].id, "firing"))
+					fire_at[j] = i + 1;
+	}
+	engine_free(a);
+
+	for (j = 0; j < dets.count; j++) {
+		if (fire_at[j] == 0)
+			continue;
+		b = engine_new(&dets, NULL);
+		feed(b, 0, fire_at[j], &rb);
+		assert_int_equal(checkpoint_save(b, fire_at[j], path), 0);
+		img = slurp(path, &len);
+		n = tstate_regions(img, len, reg, SN_ARRAY_LEN(reg));
+		for (i = 0; i < n; i++)
+			memset(img + reg[i].off, 0xff, reg[i].len);
+		fix_crc(img, len);
+		spit(path, img, len);
+
+		c = engine_new(&dets, NULL);
+		log = load_logged(c, path, &rcl);
+		assert_int_equal(rcl, 1);
+		/* One line per detector, with all its groups. */
+		for (k = 0; k < dets.count; k++) {
+			engine_detector_info(b, k, &in);
+			groups = 0;
+			assert_int_equal(reset_lines(log, d[k].id, &groups),
+			                 in.groups > 0);
+			if (in.groups > 0)
+				assert_int_equal(groups, in.groups);
+		}
+		free(log);
+
+		/* Each state is now a new group's, and loads clean. */
+		assert_int_equal(checkpoint_save(c, fire_at[j], path2), 0);
+		free(img);
+		img = slurp(path2, &len);
+		assert_int_equal(
+		        tstate_regions(img, len, reg, SN_ARRAY_LEN(reg)), n);
+		for (i = 0; i < n; i++) {
+			assert_int_equal(reg[i].len, fresh[reg[i].det].len);
+			assert_memory_equal(img + reg[i].off,
+			                    fimg + fresh[reg[i].det].off,
+			                    reg[i].len);
+		}
+		engine_free(c);
+		c = engine_new(&dets, NULL);
+		log = load_logged(c, path2, &rcl);
+		assert_int_equal(rcl, 1);
+		assert_null(strstr(log, "fails its check"));
+		free(log);
+
+		/* The group was firing: with a fresh history it resolves. */
+		feed(c, fire_at[j], NEVENTS, &rc);
+		engine_finish(c, 0, recs_emit, &rc);
+		for (i = 0; i < rc.n; i++)
+			if (recs_is(&rc, i, d[j].id, "resolved"))
+				break;
+		if (i == rc.n)
+			fail_msg("detector %s: reset while firing at event "
+			         "%zu, never resolved",
+			         d[j].id, fire_at[j]);
+		resolved++;
+		engine_free(b);
+		engine_free(c);
+		recs_free(&rb);
+		recs_free(&rc);
+		free(img);
+	}
+	print_message("# %zu detectors reset while firing, all resolved\n",
+	              resolved);
+	assert_true(resolved >= dets.count - 2);
+	recs_free(&ra);
+	free(fimg);
+}
+
+/* Sets a value at a spot of the type state at p (len bytes): a bit, a
+ * byte, an index-like u32 or a special double, most often near the
+ * front, where the rings' indices and counters are. */
+static void
+mutate_tstate(uint8_t *p, size_t len, uint64_t r)
+{
+	static const uint32_t u32s[] = {
+	        0,  1,  2,   3,   9,   10,         11,         19,
+	        20, 21, 287, 288, 289, 0x7fffffff, 0x80000000, UINT32_MAX};
+	static const double dbls[] = {0,   -1,  1e308, -1e308,   1e-310,
+	                              100, 1e9, NAN,   INFINITY, -INFINITY};
+	size_t at = r & 1 ? (size_t)((r >> 8) % (len < 64 ? len : 64))
+	                  : (size_t)((r >> 8) % len);
+	uint32_t u;
+	double v;
+
+	switch ((r >> 40) % 4) {
+	case 0:
+		p[at] ^= (uint8_t)(1u << ((r >> 48) % 8));
+		break;
+	case 1:
+		p[at] = (uint8_t)(r >> 52);
+		break;
+	case 2:
+		at &= ~(size_t)3;
+		if (at + 4 <= len) {
+			u = u32s[(r >> 52) % SN_ARRAY_LEN(u32s)];
+			memcpy(p + at, &u, 4);
+		}
+		break;
+	default:
+		at &= ~(size_t)7;
+		if (at + 8 <= len) {
+			v = dbls[(r >> 52) % SN_ARRAY_LEN(dbls)];
+			memcpy(p + at, &v, 8);
+		}
+		break;
+	}
+}
+
+#define TS_MUTATIONS 3000
+#define TS_AT                                              \
+	4500 /* events before the checkpoint: auto is past \
+	        its 300 windows */
+
+/*
+ * Bytes inside the type state of groups changed, the checksum fixed:
+ * the load goes on (a type state never fails it), each state is either
+ * taken as it is, when its check passes, or reset, and then the engine
+ * runs on: under the sanitizer build, any read or write out of bounds
+ * aborts here.
+ */
+static void
+test_type_state_mutations(void **unused)
+{
+	struct sn_detector d[16];
+	struct sn_detectors dets = {NULL, d, 0};
+	struct region reg[256];
+	struct engine *e;
+	struct recs r = {0};
+	uint8_t *img, *bad, *back;
+	char path[128], path2[128];
+	size_t len, blen, n, i, k, hit[3], nhit, taken = 0, reset = 0;
+	size_t per_det[16] = {0}, reset_det[16] = {0}, x;
+	uint64_t m, seq;
+
+	(void)unused;
+	dets.count = history_detectors(d);
+	path_of(path, sizeof(path), "ts.ckpt");
+	path_of(path2, sizeof(path2), "ts-back.ckpt");
+	e = engine_new(&dets, NULL);
+	feed(e, 0, TS_AT, &r);
+	assert_int_equal(checkpoint_save(e, TS_AT, path), 0);
+	engine_free(e);
+	recs_free(&r);
+	img = slurp(path, &len);
+	n = tstate_regions(img, len, reg, SN_ARRAY_LEN(reg));
+	assert_true(n >= dets.count);
+	bad = malloc(len);
+	assert_non_null(bad);
+
+	for (i = 0; i < TS_MUTATIONS; i++) {
+		m = mix(i + 4242);
+		memcpy(bad, img, len);
+		/* One group's state, now and then two or three. */
+		nhit = m % 8 == 0 ? 2 + (m >> 3) % 2 : 1;
+		for (k = 0; k < nhit; k++) {
+			hit[k] = (size_t)(mix(m + 100 * k) % n);
+			for (x = 0; x <= (mix(m + 100 * k) >> 32) % 3; x++)
+				mutate_tstate(bad + reg[hit[k]].off,
+				              reg[hit[k]].len,
+				              mix(m + 100 * k + x + 1));
+			per_det[reg[hit[k]].det]++;
+		}
+		fix_crc(bad, len);
+		spit(path, bad, len);
+		e = engine_new(&dets, NULL);
+		seq = 0;
+		assert_int_equal(checkpoint_load(e, path, &seq), 1);
+		assert_int_equal(seq, TS_AT);
+
+		/* Taken whole, or reset where a state failed: nothing
+		 * outside the states hit changes. */
+		assert_int_equal(checkpoint_save(e, TS_AT, path2), 0);
+		back = slurp(path2, &blen);
+		assert_int_equal(blen, len);
+		if (memcmp(back, bad, len) == 0)
+			taken++;
+		else {
+			reset++;
+			for (k = 0; k < nhit; k++) {
+				if (memcmp(back + reg[hit[k]].off,
+				           bad + reg[hit[k]].off,
+				           reg[hit[k]].len) != 0)
+					reset_det[reg[hit[k]].det]++;
+				memcpy(back + reg[hit[k]].off,
+				       bad + reg[hit[k]].off, reg[hit[k]].len);
+			}
+			memcpy(back + len - 4, bad + len - 4, 4);
+			assert_memory_equal(back, bad, len);
+		}
+		free(back);
+
+		feed(e, TS_AT, TS_AT + 400, &r);
+		engine_finish(e, 0, recs_emit, &r);
+		recs_free(&r);
+		engine_free(e);
+	}
+	print_message("# %zu type-state mutations: %zu taken as they are, "
+	              "%zu with states reset\n",
+	              (size_t)TS_MUTATIONS, taken, reset);
+	for (k = 0; k < dets.count; k++) {
+		print_message("#   %-10s %4zu mutated, %4zu reset\n", d[k].id,
+		              per_det[k], reset_det[k]);
+		/* Every detector's state was hit, and refused at times. */
+		assert_true(per_det[k] > 0);
+		assert_true(reset_det[k] > 0);
+	}
+	assert_true(taken > 0);
+	free(bad);
+	free(img);
+}
+
+/* The first detector of e, running. */
+static struct det *
+first_det(struct engine *e)
+{
+	struct det *d = engine_det(e, 0);
+
+	assert_true(d->running);
+	return d;
+}
+
+/* Judges count (a closed window's count) on tstate. */
+static void
+judge_count(const struct det *d, void *tstate, double count)
+{
+	struct det_sample s;
+	struct det_verdict v;
+
+	memset(&s, 0, sizeof(s));
+	memset(&v, 0, sizeof(v));
+	s.value = count;
+	s.has_value = 1;
+	s.samples = (uint64_t)count;
+	d->type->judge(d, tstate, &s, &v);
+}
+
+/* The rate type's check_state: its own states pass, broken ones not. */
+static void
+test_rate_check_state(void **unused)
+{
+	struct sn_detector cfg[1];
+	struct sn_detectors dets = {NULL, cfg, 1};
+	struct det_rate_state *st, *b;
+	struct engine *e;
+	const struct det *d;
+	size_t i;
+	int k;
+
+	(void)unused;
+	cfg[0] = det("r", "rate", NULL, 10 * SEC);
+	cfg[0].condition = "greater_than";
+	cfg[0].threshold = 1.8;
+	cfg[0].has_threshold = true;
+	cfg[0].baseline = "history";
+	cfg[0].history = 10;
+	e = engine_new(&dets, NULL);
+	d = first_det(e);
+	assert_int_equal(d->type_size,
+	                 sizeof(struct det_rate_state) + 10 * sizeof(double));
+	st = calloc(1, d->type_size);
+	assert_non_null(st);
+	d->type->group_init(d, st);
+	assert_int_equal(d->type->check_state(d, st), 0);
+	/* Warming up, full, wrapped, with hits (not learnt) and zeros. */
+	for (i = 0; i < 57; i++) {
+		judge_count(d, st, i % 13 == 12 ? 1000 : (double)(i % 7));
+		assert_int_equal(d->type->check_state(d, st), 0);
+	}
+	assert_int_equal(st->n, 10);
+
+	for (k = 0; k < 11; k++) {
+		b = malloc(d->type_size);
+		assert_non_null(b);
+		memcpy(b, st, d->type_size);
+		switch (k) {
+		case 0:
+			b->n = 11; /* more than the ring holds */
+			break;
+		case 1:
+			b->next = 10; /* the slot past the end */
+			break;
+		case 2:
+			b->next = UINT32_MAX;
+			break;
+		case 3:
+			b->n = 4; /* not full: next must be n */
+			b->next = 7;
+			break;
+		case 4:
+			b->counts[0] = NAN;
+			break;
+		case 5:
+			b->counts[9] = -1;
+			break;
+		case 6:
+			b->counts[3] = INFINITY;
+			break;
+		case 7:
+			b->sum += 1; /* not the ring's sum */
+			break;
+		case 8:
+			b->sum = NAN;
+			break;
+		case 9:
+			b->sum = INFINITY;
+			break;
+		default:
+			b->sum = -b->sum;
+			break;
+		}
+		if (d->type->check_state(d, b) != -1)
+			fail_msg("rate: breakage %d accepted", k);
+		free(b);
+	}
+	free(st);
+	engine_free(e);
+}
+
+/* Without a baseline a rate keeps no state, nor does a threshold: their
+ * check passes; a statistical detector's is its strategy's. */
+static void
+test_other_check_states(void **unused)
+{
+	struct sn_detector cfg[3];
+	struct sn_detectors dets = {NULL, cfg, 1};
+	struct strategy_params p;
+	struct zscore_state *st;
+	struct engine *e;
+	const struct det *d;
+	uint8_t dummy[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	size_t i;
+
+	(void)unused;
+	cfg[0] = det("r", "rate", NULL, 10 * SEC);
+	cfg[0].condition = "less_than";
+	cfg[0].threshold = 1;
+	cfg[0].has_threshold = true;
+	e = engine_new(&dets, NULL);
+	d = first_det(e);
+	assert_int_equal(d->type_size, 0);
+	assert_int_equal(d->type->check_state(d, dummy), 0);
+	engine_free(e);
+
+	cfg[0] = thr("t", "latency_ms", "greater_than", 1, 0, NULL);
+	e = engine_new(&dets, NULL);
+	d = first_det(e);
+	assert_int_equal(d->type_size, 0);
+	assert_int_equal(d->type->check_state(d, dummy), 0);
+	engine_free(e);
+
+	cfg[0] = stat_det("s", "latency_ms", "zscore");
+	e = engine_new(&dets, NULL);
+	d = first_det(e);
+	memset(&p, 0, sizeof(p));
+	p.history = 20;
+	p.min_samples = 5;
+	assert_int_equal(d->type_size, strategy_zscore.state_size(&p));
+	st = calloc(1, d->type_size);
+	assert_non_null(st);
+	d->type->group_init(d, st);
+	assert_int_equal(d->type->check_state(d, st), 0);
+	for (i = 0; i < 30; i++)
+		judge_count(d, st, 100 + (double)(i % 5));
+	assert_int_equal(d->type->check_state(d, st), 0);
+	st->w.r.head = st->w.r.cap;
+	assert_int_equal(d->type->check_state(d, st), -1);
+	free(st);
+	engine_free(e);
+}
+
 int
 main(void)
 {
@@ -955,6 +1558,10 @@ main(void)
 	        cmocka_unit_test(test_mutations_under_valid_checksum),
 	        cmocka_unit_test(test_save_is_atomic),
 	        cmocka_unit_test(test_empty_engine),
+	        cmocka_unit_test(test_bad_type_state_is_reset),
+	        cmocka_unit_test(test_type_state_mutations),
+	        cmocka_unit_test(test_rate_check_state),
+	        cmocka_unit_test(test_other_check_states),
 	};
 
 	log_init("test", LOG_LEVEL_ERROR, LOG_FORMAT_TEXT);
