@@ -6,6 +6,8 @@
 #   make test       install missing deps, build, run unit and integration
 #                   tests; ends with one line "N passed, N failed"
 #   make asan       the same tests built with ASan and UBSan (build-asan/)
+#   make valgrind   integration tests with every daemon under memcheck
+#   make fuzz       the libFuzzer targets of test/fuzz/, FUZZ_SECONDS each
 #   make format     clang-format every source file
 #
 # Every daemon links the static library build/libsentinel.a built from
@@ -17,7 +19,7 @@ CC       ?= gcc
 PREFIX   ?= /usr/local
 LIBEXECDIR ?= $(PREFIX)/libexec/sentinel
 
-PKGS     := libevent jansson libcyaml yaml-0.1 libcurl sqlite3 libcrypto
+PKGS     := libevent libevent_openssl jansson libcyaml yaml-0.1 libcurl sqlite3 libssl libcrypto
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
             -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wno-format-nonliteral
@@ -124,6 +126,30 @@ asan:
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		sh test/run-tests.sh build-asan
 
+# --- valgrind (docs/testing.md) --------------------------------------------
+#   make valgrind
+# builds without sanitizers (-O1 -g) into build-valgrind/ and runs the
+# integration tests of VALGRIND_TESTS with the supervisor and every
+# daemon under memcheck (test/integration/harness.py, SENTINEL_VALGRIND);
+# a test file fails on any memory error or definite leak in their logs.
+# The timing-sensitive files are left out (docs/testing.md).
+VALGRIND_BUILD ?= build-valgrind
+VALGRIND_TESTS ?= test_ingest test_limits test_auth_tls test_detection \
+                  test_delivery test_alerts_cli test_storage
+
+.PHONY: valgrind valgrind-clean
+valgrind: deps
+	@$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) OPT="-O1 -g" \
+		SAN= $(patsubst $(BUILD)/%,$(VALGRIND_BUILD)/%,$(PROGS))
+	@SENTINEL_VALGRIND=1 \
+		TEST_FILTER="$(patsubst %,integration/%.py,$(VALGRIND_TESTS))" \
+		sh test/run-tests.sh $(VALGRIND_BUILD)
+
+valgrind-clean:
+	rm -rf $(VALGRIND_BUILD)
+clean: valgrind-clean
+# --- end of valgrind ---------------------------------------------------------
+
 # --- fuzzing (test/fuzz/, docs/fuzzing.md) ---------------------------------
 #   make fuzz [FUZZ_SECONDS=60]
 # builds every test/fuzz/fuzz_*.c with clang and libFuzzer (ASan and
@@ -144,6 +170,8 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/test/fuzz/fuzz_%.o $(UNIT_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
+# Keep the targets' objects: make would delete them as intermediate.
+.SECONDARY: $(patsubst %,$(BUILD)/obj/test/fuzz/fuzz_%.o,$(FUZZ_NAMES))
 fuzz-bins: $(FUZZ_BINS)
 
 fuzz: deps
@@ -153,7 +181,7 @@ fuzz: deps
 	@sh test/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 fuzz-clean:
-	rm -rf $(BUILD)-fuzz
+	rm -rf $(FUZZ_BUILD)
 clean: fuzz-clean
 # --- end of fuzzing ---------------------------------------------------------
 

@@ -23,6 +23,7 @@
 #include "alertd.h"
 #include "alertdb.h"
 #include "log.h"
+#include "relimit.h"
 #include "silence.h"
 #include "util.h"
 
@@ -164,7 +165,7 @@ silence_matcher_parse(const char *text, struct silence_matcher *m, char *err,
 		/* anchored as Alertmanager does: the whole value matches */
 		pattern = sn_xmalloc(strlen(tmp.value) + 5);
 		sprintf(pattern, "^(%s)$", tmp.value);
-		rc = regcomp(&tmp.re, pattern, REG_EXTENDED | REG_NOSUB);
+		rc = sn_regcomp(&tmp.re, pattern, REG_EXTENDED | REG_NOSUB);
 		free(pattern);
 		if (rc != 0) {
 			regerror(rc, &tmp.re, why, sizeof(why));

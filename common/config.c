@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,50 @@ static const cyaml_schema_field_t raw_grpc_fields[] = {
         CYAML_FIELD_END,
 };
 
+/* ingestion.http.auth: one entry of keys or query_keys. */
+struct raw_api_key {
+	char *key;
+	char *key_sha256;
+	char *name;
+	char **applications;
+	unsigned applications_count;
+};
+
+static const cyaml_schema_field_t raw_api_key_fields[] = {
+        STR("key", struct raw_api_key, key),
+        STR("key_sha256", struct raw_api_key, key_sha256),
+        STR("name", struct raw_api_key, name),
+        CYAML_FIELD_SEQUENCE("applications", OPT, struct raw_api_key,
+                             applications, &cfg_string_entry, 0,
+                             CYAML_UNLIMITED),
+        CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t raw_api_key_entry = {
+        CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_api_key,
+                            raw_api_key_fields),
+};
+
+struct raw_http_auth {
+	bool *enabled;
+	struct raw_api_key *keys;
+	unsigned keys_count;
+	struct raw_api_key *query_keys;
+	unsigned query_keys_count;
+	char *keys_file;
+};
+
+static const cyaml_schema_field_t raw_http_auth_fields[] = {
+        CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_http_auth, enabled),
+        CYAML_FIELD_SEQUENCE("keys", OPT, struct raw_http_auth, keys,
+                             &raw_api_key_entry, 0, CYAML_UNLIMITED),
+        CYAML_FIELD_SEQUENCE("query_keys", OPT, struct raw_http_auth,
+                             query_keys, &raw_api_key_entry, 0,
+                             CYAML_UNLIMITED),
+        STR("keys_file", struct raw_http_auth, keys_file),
+        CYAML_FIELD_END,
+};
+
 struct raw_http {
 	char *host;
 	int64_t *port;
@@ -77,6 +122,9 @@ struct raw_http {
 	char *header_timeout;
 	char *body_timeout;
 	char *idle_timeout;
+	/* config_resolve_http_security */
+	struct raw_tls *tls;
+	struct raw_http_auth *auth;
 };
 
 static const cyaml_schema_field_t raw_http_fields[] = {
@@ -91,6 +139,10 @@ static const cyaml_schema_field_t raw_http_fields[] = {
         STR("header_timeout", struct raw_http, header_timeout),
         STR("body_timeout", struct raw_http, body_timeout),
         STR("idle_timeout", struct raw_http, idle_timeout),
+        CYAML_FIELD_MAPPING_PTR("tls", OPT, struct raw_http, tls,
+                                raw_tls_fields),
+        CYAML_FIELD_MAPPING_PTR("auth", OPT, struct raw_http, auth,
+                                raw_http_auth_fields),
         CYAML_FIELD_END,
 };
 
@@ -573,6 +625,248 @@ config_resolve_limits(struct cfg_ctx *c, const struct raw_ingestion *in,
 	}
 }
 
+/*
+ * ingestion.http.tls and ingestion.http.auth (docs/http-api.md,
+ * "Authentication" and "TLS"; ingestd/auth.c and ingestd/tls.c use
+ * them).  Only the shape is checked here: ingestd hashes the keys, reads
+ * keys_file and loads the certificate, at start and on every reload.
+ */
+
+#define CFG_KEY_MIN      16   /* characters of a key given as key: */
+#define CFG_KEY_MAX      4096 /* a header line holds it */
+#define CFG_KEY_NAME_MAX 64
+#define CFG_APP_ID_MAX   256 /* as an event's application_id */
+
+/* Whether s is visible ASCII only: a token sent in a header, a name
+ * written in a log line. */
+static bool
+config_visible_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+/* The token of an entry.  Its value is never put in a message. */
+static void
+config_api_key_token(struct cfg_ctx *c, const char *path, const char *raw,
+                     struct sn_api_key *k)
+{
+	size_t n;
+
+	/* A key written in the file rather than taken from ${VAR}. */
+	if (*raw != '\0' && strstr(raw, "${") == NULL)
+		c->literal_secret = true;
+	k->key = cfg_string(c, path, raw, NULL);
+	if (c->env_failed)
+		return;
+	n = strlen(k->key);
+	if (n < CFG_KEY_MIN)
+		cfg_error(c, path,
+		          "is %zu characters long, at least %d are needed "
+		          "(`openssl rand -hex 32` makes a good key)",
+		          n, CFG_KEY_MIN);
+	else if (n > CFG_KEY_MAX)
+		cfg_error(c, path, "is longer than %d characters", CFG_KEY_MAX);
+	else if (!config_visible_ascii(k->key))
+		cfg_error(c, path,
+		          "may hold only visible ASCII characters (no spaces "
+		          "or control characters)");
+}
+
+static void
+config_api_key_hash(struct cfg_ctx *c, const char *path, const char *raw,
+                    struct sn_api_key *k)
+{
+	size_t i;
+
+	k->key_sha256 = cfg_string(c, path, raw, NULL);
+	if (c->env_failed)
+		return;
+	for (i = 0; isxdigit((unsigned char)k->key_sha256[i]); i++)
+		k->key_sha256[i] =
+		        (char)tolower((unsigned char)k->key_sha256[i]);
+	if (i != 64 || k->key_sha256[i] != '\0')
+		cfg_error(c, path,
+		          "must be 64 hex digits, the SHA-256 of the key "
+		          "(printf %%s \"$KEY\" | sha256sum)");
+}
+
+/* One entry of list (keys or query_keys) at index i. */
+static void
+config_api_key(struct cfg_ctx *c, const char *list, unsigned i,
+               const struct raw_api_key *r, bool query, struct sn_api_key *k)
+{
+	char base[CFG_PATH_BUF], p[CFG_PATH_BUF];
+	const struct cfg_node *apps;
+	size_t j;
+
+	cfg_pathf(base, sizeof(base), "ingestion.http.auth.%s[%u]", list, i);
+	if (c->doc != NULL)
+		config_yaml_find(c->doc, base, &k->line);
+	if (r->key != NULL && r->key_sha256 != NULL)
+		cfg_error(c, base, "give key or key_sha256, not both");
+	else if (r->key == NULL && r->key_sha256 == NULL)
+		cfg_error(c, base,
+		          "needs key (the key itself, as ${VAR}) or key_sha256 "
+		          "(its SHA-256)");
+	cfg_pathf(p, sizeof(p), "%s.key", base);
+	if (r->key != NULL)
+		config_api_key_token(c, p, r->key, k);
+	cfg_pathf(p, sizeof(p), "%s.key_sha256", base);
+	if (r->key_sha256 != NULL)
+		config_api_key_hash(c, p, r->key_sha256, k);
+	cfg_pathf(p, sizeof(p), "%s.name", base);
+	if (r->name != NULL) {
+		k->name = cfg_string(c, p, r->name, NULL);
+		if (!c->env_failed &&
+		    (k->name[0] == '\0' || strlen(k->name) > CFG_KEY_NAME_MAX ||
+		     !config_visible_ascii(k->name)))
+			cfg_error(c, p,
+			          "must be 1 to %d visible ASCII characters, "
+			          "no spaces",
+			          CFG_KEY_NAME_MAX);
+	}
+	cfg_pathf(p, sizeof(p), "%s.applications", base);
+	apps = c->doc != NULL ? config_yaml_find(c->doc, p, NULL) : NULL;
+	if (apps == NULL || config_yaml_is_null(apps))
+		return; /* any application */
+	if (query) {
+		cfg_error(c, p,
+		          "not for query keys: a query key reads every "
+		          "application");
+		return;
+	}
+	if (r->applications_count == 0) {
+		cfg_error(c, p,
+		          "must list at least one application_id (leave it out "
+		          "for any)");
+		return;
+	}
+	cfg_strings(c, p, r->applications, r->applications_count,
+	            &k->applications, &k->napplications);
+	for (j = 0; j < k->napplications; j++) {
+		size_t n = strlen(k->applications[j]);
+
+		if (n == 0 || n > CFG_APP_ID_MAX) {
+			cfg_pathf(p, sizeof(p), "%s.applications[%zu]", base,
+			          j);
+			cfg_error(c, p,
+			          "must be 1 to %d bytes, as an "
+			          "application_id",
+			          CFG_APP_ID_MAX);
+		}
+	}
+}
+
+static void
+config_api_keys(struct cfg_ctx *c, const char *list,
+                const struct raw_api_key *raw, unsigned n, bool query,
+                struct sn_api_key **out, size_t *nout)
+{
+	unsigned i;
+
+	if (n == 0)
+		return;
+	*out = sn_xcalloc(n, sizeof(**out));
+	*nout = n;
+	for (i = 0; i < n; i++)
+		config_api_key(c, list, i, &raw[i], query, &(*out)[i]);
+}
+
+static void
+config_api_keys_free(struct sn_api_key *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (k[i].key != NULL) /* a secret: do not leave it in memory */
+			explicit_bzero(k[i].key, strlen(k[i].key));
+		free(k[i].key);
+		free(k[i].key_sha256);
+		free(k[i].name);
+		cfg_strv_free(k[i].applications, k[i].napplications);
+	}
+	free(k);
+}
+
+static void
+config_resolve_http_security(struct cfg_ctx *c, const struct raw_http *h,
+                             struct sn_config *cfg)
+{
+	const struct raw_http_auth *a = h->auth;
+	const struct raw_tls *t = h->tls;
+	struct sn_http_auth *auth = &cfg->http.auth;
+	struct sn_tls *tls = &cfg->http.tls;
+
+	if (t != NULL) {
+		if (t->enabled != NULL)
+			tls->enabled = *t->enabled;
+		config_set_path(c, "ingestion.http.tls.cert_file", t->cert_file,
+		                &tls->cert_file);
+		config_set_path(c, "ingestion.http.tls.key_file", t->key_file,
+		                &tls->key_file);
+		config_set_path(c, "ingestion.http.tls.client_ca_file",
+		                t->client_ca_file, &tls->client_ca_file);
+		if (tls->enabled &&
+		    (tls->cert_file == NULL || tls->key_file == NULL))
+			cfg_error(c, "ingestion.http.tls",
+			          "enabled needs cert_file and key_file");
+	}
+	if (a == NULL)
+		return;
+	if (a->enabled != NULL)
+		auth->enabled = *a->enabled;
+	config_set_path(c, "ingestion.http.auth.keys_file", a->keys_file,
+	                &auth->keys_file);
+	config_api_keys(c, "keys", a->keys, a->keys_count, false, &auth->keys,
+	                &auth->nkeys);
+	config_api_keys(c, "query_keys", a->query_keys, a->query_keys_count,
+	                true, &auth->query_keys, &auth->nquery_keys);
+	if (auth->enabled && auth->nkeys == 0 && auth->nquery_keys == 0 &&
+	    auth->keys_file == NULL)
+		cfg_error(c, "ingestion.http.auth",
+		          "enabled needs keys, query_keys or keys_file");
+}
+
+/* A file ingestd will read, named by key: a missing or unreadable one is
+ * reported here, at its key, rather than by ingestd at start. */
+static void
+config_check_readable(struct cfg_ctx *c, const char *key, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (path == NULL)
+		return;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+		cfg_error(c, key, "cannot read %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+		cfg_error(c, key, "%s is not a file", path);
+	close(fd);
+}
+
+static void
+config_check_http_files(struct cfg_ctx *c, const struct sn_config *cfg)
+{
+	const struct sn_tls *tls = &cfg->http.tls;
+
+	if (tls->enabled) {
+		config_check_readable(c, "ingestion.http.tls.cert_file",
+		                      tls->cert_file);
+		config_check_readable(c, "ingestion.http.tls.key_file",
+		                      tls->key_file);
+		config_check_readable(c, "ingestion.http.tls.client_ca_file",
+		                      tls->client_ca_file);
+	}
+	if (cfg->http.auth.enabled)
+		config_check_readable(c, "ingestion.http.auth.keys_file",
+		                      cfg->http.auth.keys_file);
+}
+
 static void
 config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
                          struct sn_config *cfg)
@@ -596,6 +890,7 @@ config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
 		cfg->http.max_batch_events = (uint32_t)cfg_int(
 		        c, "ingestion.http.max_batch_size", h->max_batch_size,
 		        cfg->http.max_batch_events, 1, 1000000);
+		config_resolve_http_security(c, h, cfg);
 	}
 	if (g != NULL) {
 		cfg->grpc.port = config_port(c, "ingestion.grpc.port", g->port,
@@ -1033,11 +1328,12 @@ config_load_file(struct sn_config *cfg, const char *path, bool main_only,
 	struct raw_config none = {0};
 	void *raw = NULL;
 	size_t len, before = errs->count;
+	unsigned mode = 0;
 	char *text;
 
 	cfg->path = config_abs_path(path);
 	cfg->dir = sn_path_dirname(cfg->path);
-	if ((text = config_read_file(path, &len, NULL)) == NULL) {
+	if ((text = config_read_file(path, &len, &mode)) == NULL) {
 		cfg_errors_add(errs, "%s: cannot read: %s", path,
 		               strerror(errno));
 		return;
@@ -1048,7 +1344,16 @@ config_load_file(struct sn_config *cfg, const char *path, bool main_only,
 	if (config_file_load(&c, &doc, text, len, &raw_config_schema, &raw) ==
 	    0) {
 		config_resolve(&c, raw != NULL ? raw : &none, cfg);
+		/* Not for sentinel-cli (main_only), whose user may not be
+		 * allowed to read ingestd's key and certificate files. */
+		if (!main_only)
+			config_check_http_files(&c, cfg);
 		cfg_sort_errors(&c, before);
+		if (!main_only && c.literal_secret && (mode & S_IROTH))
+			log_warnx("%s holds API keys in clear and is readable "
+			          "by every user; chmod o-r it or use ${VAR} "
+			          "for them",
+			          path);
 		/* Read the other two even when this one is bad, so one run
 		 * shows every problem. */
 		if (!main_only) {
@@ -1119,6 +1424,13 @@ config_free(struct sn_config *cfg)
 	free(cfg->grpc.tls.cert_file);
 	free(cfg->grpc.tls.key_file);
 	free(cfg->grpc.tls.client_ca_file);
+	free(cfg->http.tls.cert_file);
+	free(cfg->http.tls.key_file);
+	free(cfg->http.tls.client_ca_file);
+	config_api_keys_free(cfg->http.auth.keys, cfg->http.auth.nkeys);
+	config_api_keys_free(cfg->http.auth.query_keys,
+	                     cfg->http.auth.nquery_keys);
+	free(cfg->http.auth.keys_file);
 	cfg_strv_free(cfg->kafka.brokers, cfg->kafka.nbrokers);
 	cfg_strv_free(cfg->kafka.topics, cfg->kafka.ntopics);
 	free(cfg->kafka.consumer_group);

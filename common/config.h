@@ -53,7 +53,30 @@ struct sn_tls {
 	bool enabled;
 	char *cert_file;
 	char *key_file;
-	char *client_ca_file;
+	char *client_ca_file; /* set: client certificates required (mTLS) */
+};
+
+/*
+ * One API key of ingestion.http.auth.keys or .query_keys
+ * (docs/http-api.md "Authentication").  key is a secret: never log it.
+ */
+struct sn_api_key {
+	char *key;           /* the token itself, or NULL */
+	char *key_sha256;    /* or its SHA-256: 64 lowercase hex digits */
+	char *name;          /* for logs; NULL: none given */
+	char **applications; /* application_ids it may send; 0: any */
+	size_t napplications;
+	unsigned line; /* of the entry, for messages */
+};
+
+/* ingestion.http.auth: who may use the HTTP API. */
+struct sn_http_auth {
+	bool enabled;
+	struct sn_api_key *keys; /* may send events */
+	size_t nkeys;
+	struct sn_api_key *query_keys; /* may use the query API */
+	size_t nquery_keys;
+	char *keys_file; /* more keys, by hash (ingestd/auth.h) */
 };
 
 /* One key: value label matcher (route match, detector filter). */
@@ -258,6 +281,8 @@ struct sn_config {
 		int port;   /* 8080 */
 		uint64_t max_body_bytes;
 		uint32_t max_batch_events;
+		struct sn_tls tls;        /* ingestion.http.tls */
+		struct sn_http_auth auth; /* ingestion.http.auth */
 	} http;
 	/* What ingestion takes and how long it waits (docs/http-api.md,
 	 * "Limits"); defaults in config.c config_limits_defaults. */

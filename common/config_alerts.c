@@ -17,6 +17,7 @@
 
 #include "config_int.h"
 #include "log.h"
+#include "relimit.h"
 #include "util.h"
 
 #define OPT          (CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL)
@@ -353,7 +354,7 @@ alr_matchers(struct cfg_ctx *c, const char *path, struct sn_matcher **out,
 
 		anchored = sn_xmalloc(len);
 		snprintf(anchored, len, "^(%s)$", l[i].value);
-		rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
+		rc = sn_regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
 		free(anchored);
 		if (rc != 0) {
 			size_t k;

@@ -15,8 +15,15 @@
  * An events request is answered only once its events left in a batch
  * (forward.c): the 202 is held until the end of the loop iteration,
  * and turns into a 503 if a consumer's queue refused the batch.
+ *
+ * With ingestion.http.auth the events path, the query API and
+ * /api/v1/health need an API key (auth.c; /health and /ready stay open
+ * for orchestrators' probes), and with ingestion.http.tls every
+ * connection speaks TLS (tls.c; see "connections" below).
  */
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -31,11 +38,13 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "auth.h"
 #include "config.h"
 #include "daemon.h"
 #include "ingestd.h"
 #include "log.h"
 #include "msg.h"
+#include "tls.h"
 #include "validate.h"
 
 #define HTTP_PATH_EVENTS "/api/v1/telemetry/events"
@@ -67,6 +76,10 @@ http_reason_phrase(int code)
 		return "Accepted";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -196,6 +209,9 @@ static const char *const http_err_names[HTTP_NERR] = {
         [HTTP_ERR_PIPELINE_UNAVAILABLE] = "pipeline_unavailable",
         [HTTP_ERR_SHUTTING_DOWN] = "shutting_down",
         [HTTP_ERR_OUT_OF_MEMORY] = "out_of_memory",
+        [HTTP_ERR_UNAUTHORIZED] = "unauthorized",
+        [HTTP_ERR_FORBIDDEN] = "forbidden",
+        [HTTP_ERR_TLS_HANDSHAKE] = "tls_handshake",
 };
 
 const char *
@@ -237,6 +253,225 @@ http_err_of_reject(enum ingest_reject_kind kind)
 	default:
 		return HTTP_ERR_INVALID_FIELD;
 	}
+}
+
+/* --- authentication (auth.c) --------------------------------------------- */
+
+#define HTTP_SECLOG_MS 1000 /* a line a second at most per kind */
+#define HTTP_CHALLENGE "Bearer realm=\"sentinel\""
+
+/*
+ * Logs a refusal for a security reason: msg with fields (stolen; NULL:
+ * out of memory, nothing logged) and the peer's address.  At most one
+ * line a second per kind, so that a scanner cannot flood the log; the
+ * next line says how many went unlogged.  A key's value never goes in:
+ * fields name the key at most.
+ */
+static void
+http_seclog(struct http_server *h, enum http_seclog_kind kind,
+            struct evhttp_connection *evcon, const char *msg, json_t *fields)
+{
+	int64_t now = sn_mono_ms();
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (h->seclog[kind].last_mono_ms != 0 &&
+	    now - h->seclog[kind].last_mono_ms < HTTP_SECLOG_MS) {
+		h->seclog[kind].quiet++;
+		json_decref(fields);
+		return;
+	}
+	if (fields == NULL)
+		return;
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	if (addr != NULL)
+		json_object_set_new(fields, "peer", json_string(addr));
+	if (h->seclog[kind].quiet > 0)
+		json_object_set_new(
+		        fields, "not_logged_before",
+		        json_integer((json_int_t)h->seclog[kind].quiet));
+	h->seclog[kind].quiet = 0;
+	h->seclog[kind].last_mono_ms = now;
+	log_json(LOG_LEVEL_WARN, msg, fields);
+	json_decref(fields);
+}
+
+/* 401: why says what is missing; bad_key when a key was given (RFC 6750's
+ * invalid_token). */
+static void
+http_unauthorized(struct http_server *h, struct evhttp_request *req,
+                  const char *why, int bad_key)
+{
+	http_count(h, HTTP_ERR_UNAUTHORIZED);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	                  "WWW-Authenticate",
+	                  bad_key ? HTTP_CHALLENGE ", error=\"invalid_token\""
+	                          : HTTP_CHALLENGE);
+	http_seclog(h, HTTP_SECLOG_UNAUTHORIZED,
+	            evhttp_request_get_connection(req),
+	            "HTTP request refused: no valid API key",
+	            json_pack("{s:s}", "reason", why));
+	http_error(req, 401, "unauthorized", why);
+}
+
+/* 403 for key k; app (may be NULL) is the application it may not send. */
+static void
+http_forbidden(struct http_server *h, struct evhttp_request *req,
+               const struct auth_key *k, const char *why, const char *app)
+{
+	json_t *body, *fields;
+
+	http_count(h, HTTP_ERR_FORBIDDEN);
+	fields = json_pack("{s:s, s:s}", "key", k->name, "reason", why);
+	body = json_pack("{s:s, s:s}", "error", "forbidden", "reason", why);
+	if (app != NULL) {
+		if (fields != NULL)
+			json_object_set_new(fields, "application_id",
+			                    json_string(app));
+		if (body != NULL)
+			json_object_set_new(body, "application_id",
+			                    json_string(app));
+	}
+	http_seclog(h, HTTP_SECLOG_FORBIDDEN,
+	            evhttp_request_get_connection(req),
+	            "HTTP request refused: API key not allowed", fields);
+	http_reply(req, 403, body);
+}
+
+int
+http_authorize(struct http_server *h, struct evhttp_request *req,
+               unsigned scopes, const struct auth_key **key)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const struct auth_key *k;
+	const char *tok, *why;
+	size_t len;
+
+	*key = NULL;
+	if (h->auth == NULL)
+		return 1;
+	if (auth_request_token(evhttp_find_header(in, "Authorization"),
+	                       evhttp_find_header(in, "X-API-Key"), &tok, &len,
+	                       &why) < 0) {
+		http_unauthorized(h, req, why, 0);
+		return 0;
+	}
+	if ((k = auth_match(h->auth, tok, len)) == NULL) {
+		http_unauthorized(
+		        h, req, "the API key is not valid (unknown or revoked)",
+		        1);
+		return 0;
+	}
+	if ((k->scope & scopes) == 0) {
+		http_forbidden(h, req, k,
+		               k->scope == AUTH_SCOPE_QUERY
+		                       ? "this is a query key: sending events "
+		                         "needs a key of ingestion.http.auth."
+		                         "keys"
+		                       : "this key may only send events: the "
+		                         "query API needs a key of "
+		                         "ingestion.http.auth.query_keys",
+		               NULL);
+		return 0;
+	}
+	*key = k;
+	return 1;
+}
+
+/* The application_id of the first accepted event of res that k may not
+ * send, or NULL when it may send them all. */
+static const char *
+http_foreign_app(const struct auth_key *k, const struct ingest_result *res)
+{
+	const struct sn_str *app;
+	size_t i;
+
+	if (k == NULL || k->napps == 0)
+		return NULL;
+	for (i = 0; i < res->nevents; i++) {
+		app = &res->events[i].ev.application_id;
+		if (!auth_may_send(k, app->p, app->len))
+			return app->p;
+	}
+	return NULL;
+}
+
+/* 403 for a request with an event of application app: the whole
+ * request is refused, so that nothing of it is stored. */
+static void
+http_app_forbidden(struct http_server *h, struct evhttp_request *req,
+                   const struct auth_key *k, const char *app)
+{
+	char why[400];
+
+	snprintf(why, sizeof(why),
+	         "this API key may not send events for application_id "
+	         "\"%.256s\"; nothing of the request was accepted",
+	         app);
+	http_forbidden(h, req, k, why, app);
+}
+
+/* Says what the new keys and certificate are, and what turned off. */
+static void
+http_security_log(const struct http_server *h, const struct sn_config *cfg,
+                  const struct auth *a, const struct tls_conf *tc)
+{
+	char n1[24], n2[24];
+
+	if (a != NULL) {
+		snprintf(n1, sizeof(n1), "%zu", a->ningest);
+		snprintf(n2, sizeof(n2), "%zu", a->nquery);
+		log_kv(LOG_LEVEL_INFO, "HTTP API keys loaded", "keys", n1,
+		       "query_keys", n2, NULL);
+		if (a->ningest == 0)
+			log_warnx("no API key may send events: every events "
+			          "request is refused (ingestion.http.auth)");
+	} else if (h->auth != NULL)
+		log_warnx("HTTP authentication turned off: anyone who "
+		          "reaches the port may send events and query");
+	else if (strncmp(cfg->http.host, "127.", 4) != 0 &&
+	         strcmp(cfg->http.host, "::1") != 0 &&
+	         strcmp(cfg->http.host, "localhost") != 0 && h->http == NULL)
+		log_warnx("ingestion.http.auth is off and the HTTP API listens "
+		          "on %s: anyone who reaches it may send events and "
+		          "query them",
+		          cfg->http.host);
+	if (tc != NULL)
+		log_kv(LOG_LEVEL_INFO, "HTTP TLS certificate loaded", "subject",
+		       tc->subject, "not_after", tc->not_after, "sha256",
+		       tc->sha256, "client_certificates",
+		       tc->mtls ? "required" : "not asked", NULL);
+	else if (h->tls != NULL)
+		log_warnx("HTTP TLS turned off: new connections are in clear");
+}
+
+int
+http_set_security(struct http_server *h, const struct sn_config *cfg)
+{
+	struct sn_cfg_errors errs = {0};
+	struct tls_conf *tc = NULL;
+	struct auth *a = NULL;
+	size_t i;
+
+	(void)auth_load(&cfg->http.auth, cfg->path, &a, &errs);
+	if (cfg->http.tls.enabled)
+		tc = tls_conf_new(&cfg->http.tls, &errs);
+	if (errs.count > 0) {
+		for (i = 0; i < errs.count; i++)
+			log_error("%s", errs.msgs[i]);
+		cfg_errors_free(&errs);
+		auth_free(a);
+		tls_conf_free(tc);
+		return -1;
+	}
+	http_security_log(h, cfg, a, tc);
+	auth_free(h->auth);
+	h->auth = a;
+	/* Open connections hold their own reference to the old context. */
+	tls_conf_free(h->tls);
+	h->tls = tc;
+	return 0;
 }
 
 /* --- POST /api/v1/telemetry/events ---------------------------------------- */
@@ -415,14 +650,19 @@ static void
 http_events_cb(struct evhttp_request *req, void *arg)
 {
 	struct http_server *h = arg;
+	const struct auth_key *key;
 	struct ingest_result res;
 	struct ingest_opts opts;
 	enum ingest_body_kind kind;
 	struct evbuffer *in;
-	const char *ct;
+	const char *ct, *app;
 	const char *body = "";
 	size_t len, i;
 
+	/* Before anything else: a stranger learns nothing, not even which
+	 * methods the path takes. */
+	if (!http_authorize(h, req, AUTH_SCOPE_INGEST, &key))
+		return;
 	if (!http_method_ok(req, EVHTTP_REQ_POST, "POST")) {
 		http_count(h, HTTP_ERR_METHOD_NOT_ALLOWED);
 		return;
@@ -458,6 +698,8 @@ http_events_cb(struct evhttp_request *req, void *arg)
 	opts.max_future_ms = h->max_future_ms;
 	if (ingest_parse(body, len, kind, &opts, &res) != INGEST_OK) {
 		http_body_error(h, req, &res);
+	} else if ((app = http_foreign_app(key, &res)) != NULL) {
+		http_app_forbidden(h, req, key, app);
 	} else {
 		h->rejected += res.nrejects;
 		for (i = 0; i < res.nrejects; i++)
@@ -548,6 +790,21 @@ http_daemon_json(const char *state, int32_t pid, uint32_t restarts,
 	                 "uptime_seconds", (json_int_t)uptime_s);
 }
 
+/* The TLS part of /api/v1/health: the certificate in use, which a
+ * client can compare after a rotation.  NULL on ENOMEM. */
+static json_t *
+http_tls_json(const struct http_server *h)
+{
+	const struct tls_conf *tc = h->tls;
+
+	if (tc == NULL)
+		return json_pack("{s:b}", "enabled", 0);
+	return json_pack("{s:b, s:b, s:s, s:s, s:s}", "enabled", 1,
+	                 "client_certificates", tc->mtls, "subject",
+	                 tc->subject, "not_after", tc->not_after, "sha256",
+	                 tc->sha256);
+}
+
 /*
  * ingestd's own numbers for /api/v1/health: connections open, events
  * since start, and every rejection counter by reason (zeros included,
@@ -559,14 +816,23 @@ http_ingestion_json(const struct http_server *h)
 	json_t *errors = json_object();
 	int i;
 
+	json_t *sec;
+
 	for (i = 0; errors != NULL && i < HTTP_NERR; i++)
 		json_object_set_new(errors, http_err_name((enum http_err)i),
 		                    json_integer((json_int_t)h->errors[i]));
-	return json_pack("{s:I, s:I, s:I, s:I, s:o*}", "connections",
-	                 (json_int_t)h->nconns, "accepted",
+	if (h->auth != NULL)
+		sec = json_pack("{s:b, s:I, s:I}", "enabled", 1, "keys",
+		                (json_int_t)h->auth->ningest, "query_keys",
+		                (json_int_t)h->auth->nquery);
+	else
+		sec = json_pack("{s:b}", "enabled", 0);
+	return json_pack("{s:I, s:I, s:I, s:I, s:o*, s:o*, s:o*}",
+	                 "connections", (json_int_t)h->nconns, "accepted",
 	                 (json_int_t)h->accepted, "rejected",
 	                 (json_int_t)h->rejected, "refused",
-	                 (json_int_t)h->refused, "errors", errors);
+	                 (json_int_t)h->refused, "errors", errors, "auth", sec,
+	                 "tls", http_tls_json(h));
 }
 
 static void
@@ -577,10 +843,15 @@ http_api_health_cb(struct evhttp_request *req, void *arg)
 	const struct setstate_daemon *sd;
 	int64_t now_mono = sn_mono_ms(), now = sn_now_ms();
 	int64_t uptime = (now_mono - h->start_mono_ms) / 1000;
+	const struct auth_key *key;
 	json_t *daemons, *body;
 	int healthy = 1;
 	size_t i;
 
+	/* It shows pids, the version and counters: any key, not everyone
+	 * (/health and /ready are the orchestrators' probes). */
+	if (!http_authorize(h, req, AUTH_SCOPE_INGEST | AUTH_SCOPE_QUERY, &key))
+		return;
 	if (!http_method_ok(req, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"))
 		return;
 	if ((daemons = json_object()) == NULL) {
@@ -671,9 +942,15 @@ http_not_found_cb(struct evhttp_request *req, void *arg)
  * still sends read and dropped for HTTP_LINGER_MS so that the client
  * reads the answer instead of a reset, then evhttp_connection_free.
  *
- * A TLS listener would create its bufferevent in http_conn_new instead
- * (bufferevent_openssl_socket_new); the rest works on the decrypted
- * stream as it is.
+ * With TLS (ingestion.http.tls), http_conn_new creates an OpenSSL
+ * bufferevent (tls.c) instead of a socket one; the rest works on the
+ * decrypted stream as it is: a bufferevent's input and output buffers
+ * hold plaintext, and it writes to the socket on a later loop iteration
+ * too.  The handshake counts against header_timeout (a new connection's
+ * deadline runs from the accept).  A failed handshake is seen at close:
+ * counted as tls_handshake and logged with OpenSSL's reason.  A
+ * connection taken over before its handshake is done (over the cap, or
+ * a handshake slower than header_timeout) is closed without an answer.
  */
 
 enum http_conn_state {
@@ -694,6 +971,7 @@ struct http_conn {
 	struct evbuffer_cb_entry *in_cb, *out_cb;
 	enum http_conn_state state;
 	int fix;            /* timer: replace libevent's answer */
+	int tls;            /* bev is a TLS bufferevent */
 	int status;         /* of the answer being written, 0 if none */
 	uint64_t hdr_bytes; /* header bytes of the current request */
 	uint32_t lines;     /* header lines seen, request line included */
@@ -748,8 +1026,15 @@ static void
 http_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct http_conn *c = arg;
+	const char *why;
 
 	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (c->tls && (why = tls_handshake_error(c->bev)) != NULL) {
+		http_count(c->h, HTTP_ERR_TLS_HANDSHAKE);
+		http_seclog(c->h, HTTP_SECLOG_TLS, evcon,
+		            "HTTP TLS handshake failed",
+		            json_pack("{s:s}", "reason", why));
+	}
 	if (c->in_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev),
 		                         c->in_cb);
@@ -956,6 +1241,7 @@ static void
 http_conn_linger_write(struct bufferevent *bev, void *arg)
 {
 	(void)arg;
+	tls_close_notify(bev);
 	shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
@@ -984,7 +1270,10 @@ http_conn_takeover(struct http_conn *c, int code, json_t *body, int retry_after)
 
 	c->state = HTTP_CONN_CLOSING;
 	evtimer_del(c->timer);
-	if (body != NULL)
+	/* Before its TLS handshake nothing can be said to a client, and a
+	 * handshake costs more than a refusal is worth (over the cap, a
+	 * flood): closed at once. */
+	if (body != NULL && tls_handshake_done(c->bev))
 		text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (text == NULL) {
@@ -1123,6 +1412,12 @@ http_conn_setup(struct http_conn *c)
 	c->evcon = cbarg;
 	evhttp_connection_set_closecb(c->evcon, http_conn_closed, c);
 	bufferevent_decref(bev);
+	/* bufferevent_openssl writes an answer as several TLS records, one
+	 * send each: with Nagle on, the last waits for the client's delayed
+	 * ACK (40 ms a request on Linux, kept-alive connections included). */
+	if (c->tls)
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+		                 TCP_NODELAY, &(int){1}, sizeof(int));
 	c->in_cb =
 	        evbuffer_add_cb(bufferevent_get_input(bev), http_conn_input, c);
 	c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev),
@@ -1173,11 +1468,21 @@ http_conn_new(struct event_base *base, void *arg)
 	struct bufferevent *bev;
 	struct http_conn *c;
 
-	/* On failure evhttp makes its own bufferevent: that connection
-	 * then goes unwatched, which only memory exhaustion can cause. */
-	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
-	    NULL)
+	/*
+	 * On failure evhttp makes its own bufferevent: that connection
+	 * then goes unwatched, which only memory exhaustion can cause.
+	 * On a TLS port it would even be plain HTTP; harmless, since a
+	 * TLS client's hello is not HTTP and gets a 400, and the API keys
+	 * still apply.
+	 */
+	if (h->tls != NULL)
+		bev = tls_bufferevent_new(base, h->tls);
+	else
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		http_count(h, HTTP_ERR_OUT_OF_MEMORY);
 		return NULL;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->timer = evtimer_new(base, http_conn_timer_cb, c)) == NULL) {
 		free(c);
@@ -1186,6 +1491,7 @@ http_conn_new(struct event_base *base, void *arg)
 	}
 	c->h = h;
 	c->bev = bev;
+	c->tls = h->tls != NULL;
 	bufferevent_incref(bev); /* until http_conn_setup */
 	TAILQ_INSERT_TAIL(&h->conns, c, entry);
 	h->nconns++;
@@ -1258,6 +1564,10 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 	h->state = s;
 	h->start_mono_ms = sn_mono_ms();
 	TAILQ_INIT(&h->conns);
+	if (http_set_security(h, cfg) < 0) {
+		log_warnx("cannot load the HTTP API keys or TLS certificate");
+		return -2;
+	}
 	if ((h->http = evhttp_new(d->base)) == NULL) {
 		log_warnx("cannot create the HTTP server");
 		return -1;
@@ -1289,7 +1599,12 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 		log_warn("cannot listen on %s port %d", host, cfg->http.port);
 		return -1;
 	}
-	log_info("HTTP API listening on %s port %d", host, cfg->http.port);
+	log_info("HTTP API listening on %s port %d (TLS %s, API keys %s)", host,
+	         cfg->http.port,
+	         h->tls == NULL ? "off"
+	         : h->tls->mtls ? "with client certificates"
+	                        : "on",
+	         h->auth != NULL ? "required" : "off");
 	return 0;
 }
 
@@ -1318,5 +1633,7 @@ http_close(struct http_server *h)
 			bufferevent_decref(c->bev);
 		http_conn_free(c);
 	}
+	auth_free(h->auth);
+	tls_conf_free(h->tls);
 	memset(h, 0, sizeof(*h));
 }

@@ -6,6 +6,7 @@
  *   setstate.c  the daemon set's state, as the supervisor publishes it
  *   http.c      the HTTP API (docs/http-api.md)
  *   query.c     the query endpoints, forwarded to stored's readers
+ *   auth.c      API keys (auth.h); tls.c: TLS on the port (tls.h)
  *
  * validate.h holds the pure body validation they build on.
  */
@@ -31,6 +32,9 @@ struct sn_daemon;
 struct sn_config;
 struct evhttp_request;
 struct json_t;
+struct auth;
+struct auth_key;
+struct tls_conf;
 
 /* --- forward.c ------------------------------------------------------------ */
 
@@ -218,7 +222,18 @@ enum http_err {
 	HTTP_ERR_PIPELINE_UNAVAILABLE, /* 503: a consumer away */
 	HTTP_ERR_SHUTTING_DOWN,        /* 503 */
 	HTTP_ERR_OUT_OF_MEMORY,        /* 503 */
+	HTTP_ERR_UNAUTHORIZED,         /* 401: no API key, or a wrong one */
+	HTTP_ERR_FORBIDDEN,            /* 403: a key used beyond its scope */
+	HTTP_ERR_TLS_HANDSHAKE,        /* a TLS handshake failed */
 	HTTP_NERR
+};
+
+/* Kinds of refusal logged at most once a second each (http.c). */
+enum http_seclog_kind {
+	HTTP_SECLOG_UNAUTHORIZED = 0,
+	HTTP_SECLOG_FORBIDDEN,
+	HTTP_SECLOG_TLS,
+	HTTP_SECLOG_N
 };
 
 struct http_conn; /* one client connection, http.c */
@@ -245,14 +260,39 @@ struct http_server {
 	uint32_t nconns;
 	int accept_paused; /* listener off: too many connections closing */
 	uint64_t errors[HTTP_NERR];
+	/* ingestion.http.auth and .tls (http_set_security): NULL when off.
+	 * Replaced whole on reload. */
+	struct auth *auth;
+	struct tls_conf *tls;
+	struct {
+		int64_t last_mono_ms; /* of the last line logged */
+		uint64_t quiet;       /* refusals not logged since */
+	} seclog[HTTP_SECLOG_N];
 };
 
 /*
- * Listens on host:port with the limits of d's config.  Returns 0, or -1
- * (logged) when the socket cannot be bound.
+ * Listens on host:port with the limits, API keys and TLS of d's config.
+ * Returns 0, -1 (logged) when the socket cannot be bound, or -2 (logged)
+ * when the keys or the certificate cannot be loaded: a configuration
+ * problem, not worth a restart.
  */
 int http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
               struct setstate *s);
+/*
+ * Loads cfg's API keys (with its keys_file) and TLS certificate and puts
+ * them in use for the requests and connections that follow; open
+ * connections keep the certificate they were made with.  All or
+ * nothing: on any problem each is logged, nothing changes and -1 is
+ * returned.
+ */
+int http_set_security(struct http_server *h, const struct sn_config *cfg);
+/*
+ * The API key check of a route that needs one of scopes (AUTH_SCOPE_*
+ * bits, auth.h).  Returns 1 when req may go on (*key is its key, NULL
+ * when authentication is off), or 0 after answering 401 or 403.
+ */
+int http_authorize(struct http_server *h, struct evhttp_request *req,
+                   unsigned scopes, const struct auth_key **key);
 /*
  * Adopts cfg's ingestion limits (open, reload).  The connection cap,
  * deadlines, batch and window apply at once; header size and idle

@@ -4,7 +4,7 @@
  *
  * Started by the supervisor as `sentinel-ingestd [--config FILE]`.  Exit
  * 1 when the HTTP port cannot be bound (the supervisor retries with
- * backoff), 2 on a bad config.
+ * backoff), 2 on a bad config (API keys and TLS certificate included).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +37,13 @@ ingestd_stop(struct sn_daemon *d)
 	daemon_stop(d);
 }
 
-/* SIGHUP: limits apply at once; a new address needs a restart. */
+/*
+ * SIGHUP: limits apply at once; a new address needs a restart.  The API
+ * keys (with keys_file, read again) and the TLS certificate are loaded
+ * first: when either fails, the whole new config is refused and the
+ * running one kept (style.md 11), so a broken keys file or certificate
+ * never leaves ingestd half reloaded.
+ */
 static int
 ingestd_reload(struct sn_daemon *d, struct sn_config *next)
 {
@@ -46,6 +52,11 @@ ingestd_reload(struct sn_daemon *d, struct sn_config *next)
 	const char *oh = cur->http.host ? cur->http.host : "";
 	const char *nh = next->http.host ? next->http.host : "";
 
+	if (http_set_security(&st->http, next) < 0) {
+		log_warnx("HTTP API keys or TLS certificate invalid: keeping "
+		          "the running configuration, keys and certificate");
+		return -1;
+	}
 	http_set_limits(&st->http, next);
 	fwd_set_limits(&st->fwd, next);
 	if (strcmp(oh, nh) != 0 || cur->http.port != next->http.port)
@@ -75,8 +86,8 @@ main(int argc, char **argv)
 		fatalx("cannot open the spool or the pipeline sockets");
 	if (setstate_open(&st.state, d.base, d.cfg->run_dir) < 0)
 		fatalx("cannot subscribe to the set state");
-	if (http_open(&st.http, &d, &st.fwd, &st.state) < 0)
-		exit(1);
+	if ((rc = http_open(&st.http, &d, &st.fwd, &st.state)) < 0)
+		exit(rc == -2 ? SN_EXIT_PERMANENT : 1);
 
 	daemon_ready(&d);
 	rc = daemon_run(&d);

@@ -7,9 +7,10 @@
  *   GET /api/v1/anomalies              anomalies.list
  *   GET /api/v1/metrics/query          metrics.query
  *
- * Here only the path, the method and the query string's syntax are
- * checked; stored checks the parameters and answers {"status","body"},
- * which is relayed as the HTTP status and body.
+ * Here only the API key (a query key, when ingestion.http.auth is on),
+ * the path, the method and the query string's syntax are checked;
+ * stored checks the parameters and answers {"status","body"}, which is
+ * relayed as the HTTP status and body.
  *
  * The loop never waits for stored.  Each request gets an nng context on
  * one req socket (several queries in flight, each matched to its own
@@ -42,6 +43,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "auth.h"
 #include "ingestd.h"
 #include "ipc.h"
 #include "log.h"
@@ -394,8 +396,11 @@ static void
 qproxy_list(struct evhttp_request *req, void *arg, const char *command)
 {
 	struct qproxy *qp = arg;
+	const struct auth_key *key;
 	json_t *params;
 
+	if (!http_authorize(qp->h, req, AUTH_SCOPE_QUERY, &key))
+		return;
 	if (!http_method_ok(req, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"))
 		return;
 	if ((params = qproxy_params(req)) != NULL)
@@ -426,12 +431,15 @@ qproxy_route(struct qproxy *qp, struct evhttp_request *req)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	size_t plen = sizeof(QPROXY_EVENTS) - 1, n;
+	const struct auth_key *key;
 	json_t *params, *jid;
 	char *id;
 
 	if (qp == NULL || path == NULL || strncmp(path, QPROXY_EVENTS, plen) ||
 	    path[plen] != '/' || path[plen + 1] == '\0')
 		return 0;
+	if (!http_authorize(qp->h, req, AUTH_SCOPE_QUERY, &key))
+		return 1;
 	if (!http_method_ok(req, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"))
 		return 1;
 	/* A path keeps "+" as it is; only %XX is decoded. */

@@ -100,6 +100,102 @@ sup_find_exe(const char *exe, const char *const *dirs, int n)
 }
 
 /*
+ * Testing only (docs/testing.md): $SENTINEL_DAEMON_WRAPPER, words split
+ * on spaces (no shell, no quoting), goes before every daemon's command
+ * line, so that `make valgrind` runs each daemon under valgrind.  Its
+ * first word is looked up in $PATH when it has no '/'.
+ */
+#define SUP_WRAPPER_ENV "SENTINEL_DAEMON_WRAPPER"
+
+/* The wrapper's program (first word) as a path to exec, or NULL. */
+static char *
+sup_wrapper_exe(const char *wrap)
+{
+	const char *path = getenv("PATH");
+	char *name, *copy, *dir, *save = NULL, *found = NULL;
+
+	name = sn_xstrdup(wrap + strspn(wrap, " "));
+	name[strcspn(name, " ")] = '\0';
+	if (strchr(name, '/') != NULL) {
+		if (access(name, X_OK) == 0)
+			return name;
+		free(name);
+		return NULL;
+	}
+	copy = sn_xstrdup(path != NULL ? path : "/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir != NULL && found == NULL;
+	     dir = strtok_r(NULL, ":", &save)) {
+		const char *d[1] = {dir};
+
+		found = sup_find_exe(name, d, 1);
+	}
+	free(copy);
+	free(name);
+	return found;
+}
+
+/* At start: says loudly that a wrapper is in use, or that it is bad. */
+static int
+sup_check_wrapper(void)
+{
+	const char *wrap = getenv(SUP_WRAPPER_ENV);
+	char *exe;
+
+	if (wrap == NULL || wrap[strspn(wrap, " ")] == '\0')
+		return 0;
+	if ((exe = sup_wrapper_exe(wrap)) == NULL) {
+		log_kv(LOG_LEVEL_ERROR, "daemon wrapper not found", "variable",
+		       SUP_WRAPPER_ENV, "value", wrap, NULL);
+		return -1;
+	}
+	log_kv(LOG_LEVEL_WARN, "daemons run under a wrapper (testing only)",
+	       "variable", SUP_WRAPPER_ENV, "value", wrap, "exe", exe, NULL);
+	free(exe);
+	return 0;
+}
+
+/*
+ * The argv to exec c with: [wrapper words...] exe [--config path].
+ * One block (pointers, then the strings): free with free().  Built
+ * before fork, like the environment.
+ */
+static char **
+sup_child_argv(const struct sup *s, const struct sup_child *c)
+{
+	const char *wrap = getenv(SUP_WRAPPER_ENV);
+	char *exe = NULL, *words, *w, *save = NULL, **argv;
+	size_t n = 0, len = 0, elen = 0, i = 0;
+	const char *p;
+
+	if (wrap != NULL && wrap[strspn(wrap, " ")] != '\0' &&
+	    (exe = sup_wrapper_exe(wrap)) != NULL) {
+		for (p = wrap; *p != '\0'; p++)
+			if (*p != ' ' && (p == wrap || p[-1] == ' '))
+				n++;
+		len = strlen(wrap) + 1;
+		elen = strlen(exe) + 1;
+	}
+	argv = sn_xcalloc(1, (n + 4) * sizeof(*argv) + len + elen);
+	if (exe != NULL) {
+		words = (char *)(argv + n + 4);
+		memcpy(words, wrap, len);
+		for (w = strtok_r(words, " ", &save); w != NULL;
+		     w = strtok_r(NULL, " ", &save))
+			argv[i++] = w;
+		/* The first word as found in $PATH: execve does not look. */
+		argv[0] = memcpy(words + len, exe, elen);
+		free(exe);
+	}
+	argv[i++] = c->exe_path;
+	if (s->config_path != NULL) {
+		argv[i++] = "--config";
+		argv[i++] = s->config_path;
+	}
+	argv[i] = NULL;
+	return argv;
+}
+
+/*
  * Resolves every child's executable: $SENTINEL_LIBEXEC_DIR alone when
  * set, else the folder of this binary, then SENTINEL_LIBEXECDIR.
  * Returns 0, or -1 after logging each one missing.
@@ -141,6 +237,8 @@ sup_find_executables(struct sup *s)
 		}
 	}
 	free(selfdir);
+	if (sup_check_wrapper() < 0)
+		rv = -1;
 	return rv;
 }
 
@@ -658,17 +756,11 @@ sup_child_exited(struct sup *s, struct sup_child *c, int wstatus)
 static void
 sup_spawn(struct sup *s, struct sup_child *c)
 {
-	char *argv[4];
-	char **envp;
+	char **argv, **envp;
 	char pidbuf[16];
 	int fds[2];
 	int http_fd = strcmp(c->p.desc->name, "ingestd") == 0 ? s->http_fd : -1;
 	pid_t pid, self = getpid();
-
-	argv[0] = c->exe_path;
-	argv[1] = s->config_path != NULL ? "--config" : NULL;
-	argv[2] = s->config_path;
-	argv[3] = NULL;
 
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		log_warn("%s: pipe", c->p.desc->name);
@@ -677,10 +769,12 @@ sup_spawn(struct sup *s, struct sup_child *c)
 		return;
 	}
 	envp = sup_child_env(http_fd >= 0);
+	argv = sup_child_argv(s, c);
 	pid = fork();
 	if (pid == 0)
 		sup_exec_child(fds[1], http_fd, self, argv, envp);
 	free(envp);
+	free(argv);
 	close(fds[1]);
 	if (pid < 0) {
 		log_warn("%s: fork", c->p.desc->name);

@@ -7,7 +7,9 @@
 # speak TAP: each "ok ..." line is a passed test, each "not ok ..." a
 # failed one.  A test program that dies or exits non-zero without saying
 # "not ok" counts as one more failure, so a crash is never silent.
-# TEST_FILTER=substring runs only the programs whose name contains it.
+# TEST_FILTER=substring runs only the programs whose name contains it;
+# several substrings, separated by spaces, run those matching any
+# (`make valgrind` selects its integration tests so).
 set -u
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,10 +21,18 @@ failed=0
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
+selected() { # name: does it contain one of TEST_FILTER's words?
+	[ -z "${TEST_FILTER:-}" ] && return 0
+	for w in $TEST_FILTER; do
+		case "$1" in *"$w"*) return 0 ;; esac
+	done
+	return 1
+}
+
 run_one() { # name, command...
 	name=$1
 	shift
-	case "$name" in *"${TEST_FILTER:-}"*) ;; *) return ;; esac
+	selected "$name" || return
 	log="$out/$(echo "$name" | tr '/' '_').log"
 	echo "# $name"
 	"$@" >"$log" 2>&1

@@ -52,7 +52,7 @@
 
 /* alertd as its main() puts it together. */
 struct fx_alertd {
-	char dir[64];
+	char dir[256];
 	struct sn_config cfg;
 	struct sn_daemon d;
 	struct sender *snd;
@@ -84,7 +84,7 @@ fx_remove_db(void)
 	static const char *const files[] = {"alerts.db", "alerts.db-wal",
 	                                    "alerts.db-shm",
 	                                    "alerts.db-journal"};
-	char p[128];
+	char p[320];
 	size_t i;
 
 	if (fx_a.dir[0] == '\0')
@@ -169,7 +169,7 @@ fx_setup(void)
 	fuzz_quiet();
 
 	snprintf(fx_a.dir, sizeof(fx_a.dir), "%s/sn-fuzz-ctl-XXXXXX",
-	         tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
+	         tmp != NULL && strlen(tmp) < 200 ? tmp : "/tmp");
 	FUZZ_CHECK(mkdtemp(fx_a.dir) != NULL);
 	atexit(fx_remove_db);
 	fx_a.cfg.storage.path = fx_a.dir;
@@ -234,11 +234,13 @@ fx_echo(const char *command, json_t *req, void *arg)
 	                           json_object_get(req, "arg")));
 }
 
-/* Silences as alertd loads them at start: none may be lost. */
+/* Silences as alertd loads them at start: none may be lost.  Then
+ * each is matched against an alert, as a group flush does. */
 static void
 fx_check_silences_reload(void)
 {
 	json_t *before = silences_json(fx_a.sil, FUZZ_NOW_MS, 1), *after;
+	json_t *labels;
 
 	silences_free(fx_a.sil);
 	FUZZ_CHECK((fx_a.sil = silences_open(fx_a.db, FUZZ_NOW_MS)) != NULL);
@@ -247,6 +249,15 @@ fx_check_silences_reload(void)
 	FUZZ_CHECK(json_array_size(after) == json_array_size(before));
 	json_decref(before);
 	json_decref(after);
+
+	labels = json_pack("{s:s, s:s, s:s, s:s}", "alertname", "lat",
+	                   "severity", "critical", "application_id",
+	                   "chat-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!",
+	                   "model", "");
+	FUZZ_CHECK(labels != NULL);
+	(void)silences_muting(fx_a.sil, labels, FUZZ_NOW_MS + 1000);
+	(void)silences_muting(fx_a.sil, labels, sn_now_ms() + 1000);
+	json_decref(labels);
 }
 
 /* Back to the state fx_setup left, after a request changed it. */

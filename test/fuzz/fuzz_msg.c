@@ -4,7 +4,8 @@
  *
  * The input is one message as it arrives from an nng socket.  Daemons
  * decode what other processes send, so a malformed message must be
- * refused whole and a well-formed one handled whatever its values:
+ * refused whole and a well-formed one handled (its events, when ingestd
+ * could have sent them: fm_plausible):
  *
  *   SN_MSG_EVENTS     stored stores the events (a database under a
  *                     temporary folder), detectd feeds them to an engine
@@ -42,7 +43,7 @@
 /* A fresh database now and then, so it does not grow without end. */
 #define FM_STORE_RUNS 4096
 
-static char fm_dir[64];
+static char fm_dir[256];
 static struct store *fm_store;
 static unsigned fm_store_runs;
 
@@ -53,7 +54,7 @@ fm_store_remove(void)
 	static const char *const files[] = {"sentinel.db", "sentinel.db-wal",
 	                                    "sentinel.db-shm",
 	                                    "sentinel.db-journal"};
-	char p[128];
+	char p[320];
 	size_t i;
 
 	if (fm_dir[0] == '\0')
@@ -86,7 +87,7 @@ fm_store_get(void)
 	fm_store_close();
 	fm_store_runs = 0;
 	snprintf(fm_dir, sizeof(fm_dir), "%s/sn-fuzz-msg-XXXXXX",
-	         tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
+	         tmp != NULL && strlen(tmp) < 200 ? tmp : "/tmp");
 	FUZZ_CHECK(mkdtemp(fm_dir) != NULL);
 	FUZZ_CHECK(store_open(fm_dir, &fm_store) == 0);
 	if (!registered++)

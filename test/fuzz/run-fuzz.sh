@@ -8,7 +8,9 @@
 # and writes what it learns to FUZZ_BUILD/corpus/NAME (never into the
 # tree) and a crashing input to FUZZ_BUILD/artifacts/NAME/.  A target
 # that crashes, leaks, times out or runs out of memory fails the run,
-# after every target had its turn.  Ends with "N passed, N failed".
+# after every target had its turn.  Ends with "fuzz targets: N ok,
+# N failed" (not run-tests.sh's closing line, which stays the count of
+# tests in CI's output).
 set -u
 build=$1
 seconds=$2
@@ -16,6 +18,10 @@ shift 2
 top=$(cd "$(dirname "$0")/../.." && pwd)
 passed=0
 failed=0
+# the targets' databases: under the build folder, where a crashed run
+# (libFuzzer skips atexit then) leaves them to `make clean`
+TMPDIR=$(mkdir -p "$build/tmp" && cd "$build/tmp" && pwd)
+export TMPDIR
 
 # -max_len per target: a request body with a few events, a config file,
 # a control request, a message of a few records.
@@ -62,5 +68,5 @@ for name in "$@"; do
 		failed=$((failed + 1))
 	fi
 done
-echo "$passed passed, $failed failed"
+echo "fuzz targets: $passed ok, $failed failed"
 [ "$failed" -eq 0 ]

@@ -7,8 +7,10 @@ Only the Python standard library is used, so /usr/bin/python3 from
 Debian runs it as is.
 """
 
+import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +28,13 @@ BUILD = os.environ.get("SENTINEL_BUILD", os.path.join(TOP, "build"))
 SENTINEL = os.path.join(BUILD, "sentinel")
 CLI = os.path.join(BUILD, "sentinel-cli")
 DAEMONS = ["ingestd", "detectd", "stored", "alertd"]
+
+# `make valgrind` (docs/testing.md): the supervisor and, through
+# SENTINEL_DAEMON_WRAPPER, every daemon run under memcheck, which makes
+# them several times slower: every wait below is SLOW times longer.
+VALGRIND = os.environ.get("SENTINEL_VALGRIND") == "1"
+VALGRIND_SUPP = os.path.join(TOP, "test", "valgrind.supp")
+SLOW = 5 if VALGRIND else 1
 
 SEED_EVENT = {
     "event_id": "test-001",
@@ -46,7 +55,7 @@ def free_port():
 
 def wait_for(pred, timeout=15.0, interval=0.05, what="condition"):
     """Polls pred() until it returns a truthy value; raises on timeout."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     last = None
     while time.monotonic() < deadline:
         try:
@@ -314,6 +323,45 @@ def anomaly_summary(rows):
                    window_of(r["window_start_ms"])) for r in rows)
 
 
+def valgrind_command(log_dir, tag):
+    """memcheck's command line, logging to log_dir/valgrind-<tag>%p.log.
+    Errors and definite leaks are reported; check_no_sanitizer_reports
+    reads the logs (the exit code is left alone: a daemon's own exit
+    status means something to the supervisor)."""
+    return ["valgrind", "--tool=memcheck", "--error-exitcode=0",
+            "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--track-origins=no",
+            "--num-callers=30", "--suppressions=" + VALGRIND_SUPP,
+            # The supervisor's fork before exec needs no log (and, once
+            # it switched user, could not create one).
+            "--child-silent-after-fork=yes",
+            "--log-file=%s/valgrind-%s%%p.log" % (log_dir, tag)]
+
+
+def valgrind_errors(text):
+    """What one memcheck log reports: (summaries, reports), two lists of
+    strings, both empty when clean.  A log without its summary (a daemon
+    killed with SIGKILL) is judged on the reports it has."""
+    bad = []
+    m = re.findall(r"ERROR SUMMARY: ([0-9,]+) errors", text)
+    if m and int(m[-1].replace(",", "")) > 0:
+        bad.append("ERROR SUMMARY: %s errors" % m[-1])
+    m = re.findall(r"definitely lost: ([0-9,]+) bytes", text)
+    if m and int(m[-1].replace(",", "")) > 0:
+        bad.append("definitely lost: %s bytes" % m[-1])
+    # Each report: a message line, then its stack ("   at 0x...").
+    reports = []
+    lines = [re.sub(r"^==\d+== ?", "", l) for l in text.splitlines()]
+    for i, l in enumerate(lines[:-1]):
+        if (l and not l[0].isspace() and not l.lower().startswith("warning")
+                and re.match(r"\s+at 0x", lines[i + 1])):
+            end = i + 1
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            reports.append("\n".join(lines[i:end]))
+    return bad, reports
+
+
 def run_cli(*args, input_text=None, timeout=60):
     r = subprocess.run([CLI] + list(args), capture_output=True, text=True,
                        input=input_text, timeout=timeout)
@@ -382,12 +430,19 @@ class Sentinel:
         e = dict(os.environ)
         e.pop("MODE", None)
         e.pop("LOG_LEVEL", None)
+        cmd = [SENTINEL, "--config", self.config]
+        if VALGRIND:
+            # The supervisor logs next to its config (run_dir is not
+            # made yet), each daemon into run_dir, the one folder it
+            # may write to under Landlock.
+            e["SENTINEL_DAEMON_WRAPPER"] = " ".join(
+                valgrind_command(self.run_dir, ""))
+            cmd = valgrind_command(self.dir, "sentinel-") + cmd
         if env:
             e.update(env)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [SENTINEL, "--config", self.config],
-            stdout=self.log, stderr=subprocess.STDOUT, env=e, cwd=self.dir)
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e, cwd=self.dir)
         if wait_ready:
             self.wait_ready()
         return self
@@ -398,7 +453,7 @@ class Sentinel:
                 raise AssertionError("sentinel exited with %s" % self.proc.returncode)
             st, _, _ = self.get("/ready")
             return st == 200
-        wait_for(ready, timeout, what="/ready")
+        wait_for(ready, timeout, what="/ready")  # SLOW times under valgrind
 
     def stop(self, timeout=30):
         if self.proc is None:
@@ -406,7 +461,7 @@ class Sentinel:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -418,14 +473,38 @@ class Sentinel:
     def cleanup(self):
         self.stop()
         self.final_logs = self.logs()
+        self.final_valgrind = self.valgrind_logs()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def sanitizer_reports(self):
-        """Lines where ASan, LSan or UBSan reported a problem (make asan)."""
+        """Lines where ASan, LSan or UBSan reported a problem (make asan),
+        and memcheck's reports (make valgrind), one per log."""
         text = getattr(self, "final_logs", None) or self.logs()
-        return [l for l in text.splitlines()
-                if "AddressSanitizer" in l or "LeakSanitizer" in l
-                or "runtime error:" in l]
+        bad = [l for l in text.splitlines()
+               if "AddressSanitizer" in l or "LeakSanitizer" in l
+               or "runtime error:" in l]
+        logs = getattr(self, "final_valgrind", None) or self.valgrind_logs()
+        first = None
+        for name, vtext in sorted(logs.items()):
+            summaries, reports = valgrind_errors(vtext)
+            if summaries or reports:
+                cmd = re.search(r"Command: (\S+)", vtext)
+                bad.append("valgrind: %s (%s): %s" % (
+                    name, cmd.group(1) if cmd else "?",
+                    ", ".join(summaries) or "killed before its summary"))
+                if first is None and reports:
+                    first = "first report, %s:\n%s" % (
+                        name, "\n".join(reports[0].splitlines()[:20]))
+        return bad + ([first] if first else [])
+
+    def valgrind_logs(self):
+        """{file name: text} of this set's memcheck logs (make valgrind)."""
+        out = {}
+        for p in (glob.glob(os.path.join(self.dir, "valgrind-*.log")) +
+                  glob.glob(os.path.join(self.run_dir, "valgrind-*.log"))):
+            with open(p, "rb") as f:
+                out[os.path.basename(p)] = f.read().decode("utf-8", "replace")
+        return out
 
     def logs(self):
         if not os.path.exists(self.log_path):
@@ -517,6 +596,13 @@ def check_no_sanitizer_reports(*sets):
     for s in sets:
         bad = s.sanitizer_reports()
         assert not bad, "\n".join(bad[:20])
+        if VALGRIND:
+            # A daemon not under memcheck would pass for the wrong reason.
+            logs = getattr(s, "final_valgrind", None) or s.valgrind_logs()
+            ran = " ".join(re.findall(r"Command: (\S+)", "\n".join(
+                logs.values())))
+            missing = [d for d in DAEMONS if "sentinel-" + d not in ran]
+            assert not missing, "not run under valgrind: %s" % missing
 
 
 class Tap:

@@ -314,8 +314,11 @@ def test_webhook_and_slack_retry_then_exactly_once(ctx):
     # secrets stay out of the logs
     logs = s.logs()
     assert "SLACKSECRET" not in logs and HMAC_SECRET not in logs
-    sent = [l for l in s.log_lines() if l.get("msg") == "notification sent"
-            and l.get("receiver") == "chat"]
+    # Logged once the reply is read, a moment after the peer has it.
+    sent = wait_for(lambda: [l for l in s.log_lines()
+                             if l.get("msg") == "notification sent"
+                             and l.get("receiver") == "chat"], 10,
+                    what="notification sent logged")
     assert sent and sent[0]["peer"] == "http://127.0.0.1:%d" % peer.port, sent
 
 
@@ -453,8 +456,10 @@ receivers:
         m = msgs[0]
         assert m["To"] == "secure@example.com", m["To"]
         assert "observed: 6100" in m.get_body(("plain",)).get_content()
-        sent = [l for l in s.log_lines()
-                if l.get("msg") == "notification sent"]
+        # Logged once the SMTP session is over, after the server kept it.
+        sent = wait_for(lambda: [l for l in s.log_lines()
+                                 if l.get("msg") == "notification sent"],
+                        10, what="notification sent logged")
         assert sent and sent[0]["peer"].startswith("smtp://127.0.0.1:"), sent
         assert "pa55-SMTP-word" not in s.logs()
         s.cleanup()
