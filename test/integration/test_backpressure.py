@@ -86,7 +86,8 @@ def main():
     tap = Tap()
     a = b = None
     try:
-        a = Sentinel(extra_top="").start()
+        a = Sentinel()
+        a.start()
         # the spool's smallest size; stages may be away a long time
         a.write_config(a.config_text().replace(
             "ingestion:\n",
@@ -94,7 +95,8 @@ def main():
             "    stage_timeout: 5m\n", 1))
         a.stop()
         a.start()
-        b = Sentinel().start()
+        b = Sentinel()
+        b.start()
         b.write_config(b.config_text().replace(
             "ingestion:\n",
             "ingestion:\n  spool:\n    stage_timeout: 2s\n", 1))

@@ -233,7 +233,8 @@ def main():
     tap = Tap()
     s = None
     try:
-        s = Sentinel(detectors=DETECTORS, alerts=ALERTS).start()
+        s = Sentinel(detectors=DETECTORS, alerts=ALERTS)
+        s.start()  # after the assignment: a failed start is cleaned up
         ctx = {"s": s}
         tap.run(test_kill_random_daemons_under_load, ctx)
         tap.run(test_kill_whole_set_and_restart, ctx)

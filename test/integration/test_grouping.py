@@ -296,7 +296,8 @@ def main():
     peer = Peer()
     s = None
     try:
-        s = Sentinel(detectors=DETECTORS, alerts=alerts_yaml(peer)).start()
+        s = Sentinel(detectors=DETECTORS, alerts=alerts_yaml(peer))
+        s.start()  # after the assignment: a failed start is cleaned up
         ctx = {"s": s, "peer": peer}
         tap.run(test_group_wait_collects_one_notification, ctx)
         if "first_grouped" in ctx:
