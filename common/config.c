@@ -559,9 +559,12 @@ config_port(struct cfg_ctx *c, const char *path, const int64_t *raw, int def)
 	return (int)cfg_int(c, path, raw, def, 1, 65535);
 }
 
-/* A byte size: "10MB" or a plain number; 1 byte to 1 GiB. */
+#define CFG_GB (1024ULL * 1024 * 1024)
+
+/* A byte size: "10MB" or a plain number; 1 byte to max_gb GiB. */
 static void
-config_size(struct cfg_ctx *c, const char *path, const char *raw, uint64_t *dst)
+config_size_max(struct cfg_ctx *c, const char *path, const char *raw,
+                uint64_t *dst, uint64_t max_gb)
 {
 	uint64_t n;
 	char *s;
@@ -573,14 +576,21 @@ config_size(struct cfg_ctx *c, const char *path, const char *raw, uint64_t *dst)
 		free(s);
 		return;
 	}
-	if (sn_size_parse(s, &n) < 0 || n == 0 || n > 1024ULL * 1024 * 1024)
+	if (sn_size_parse(s, &n) < 0 || n == 0 || n > max_gb * CFG_GB)
 		cfg_error(c, path,
 		          "invalid size \"%s\" (bytes, or a number and B, KB, "
-		          "MB or GB, as in 10MB; at most 1GB)",
-		          s);
+		          "MB or GB, as in 10MB; at most %lluGB)",
+		          s, (unsigned long long)max_gb);
 	else
 		*dst = n;
 	free(s);
+}
+
+/* A request-sized byte size: at most 1 GiB. */
+static void
+config_size(struct cfg_ctx *c, const char *path, const char *raw, uint64_t *dst)
+{
+	config_size_max(c, path, raw, dst, 1);
 }
 
 /* The limits under ingestion.http and ingestion.accept. */
@@ -928,16 +938,18 @@ config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
 	if (in->spool != NULL) {
 		config_set_path(c, "ingestion.spool.path", in->spool->path,
 		                &cfg->spool.path);
-		config_size(c, "ingestion.spool.max_size", in->spool->max_size,
-		            &cfg->spool.max_bytes);
+		/* a spool may hold days of events: up to 1 TiB */
+		config_size_max(c, "ingestion.spool.max_size",
+		                in->spool->max_size, &cfg->spool.max_bytes,
+		                1024);
 		if (cfg->spool.max_bytes < SN_SPOOL_MIN_BYTES)
 			cfg_error(c, "ingestion.spool.max_size",
 			          "must be at least %u bytes (two segments)",
 			          SN_SPOOL_MIN_BYTES);
-		cfg->spool.stage_timeout_ms = cfg_duration(
-		        c, "ingestion.spool.stage_timeout",
-		        in->spool->stage_timeout, cfg->spool.stage_timeout_ms,
-		        true);
+		cfg->spool.stage_timeout_ms =
+		        cfg_duration(c, "ingestion.spool.stage_timeout",
+		                     in->spool->stage_timeout,
+		                     cfg->spool.stage_timeout_ms, true);
 	}
 	if (k != NULL) {
 		if (k->enabled != NULL)

@@ -1892,6 +1892,78 @@ test_sizes_and_limits(void **state)
 	rm_tree(dir);
 }
 
+/* ingestion.durability and ingestion.spool, detection's checkpoint
+ * interval: defaults, values, and one error per bad key with its line. */
+static void
+test_spool_and_durability(void **state)
+{
+	struct sn_cfg_errors e = {0};
+	struct sn_config *cfg;
+	char *dir;
+
+	(void)state;
+	cfg = config_load(NULL, &e);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->spool.durability, SN_DURABILITY_FSYNC);
+	assert_true(cfg->spool.max_bytes == SN_DEFAULT_SPOOL_BYTES);
+	assert_int_equal(cfg->spool.stage_timeout_ms, 60000);
+	assert_int_equal(cfg->detection.checkpoint_interval_ms, 10000);
+	config_free(cfg);
+
+	cfg = load_text(&dir,
+	                "ingestion:\n  durability: batch\n  spool:\n"
+	                "    path: /var/spool/sentinel\n    max_size: 50GB\n"
+	                "    stage_timeout: 2m\n"
+	                "storage:\n  path: /var/lib/sentinel\n"
+	                "detection:\n  checkpoint_interval: 30s\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->spool.durability, SN_DURABILITY_BATCH);
+	assert_string_equal(cfg->spool.path, "/var/spool/sentinel");
+	assert_true(cfg->spool.max_bytes == 50ULL * 1024 * 1024 * 1024);
+	assert_int_equal(cfg->spool.stage_timeout_ms, 120000);
+	assert_int_equal(cfg->detection.checkpoint_interval_ms, 30000);
+	config_free(cfg);
+	rm_tree(dir);
+
+	/* Without a spool path, it lives beside the database. */
+	cfg = load_text(&dir,
+	                "ingestion:\n  durability: none\n"
+	                "storage:\n  path: /var/lib/sentinel\n",
+	                &e);
+	assert_no_errors(&e);
+	assert_int_equal(cfg->spool.durability, SN_DURABILITY_NONE);
+	assert_string_equal(cfg->spool.path, "/var/lib/sentinel/spool");
+	config_free(cfg);
+	rm_tree(dir);
+
+	cfg = load_text(&dir,
+	                "ingestion:\n  durability: sometimes\n  spool:\n"
+	                "    max_size: 1MB\n    stage_timeout: 0\n"
+	                "detection:\n  checkpoint_interval: soon\n",
+	                &e);
+	assert_null(cfg);
+	assert_int_equal(e.count, 4);
+	assert_error(&e, "config.yaml:2: ingestion.durability: unknown "
+	                 "durability \"sometimes\" (expected fsync, batch or "
+	                 "none)");
+	assert_error(&e, "config.yaml:4: ingestion.spool.max_size: must be at "
+	                 "least");
+	assert_error(&e, "config.yaml:5: ingestion.spool.stage_timeout: must "
+	                 "be longer than 0");
+	assert_error(&e, "config.yaml:7: detection.checkpoint_interval: "
+	                 "invalid duration \"soon\"");
+	rm_tree(dir);
+
+	/* A spool may be large, not unbounded. */
+	cfg = load_text(&dir, "ingestion:\n  spool:\n    max_size: 2000GB\n",
+	                &e);
+	assert_null(cfg);
+	assert_error(&e, "config.yaml:3: ingestion.spool.max_size: invalid "
+	                 "size \"2000GB\"");
+	rm_tree(dir);
+}
+
 /* ingestion.http's connection limits and timeouts, ingestion.accept's
  * window: defaults, values, and one error per bad key with its line. */
 static void
@@ -2187,6 +2259,7 @@ main(void)
 	        cmocka_unit_test_setup(test_errors_from_every_file, setup),
 	        cmocka_unit_test_setup(test_sizes_and_limits, setup),
 	        cmocka_unit_test_setup(test_ingestion_limits, setup),
+	        cmocka_unit_test_setup(test_spool_and_durability, setup),
 	        cmocka_unit_test_setup(test_enabled_needs_settings, setup),
 	        cmocka_unit_test_setup(test_odd_yaml, setup),
 	        cmocka_unit_test_setup(test_cyaml_report, setup),
