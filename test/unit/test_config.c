@@ -1953,6 +1953,7 @@ test_spool_and_durability(void **state)
 	                 "be longer than 0");
 	assert_error(&e, "config.yaml:7: detection.checkpoint_interval: "
 	                 "invalid duration \"soon\"");
+	cfg_errors_free(&e);
 	rm_tree(dir);
 
 	/* A spool may be large, not unbounded. */
@@ -1961,6 +1962,7 @@ test_spool_and_durability(void **state)
 	assert_null(cfg);
 	assert_error(&e, "config.yaml:3: ingestion.spool.max_size: invalid "
 	                 "size \"2000GB\"");
+	cfg_errors_free(&e);
 	rm_tree(dir);
 }
 
