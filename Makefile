@@ -68,11 +68,14 @@ $(LIB): $(call obj,$(COMMON_SRCS))
 
 $(BUILD)/sentinel: $(call obj,$(SUP_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# sentinel-cli writes the diagnostics archive with libarchive (tar and
+# gzip from a maintained library rather than our own tar writer).
+CLI_LDLIBS := -larchive
 # sentinel-cli replays events through the same engine and event parser
 # the daemons run, so it links their pure code.
 $(BUILD)/sentinel-cli: $(call obj,$(CLI_SRCS)) \
 		$(call lib_objs,$(INGESTD_SRCS) $(DETECTD_SRCS)) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CLI_LDLIBS)
 $(BUILD)/sentinel-ingestd: $(call obj,$(INGESTD_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/sentinel-detectd: $(call obj,$(DETECTD_SRCS)) $(LIB)
@@ -135,7 +138,7 @@ asan:
 # The timing-sensitive files are left out (docs/testing.md).
 VALGRIND_BUILD ?= build-valgrind
 VALGRIND_TESTS ?= test_ingest test_limits test_auth_tls test_detection \
-                  test_delivery test_alerts_cli test_storage
+                  test_delivery test_alerts_cli test_storage test_exporter
 
 .PHONY: valgrind valgrind-clean
 valgrind: deps

@@ -6,6 +6,7 @@
  * read through a connection of our own to the outbox (WAL: readers do
  * not wait for the sender's writes).
  */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include "group.h"
 #include "inhibit.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "outbox.h"
 #include "sender.h"
@@ -386,65 +388,106 @@ actl_list(struct actl_env *env)
 	        env->inh != NULL ? inhibitor_json(env->inh) : json_array()));
 }
 
-/* One sample of a counter or gauge, {"labels":{...},"value":N}. */
+/* What alerts.metrics answers, in this order. */
+static const enum sn_metric_id actl_metric_ids[] = {
+        M_ALERTS_SENT,          M_ALERT_FAILURES, M_ALERTS_UNROUTED,
+        M_ALERTS_FIRING,        M_ALERT_GROUPS,   M_SILENCES_ACTIVE,
+        M_NOTIFICATIONS_QUEUED,
+};
+#define ACTL_NMETRICS (sizeof(actl_metric_ids) / sizeof(actl_metric_ids[0]))
+
+/*
+ * The label pairs metrics_visit renders (name="value",... with \\, \"
+ * and \n escaped) as a JSON object.  NULL when they do not parse.
+ */
 static json_t *
-actl_sample(const char *receiver, json_int_t v)
+actl_labels(const char *p)
 {
-	return receiver != NULL
-	               ? json_pack("{s:{s:s}, s:I}", "labels", "receiver",
-	                           receiver, "value", v)
-	               : json_pack("{s:{}, s:I}", "labels", "value", v);
+	json_t *o = json_object();
+	struct sn_buf k = {0}, v = {0};
+	const char *eq;
+	int esc;
+
+	while (o != NULL && *p != '\0') {
+		if ((eq = strchr(p, '=')) == NULL || eq[1] != '"')
+			goto bad;
+		sn_buf_reset(&k);
+		sn_buf_append(&k, p, (size_t)(eq - p));
+		sn_buf_append(&k, "", 1);
+		sn_buf_reset(&v);
+		for (p = eq + 2; *p != '"'; p++) {
+			esc = *p == '\\';
+			if (*p == '\0' || (esc && *++p == '\0'))
+				goto bad;
+			sn_buf_append(&v, esc && *p == 'n' ? "\n" : p, 1);
+		}
+		json_object_set_new(o, (const char *)k.data,
+		                    json_stringn((const char *)v.data, v.len));
+		if (*++p == ',')
+			p++;
+	}
+	sn_buf_free(&k);
+	sn_buf_free(&v);
+	return o;
+bad:
+	sn_buf_free(&k);
+	sn_buf_free(&v);
+	json_decref(o);
+	return NULL;
+}
+
+/* metrics_visitor sample: appended to its family's list, when one of
+ * alertd's. */
+static void
+actl_metrics_sample(void *arg, const struct sn_metric_def *def,
+                    const char *name, const char *labels, double value)
+{
+	json_t **fam = arg, *l;
+	size_t i;
+
+	(void)name;
+	for (i = 0; i < ACTL_NMETRICS; i++)
+		if (def == &sn_metric_defs[actl_metric_ids[i]])
+			break;
+	if (i == ACTL_NMETRICS || (l = actl_labels(labels)) == NULL)
+		return;
+	json_array_append_new(
+	        fam[i], json_pack("{s:o, s:o}", "labels", l, "value",
+	                          value == floor(value) && fabs(value) < 9.0e15
+	                                  ? json_integer((json_int_t)value)
+	                                  : json_real(value)));
 }
 
 /*
- * alerts.metrics: alertd's share of the set's metrics, by name, each a
- * list of samples: the exporter (and `sentinel-cli metrics`) render
- * them.  Counters count since alertd started.
+ * alerts.metrics: alertd's metrics by name, each a list of samples
+ * {"labels":{...},"value":N}, read from alertd's metrics file: the
+ * numbers the exporter serves, not a count of their own.  Empty lists
+ * when the file is not there (metrics_open failed).
  */
 static char *
 actl_metrics(struct actl_env *env)
 {
-	json_t *sent = json_array(), *failed = json_array(), *c, *per;
-	int64_t now = sn_now_ms();
+	static const struct metrics_visitor v = {NULL, actl_metrics_sample};
+	json_t *fam[ACTL_NMETRICS], *all = json_object();
+	const char *run_dir = env->d != NULL && env->d->cfg != NULL
+	                              ? env->d->cfg->run_dir
+	                              : NULL;
+	char path[PATH_MAX];
+	const char *paths[1] = {path};
 	size_t i;
 
-	if (env->snd != NULL) {
-		per = sender_metrics(env->snd);
-		json_array_foreach(per, i, c)
-		{
-			const char *r = json_string_value(
-			        json_object_get(c, "receiver"));
-
-			json_array_append_new(
-			        sent,
-			        actl_sample(r,
-			                    json_integer_value(json_object_get(
-			                            c, "sent"))));
-			json_array_append_new(
-			        failed,
-			        actl_sample(r,
-			                    json_integer_value(json_object_get(
-			                            c, "failed"))));
-		}
-		json_decref(per);
+	if (all == NULL)
+		return ctl_error("out of memory");
+	for (i = 0; i < ACTL_NMETRICS; i++)
+		fam[i] = json_array();
+	if (run_dir != NULL) {
+		metrics_path(path, sizeof(path), run_dir, "alertd");
+		metrics_visit(paths, 1, NULL, &v, fam);
 	}
-	return ctl_reply(json_pack(
-	        "{s:b, s:{s:o, s:o, s:[o], s:[o], s:[o], s:[o]}}", "ok", 1,
-	        "metrics", "sentinel_alerts_sent_total", sent,
-	        "sentinel_alert_failures_total", failed,
-	        "sentinel_alerts_unrouted_total",
-	        actl_sample(NULL, env->unrouted != NULL
-	                                  ? (json_int_t)*env->unrouted
-	                                  : 0),
-	        "sentinel_alerts_firing",
-	        actl_sample(NULL, (json_int_t)inhibitor_count(env->inh)),
-	        "sentinel_alert_groups",
-	        actl_sample(NULL, (json_int_t)groups_count(env->gs)),
-	        "sentinel_silences_active",
-	        actl_sample(NULL,
-	                    env->sil != NULL
-	                            ? (json_int_t)silences_active(env->sil, now)
-	                            : 0)));
+	for (i = 0; i < ACTL_NMETRICS; i++)
+		json_object_set_new(
+		        all, sn_metric_defs[actl_metric_ids[i]].name, fam[i]);
+	return ctl_reply(json_pack("{s:b, s:o}", "ok", 1, "metrics", all));
 }
 
 /* ctl_handler: arg is the struct actl_env. */

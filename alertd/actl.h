@@ -34,7 +34,10 @@
  *         {"receiver":NAME},"value":N}],"sentinel_alert_failures_total":
  *         [...],"sentinel_alerts_unrouted_total":[{"labels":{},
  *         "value":N}],"sentinel_alerts_firing":[...],
- *         "sentinel_alert_groups":[...],"sentinel_silences_active":[...]}}
+ *         "sentinel_alert_groups":[...],"sentinel_silences_active":[...],
+ *         "sentinel_notifications_queued":[...]}}
+ *     (read from <run_dir>/alertd.metrics, metrics.h: the numbers the
+ *     exporter serves; empty lists when alertd runs without that file)
  *   anything else -> {"ok":false,"error":"..."}
  *
  * Receivers are shown by name and type only: never a URL, key or
@@ -72,13 +75,12 @@ struct inhibitor;
 /* What the commands work on; everything but d may be NULL in tests of
  * commands that do not need it. */
 struct actl_env {
-	struct sn_daemon *d;      /* the current config (receivers) */
-	struct sender *snd;       /* queues test notifications */
-	struct outbox *ob;        /* read for status */
-	struct silences *sil;     /* alertd's silences */
-	struct groups *gs;        /* alertd's groups */
-	struct inhibitor *inh;    /* the firing alerts */
-	const uint64_t *unrouted; /* alerts no route took, since start */
+	struct sn_daemon *d;   /* the current config (receivers) */
+	struct sender *snd;    /* queues test notifications */
+	struct outbox *ob;     /* read for status */
+	struct silences *sil;  /* alertd's silences */
+	struct groups *gs;     /* alertd's groups */
+	struct inhibitor *inh; /* the firing alerts */
 };
 
 /*

@@ -8,8 +8,13 @@
  * (group.h), whose flushes, on one timer, queue notifications in the
  * outbox <storage.path>/alerts.db for the sender (sender.h).  Routes,
  * receivers and inhibit rules are read from the current config at each
- * use, so SIGHUP needs nothing more.  alertd-ctl.ipc answers
- * `sentinel-cli alerts ...` (actl.h).
+ * use, so SIGHUP needs nothing more than the metrics series of new
+ * receivers.  alertd-ctl.ipc answers `sentinel-cli alerts ...` (actl.h).
+ *
+ * Metrics (metrics.h) go to <run_dir>/alertd.metrics: sent and failed
+ * per receiver (sender.c), unrouted alerts (here), and gauges of the
+ * firing alerts, groups, active silences and queued notifications, set
+ * every ALERTD_GAUGES_MS from the state they describe.
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,24 +31,41 @@
 #include "inhibit.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "outbox.h"
 #include "sender.h"
 #include "silence.h"
 #include "util.h"
 
+/* Period of the gauges. */
+#define ALERTD_GAUGES_MS 1000
+
+/* The series alertd keeps, looked up once. */
+enum alertd_gauge {
+	ALERTD_FIRING,
+	ALERTD_GROUPS,
+	ALERTD_SILENCES,
+	ALERTD_QUEUED,
+	ALERTD_NGAUGES
+};
+
 struct alertd {
 	struct sn_daemon d;
 	struct ipc_in *in;     /* alertd.ipc */
 	uint64_t msgs_dropped; /* malformed or unexpected messages */
-	uint64_t unrouted;     /* alerts no route and no default took */
-	struct sender *snd;    /* outbox and receivers */
-	struct silences *sil;  /* silences, in alerts.db */
-	struct inhibitor *inh; /* firing alerts, for inhibit_rules */
-	struct groups *gs;     /* aggregation groups, in alerts.db */
-	struct event *flush;   /* when the next group is due */
-	struct actl *ctl;      /* alertd-ctl.ipc */
-	char why[256];         /* group_mute_fn's answer */
+	/* sentinel_alerts_unrouted_total: alerts no route and no default
+	 * took */
+	struct sn_series *unrouted;
+	struct sn_series *gauge[ALERTD_NGAUGES];
+	struct event *gauges_ev; /* every ALERTD_GAUGES_MS */
+	struct sender *snd;      /* outbox and receivers */
+	struct silences *sil;    /* silences, in alerts.db */
+	struct inhibitor *inh;   /* firing alerts, for inhibit_rules */
+	struct groups *gs;       /* aggregation groups, in alerts.db */
+	struct event *flush;     /* when the next group is due */
+	struct actl *ctl;        /* alertd-ctl.ipc */
+	char why[256];           /* group_mute_fn's answer */
 };
 
 /* group_mute_fn: silences first, then inhibit rules. */
@@ -140,10 +162,10 @@ alertd_route(struct alertd *st, const struct sn_anomaly *a, int64_t now)
 	         resolved ? "anomaly resolved" : "anomaly", f);
 	json_decref(f);
 	if (n == 0 && !resolved) {
-		st->unrouted++;
+		metrics_add(st->unrouted, 1);
 		log_info("anomaly %s matches no route and there is no "
-		         "default_receiver (%llu so far)",
-		         a->id.p, (unsigned long long)st->unrouted);
+		         "default_receiver (counted as %s)",
+		         a->id.p, sn_metric_defs[M_ALERTS_UNROUTED].name);
 	}
 	for (i = 0; i < n; i++)
 		if (groups_add(st->gs, &t[i], alert, now) < 0)
@@ -198,6 +220,64 @@ alertd_on_msg(const void *data, size_t len, void *arg)
 	alertd_schedule(st);
 }
 
+/* Sets the gauges from the state they describe (all cheap: counts kept
+ * in memory, and an indexed count of the outbox's waiting rows). */
+static void
+alertd_gauges(struct alertd *st)
+{
+	int64_t queued = outbox_pending(sender_outbox(st->snd));
+
+	metrics_set(st->gauge[ALERTD_FIRING], (double)inhibitor_count(st->inh));
+	metrics_set(st->gauge[ALERTD_GROUPS], (double)groups_count(st->gs));
+	metrics_set(st->gauge[ALERTD_SILENCES],
+	            (double)silences_active(st->sil, sn_now_ms()));
+	if (queued >= 0)
+		metrics_set(st->gauge[ALERTD_QUEUED], (double)queued);
+}
+
+static void
+alertd_on_gauges(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	alertd_gauges(arg);
+}
+
+/* The series, at 0 (receivers: sender_receivers), the gauges' timer. */
+static void
+alertd_metrics(struct alertd *st)
+{
+	static const enum sn_metric_id ids[ALERTD_NGAUGES] = {
+	        [ALERTD_FIRING] = M_ALERTS_FIRING,
+	        [ALERTD_GROUPS] = M_ALERT_GROUPS,
+	        [ALERTD_SILENCES] = M_SILENCES_ACTIVE,
+	        [ALERTD_QUEUED] = M_NOTIFICATIONS_QUEUED,
+	};
+	struct timeval every = {ALERTD_GAUGES_MS / 1000,
+	                        ALERTD_GAUGES_MS % 1000 * 1000};
+	int i;
+
+	st->unrouted = metrics_series(M_ALERTS_UNROUTED);
+	for (i = 0; i < ALERTD_NGAUGES; i++)
+		st->gauge[i] = metrics_series(ids[i]);
+	alertd_gauges(st);
+	st->gauges_ev =
+	        event_new(st->d.base, -1, EV_PERSIST, alertd_on_gauges, st);
+	if (st->gauges_ev == NULL || event_add(st->gauges_ev, &every) < 0)
+		fatalx("cannot create the metrics timer");
+}
+
+/* SIGHUP: routes and receivers are read at each use; new receivers get
+ * their series at 0 now. */
+static int
+alertd_on_reload(struct sn_daemon *d, struct sn_config *next)
+{
+	struct alertd *st = d->arg;
+
+	sender_receivers(st->snd, &next->alerts);
+	return 0;
+}
+
 /* SIGTERM: route what is already waiting, then stop. */
 static void
 alertd_on_stop(struct sn_daemon *d)
@@ -220,6 +300,7 @@ main(int argc, char **argv)
 	daemon_init(&st.d, "alertd", argc, argv);
 	st.d.arg = &st;
 	st.d.on_stop = alertd_on_stop;
+	st.d.on_reload = alertd_on_reload;
 	if ((st.snd = sender_open(&st.d)) == NULL)
 		fatalx("cannot open the alerts outbox");
 	db = outbox_db(sender_outbox(st.snd));
@@ -235,7 +316,6 @@ main(int argc, char **argv)
 	env.sil = st.sil;
 	env.gs = st.gs;
 	env.inh = st.inh;
-	env.unrouted = &st.unrouted;
 	if (ipc_url(url, sizeof(url), st.d.cfg->run_dir, SN_IPC_ALERTD_CTL) <
 	            0 ||
 	    (st.ctl = actl_listen(&env, url)) == NULL)
@@ -246,6 +326,7 @@ main(int argc, char **argv)
 	         st.d.cfg->alerts.nroutes, st.d.cfg->alerts.nreceivers,
 	         groups_count(st.gs), silences_active(st.sil, sn_now_ms()),
 	         inhibitor_count(st.inh));
+	alertd_metrics(&st);
 	/* groups a restart left behind flush on their old schedule */
 	alertd_schedule(&st);
 	daemon_ready(&st.d);
@@ -254,10 +335,11 @@ main(int argc, char **argv)
 	ipc_in_free(st.in);
 	actl_free(st.ctl);
 	event_free(st.flush);
+	event_free(st.gauges_ev);
 	groups_free(st.gs);
 	inhibitor_free(st.inh);
 	silences_free(st.sil);
 	sender_close(st.snd);
-	daemon_free(&st.d);
+	daemon_free(&st.d); /* closes the metrics file too */
 	return rc;
 }

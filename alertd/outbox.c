@@ -319,6 +319,22 @@ outbox_stats(struct outbox *ob, const char *receiver, struct outbox_stats *s)
 	return 0;
 }
 
+int64_t
+outbox_pending(struct outbox *ob)
+{
+	/* through the outbox_pending index: as many steps as rows waiting */
+	sqlite3_stmt *st = outbox_prepare(
+	        ob, "SELECT count(*) FROM outbox WHERE state = 'pending'");
+	int64_t n = -1;
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 int
 outbox_status_of(struct outbox *ob, const char *id, struct outbox_status *os)
 {

@@ -106,6 +106,10 @@ int64_t outbox_backoff(const struct outbox_policy *p, int attempts, double u);
 int outbox_stats(struct outbox *ob, const char *receiver,
                  struct outbox_stats *stats);
 
+/* Rows waiting to be sent, of every receiver (in flight included), or
+ * -1 on error: sentinel_notifications_queued. */
+int64_t outbox_pending(struct outbox *ob);
+
 /* The state of one row, for `sentinel-cli alerts test`. */
 struct outbox_status {
 	char state[16];   /* "pending", "sent" or "failed" */

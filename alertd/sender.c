@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "receiver.h"
 #include "sender.h"
@@ -34,11 +35,11 @@ struct sender_job {
 	struct sender_job *next;
 };
 
-/* Outcomes per receiver since alertd started, for the metrics. */
+/* The metrics series of a receiver, looked up once. */
 struct sender_count {
 	char *receiver;
-	uint64_t sent;   /* notifications delivered */
-	uint64_t failed; /* attempts that failed, retried or not */
+	struct sn_series *sent;   /* notifications delivered */
+	struct sn_series *failed; /* attempts that failed, retried or not */
 	struct sender_count *next;
 };
 
@@ -105,7 +106,7 @@ sender_jitter(void)
 	return (double)random() / ((double)RAND_MAX + 1.0);
 }
 
-/* The counters of receiver name, created at first use. */
+/* The series of receiver name, created at 0 at first use. */
 static struct sender_count *
 sender_count(struct sender *s, const char *name)
 {
@@ -116,6 +117,8 @@ sender_count(struct sender *s, const char *name)
 			return c;
 	c = sn_xcalloc(1, sizeof(*c));
 	c->receiver = sn_xstrdup(name);
+	c->sent = metrics_series(M_ALERTS_SENT, name);
+	c->failed = metrics_series(M_ALERT_FAILURES, name);
 	c->next = s->counts;
 	s->counts = c;
 	return c;
@@ -136,9 +139,9 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 	              job->attempts + 1, "duration_ms",
 	              (json_int_t)(now - job->start_ms), "result", o->reason);
 	if (o->result == RECEIVER_OK)
-		sender_count(s, job->receiver)->sent++;
+		metrics_add(sender_count(s, job->receiver)->sent, 1);
 	else
-		sender_count(s, job->receiver)->failed++;
+		metrics_add(sender_count(s, job->receiver)->failed, 1);
 	switch (o->result) {
 	case RECEIVER_OK:
 		rc = outbox_sent(s->ob, job->id, now);
@@ -292,6 +295,7 @@ sender_open(struct sn_daemon *d)
 		        s->ob,
 		        sn_now_ms() -
 		                d->cfg->storage.retention_notifications_ms);
+	sender_receivers(s, &d->cfg->alerts);
 	srandom((unsigned)(sn_mono_us() ^ (int64_t)getpid()));
 	s->dl = deliver_new(d->base);
 	if ((s->wake = evtimer_new(d->base, sender_on_wake, s)) == NULL)
@@ -360,23 +364,11 @@ sender_outbox(struct sender *s)
 	return s->ob;
 }
 
-json_t *
-sender_metrics(struct sender *s)
+void
+sender_receivers(struct sender *s, const struct sn_alerts *al)
 {
-	const struct sn_alerts *al = &s->d->cfg->alerts;
-	struct sender_count *c;
-	json_t *arr = json_array();
 	size_t i;
 
-	if (arr == NULL)
-		fatalx("out of memory");
-	/* every configured receiver, at 0 before its first outcome */
 	for (i = 0; i < al->nreceivers; i++)
 		sender_count(s, al->receivers[i].name);
-	for (c = s->counts; c != NULL; c = c->next)
-		json_array_append_new(
-		        arr, json_pack("{s:s, s:I, s:I}", "receiver",
-		                       c->receiver, "sent", (json_int_t)c->sent,
-		                       "failed", (json_int_t)c->failed));
-	return arr;
 }

@@ -35,14 +35,14 @@ int sender_enqueue(struct sender *s, const struct notification *n);
 void sender_kick(struct sender *s);
 
 /*
- * Counters since alertd started, per receiver (each configured one, and
- * any that had outcomes before a reload removed it): a JSON array of
- * {"receiver", "sent": notifications delivered, "failed": attempts that
- * failed, whether retried or given up}.  They are the daemon set's
- * sentinel_alerts_sent_total and sentinel_alert_failures_total.  New
- * reference.
+ * Creates, at 0, the series sentinel_alerts_sent_total (notifications
+ * delivered) and sentinel_alert_failures_total (attempts that failed,
+ * whether retried or given up) of every receiver of al, so that they
+ * are scraped before their first outcome.  sender_open does it for the
+ * config it starts with, alertd's reload for a new one; series of
+ * receivers a reload removed stay, with what they counted.
  */
-json_t *sender_metrics(struct sender *s);
+void sender_receivers(struct sender *s, const struct sn_alerts *al);
 
 /* The outbox the sender sends from (borrowed). */
 struct outbox *sender_outbox(struct sender *s);

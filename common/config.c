@@ -26,6 +26,7 @@
 
 #include "config_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define CFG_PATH_BUF 256
@@ -304,12 +305,15 @@ struct raw_metrics {
 	bool *enabled;
 	char *host;
 	int64_t *port;
+	int64_t *max_label_values;
 };
 
 static const cyaml_schema_field_t raw_metrics_fields[] = {
         CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_metrics, enabled),
         STR("host", struct raw_metrics, host),
         CYAML_FIELD_INT_PTR("port", OPT, struct raw_metrics, port),
+        CYAML_FIELD_INT_PTR("max_label_values", OPT, struct raw_metrics,
+                            max_label_values),
         CYAML_FIELD_END,
 };
 
@@ -524,6 +528,7 @@ config_defaults(struct sn_config *cfg)
 	cfg->obs.metrics_enabled = true;
 	cfg->obs.metrics_host = sn_xstrdup("0.0.0.0");
 	cfg->obs.metrics_port = SN_DEFAULT_METRICS_PORT;
+	cfg->obs.metrics_label_cap = METRICS_DEFAULT_LABEL_CAP;
 	cfg->obs.log_level = LOG_LEVEL_INFO;
 	cfg->obs.log_format = LOG_FORMAT_JSON;
 	cfg->security.landlock = true;
@@ -1073,6 +1078,10 @@ config_resolve_observability(struct cfg_ctx *c,
 		cfg->obs.metrics_port =
 		        config_port(c, "observability.metrics.port", m->port,
 		                    cfg->obs.metrics_port);
+		cfg->obs.metrics_label_cap = (unsigned)cfg_int(
+		        c, "observability.metrics.max_label_values",
+		        m->max_label_values, cfg->obs.metrics_label_cap, 1,
+		        100000);
 	}
 	if (l == NULL)
 		return;

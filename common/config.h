@@ -342,6 +342,8 @@ struct sn_config {
 		bool metrics_enabled; /* true */
 		char *metrics_host;   /* 0.0.0.0 */
 		int metrics_port;     /* 9102 */
+		/* distinct values of a client-chosen label per metric */
+		unsigned metrics_label_cap; /* METRICS_DEFAULT_LABEL_CAP */
 		int log_level;        /* enum log_level */
 		int log_format;       /* enum log_format */
 	} obs;

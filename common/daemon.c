@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "privs.h"
 #include "util.h"
 
@@ -190,6 +191,11 @@ daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 	if ((d->cfg = daemon_load_config(d->config_path)) == NULL)
 		exit(SN_EXIT_PERMANENT);
 	daemon_apply_logging(d->cfg);
+	log_ring_open(d->cfg->run_dir, name);
+	/* Before daemon_secure: the file is created in run_dir.  Without
+	 * it the daemon runs on, unobserved (logged). */
+	(void)metrics_open(d->cfg->run_dir, name,
+	                   d->cfg->obs.metrics_label_cap);
 	log_kv(LOG_LEVEL_DEBUG, "configuration loaded", "config",
 	       d->config_path ? d->config_path : "(built-in defaults)", "mode",
 	       config_mode_name(d->cfg->mode), "run_dir", d->cfg->run_dir,
@@ -278,4 +284,5 @@ daemon_free(struct sn_daemon *d)
 	config_free(d->cfg);
 	free(d->config_path);
 	memset(d, 0, sizeof(*d));
+	metrics_close();
 }

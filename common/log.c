@@ -2,6 +2,8 @@
  * log.c: JSON-lines (or text) logging to stderr.  Each line is built in
  * one buffer and written with a single write(2), so lines from the four
  * daemons sharing the supervisor's stderr do not interleave mid-line.
+ * Once log_ring_open ran, each line is also kept in the process's log
+ * ring (logring.h), for the supervisor's "logs" command.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,12 +18,15 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "logring.h"
 
 #define LOG_LINE_MAX 8192
 
 static char log_daemon[32] = "sentinel";
 static enum log_level log_threshold = LOG_LEVEL_INFO;
 static enum log_format log_fmt = LOG_FORMAT_JSON;
+/* Set once at start (log_ring_open), before any other thread runs. */
+static struct logring *log_ring;
 
 static const char *const level_names[] = {
         [LOG_LEVEL_DEBUG] = "debug",
@@ -159,6 +164,7 @@ line_end(struct line *l)
 			break;
 		off += (size_t)n;
 	}
+	logring_append(log_ring, l->buf, l->len);
 }
 
 void
@@ -167,6 +173,25 @@ log_init(const char *daemon, enum log_level level, enum log_format fmt)
 	snprintf(log_daemon, sizeof(log_daemon), "%s", daemon);
 	log_threshold = level;
 	log_fmt = fmt;
+}
+
+int
+log_ring_open(const char *run_dir, const char *name)
+{
+	struct logring *r;
+	char path[4096];
+
+	if (logring_path(path, sizeof(path), run_dir, name) < 0) {
+		log_warnx("log ring path too long: %s", run_dir);
+		return -1;
+	}
+	if ((r = logring_create(path, 0)) == NULL) {
+		log_warn("cannot create log ring %s", path);
+		return -1;
+	}
+	logring_close(log_ring);
+	log_ring = r;
+	return 0;
 }
 
 void

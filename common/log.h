@@ -31,6 +31,13 @@ enum log_format {
 
 /* Sets the daemon name shown in every line, the threshold and format. */
 void log_init(const char *daemon, enum log_level level, enum log_format fmt);
+/*
+ * From now on also keeps every line written in <run_dir>/<name>.logring
+ * (logring.h: the last 256 KiB of lines, read by the supervisor's "logs"
+ * command).  Call once at start, before other threads log.  Returns 0,
+ * or -1 after logging why (lines still go to stderr).
+ */
+int log_ring_open(const char *run_dir, const char *name);
 void log_set_level(enum log_level level);
 void log_set_format(enum log_format fmt);
 enum log_level log_get_level(void);

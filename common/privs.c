@@ -79,8 +79,9 @@ static const struct privs_policy {
 
 /* What the set makes in run_dir: a run_dir holding anything else is
  * not taken over (run_dir: /tmp must not become 0750). */
-static const char *const privs_run_names[] = {"sentinel.pid", "sentinel.sock",
-                                              "*.ipc", NULL};
+static const char *const privs_run_names[] = {
+        "sentinel.pid", "sentinel.sock", "*.ipc",           "*.metrics",
+        "*.logring",    "*.metrics.tmp", "*.logring.tmp.*", NULL};
 /* Evidence that a data folder is the set's. */
 static const char *const privs_data_names[] = {"sentinel.db", "alerts.db",
                                                NULL};

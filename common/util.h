@@ -15,6 +15,8 @@
 /* Wall clock and monotonic clock, in milliseconds. */
 int64_t sn_now_ms(void);
 int64_t sn_mono_ms(void);
+/* Wall clock in microseconds (latency across processes). */
+int64_t sn_now_us(void);
 /* Monotonic clock in microseconds, for latency measurements. */
 int64_t sn_mono_us(void);
 
@@ -70,6 +72,9 @@ struct sn_buf {
 void sn_buf_reserve(struct sn_buf *b, size_t extra);
 void sn_buf_append(struct sn_buf *b, const void *p, size_t n);
 void sn_buf_reset(struct sn_buf *b);
+/* Appends a formatted string (no NUL kept: len counts only the text). */
+void sn_buf_printf(struct sn_buf *b, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 void sn_buf_free(struct sn_buf *b);
 
 /* malloc/calloc/strdup that abort with a log line on out of memory. */

@@ -851,28 +851,6 @@ det_fmt(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.6g", v);
 }
 
-/* Appends a formatted string to b (no NUL kept). */
-static void engine_bprintf(struct sn_buf *b, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void
-engine_bprintf(struct sn_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n <= 0)
-		return;
-	sn_buf_reserve(b, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
 /*
  * Decodes the group's labels from its key into a JSON object in
  * e->labels (NUL-terminated), the " for k=v ..." tail of the message in
@@ -888,7 +866,7 @@ engine_labels(struct engine *e, const struct det *d, const uint8_t *key,
 	app[0] = model[0] = '\0';
 	sn_buf_reset(&e->labels);
 	sn_buf_append(&e->labels, "{", 1);
-	engine_bprintf(tail, " for");
+	sn_buf_printf(tail, " for");
 	for (i = 0; i < d->nlabels; i++) {
 		const struct det_field *f = &d->labels[i];
 		const char *v = (const char *)key + off + 1;
@@ -899,7 +877,7 @@ engine_labels(struct engine *e, const struct det *d, const uint8_t *key,
 		win_json_string(&e->labels, f->name, strlen(f->name));
 		sn_buf_append(&e->labels, ":", 1);
 		win_json_string(&e->labels, v, len);
-		engine_bprintf(tail, " %s=%.*s", f->name, (int)len, v);
+		sn_buf_printf(tail, " %s=%.*s", f->name, (int)len, v);
 		if (f->src == DET_SRC_APP)
 			snprintf(app, 256, "%.*s", (int)len, v);
 		else if (f->src == DET_SRC_MODEL)
@@ -955,7 +933,7 @@ engine_emit(struct engine *e, struct det *d, struct group *g,
 	e->msg.len = strlen((char *)e->msg.data);
 	if (d->window_ms > 0) {
 		sn_duration_format(d->window_ms, wbuf, sizeof(wbuf));
-		engine_bprintf(&e->msg, " over %s", wbuf);
+		sn_buf_printf(&e->msg, " over %s", wbuf);
 	}
 	engine_labels(e, d, group_key(&d->groups, g), &e->msg, app, model);
 	sn_buf_append(&e->msg, "", 1);

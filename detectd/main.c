@@ -38,6 +38,7 @@
 #include "engine.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "util.h"
 
@@ -48,6 +49,19 @@
 /* Silence after which the wall clock drives event time. */
 #define DETECTD_IDLE_MS 1000
 #define DETECTD_TICK_MS 1000
+
+/* sentinel_detection_errors_total's reasons. */
+enum detectd_err {
+	DETECTD_ERR_BAD_MESSAGE, /* a message that could not be used */
+	DETECTD_ERR_DELIVERY,    /* anomalies a consumer's full queue refused */
+	DETECTD_ERR_CHECKPOINT,  /* the state could not be saved */
+	DETECTD_NERR
+};
+static const char *const detectd_err_names[DETECTD_NERR] = {
+        "bad_message",
+        "delivery",
+        "checkpoint",
+};
 
 struct detectd {
 	struct sn_daemon d;
@@ -65,6 +79,9 @@ struct detectd {
 	struct cursor cursor;      /* our place in ingestd's spool */
 	char *ckpt_path;           /* <storage.path>/detectd.checkpoint */
 	struct event *ckpt_ev;     /* every detection.checkpoint_interval */
+	/* exported metrics (common/metrics.h) */
+	struct sn_series *m_latency, *m_events, *m_groups;
+	struct sn_series *m_err[DETECTD_NERR];
 };
 
 /* Saves the engine's state at the last event taken; then ingestd may
@@ -74,8 +91,10 @@ detectd_checkpoint(struct detectd *st)
 {
 	if (st->cursor.last == st->cursor.durable)
 		return 0;
-	if (checkpoint_save(st->engine, st->cursor.last, st->ckpt_path) < 0)
+	if (checkpoint_save(st->engine, st->cursor.last, st->ckpt_path) < 0) {
+		metrics_add(st->m_err[DETECTD_ERR_CHECKPOINT], 1);
 		return -1;
+	}
 	st->cursor.durable = st->cursor.last;
 	return 0;
 }
@@ -95,15 +114,58 @@ detectd_emit(const struct sn_anomaly *a, void *arg)
 	struct detectd *st = arg;
 
 	msg_add_anomaly(&st->out, a);
+	if (a->status == SN_ANOMALY_FIRING)
+		metrics_add(metrics_series(M_ANOMALIES_DETECTED,
+		                           a->detector_id.p, a->severity.p),
+		            1);
+}
+
+/* Every configured detector and severity at 0, so the series exist
+ * before the first anomaly (start and reload). */
+static void
+detectd_metrics_init(struct detectd *st, const struct sn_detectors *dets)
+{
+	size_t i, j;
+
+	for (i = 0; i < dets->count; i++)
+		for (j = 0; j < dets->items[i].nactions; j++)
+			(void)metrics_series(
+			        M_ANOMALIES_DETECTED, dets->items[i].id,
+			        dets->items[i].actions[j].severity);
+	if (st->m_latency != NULL)
+		return;
+	st->m_latency = metrics_series(M_DETECTION_LATENCY);
+	st->m_events = metrics_series(M_EVENTS_EVALUATED);
+	st->m_groups = metrics_series(M_DETECTION_GROUPS);
+	for (i = 0; i < DETECTD_NERR; i++)
+		st->m_err[i] = metrics_series(M_DETECTION_ERRORS,
+		                              detectd_err_names[i]);
+}
+
+/* The groups every detector tracks now, for the gauge. */
+static void
+detectd_metrics_groups(struct detectd *st)
+{
+	struct engine_det_info info;
+	uint64_t groups = 0;
+	size_t i;
+
+	for (i = 0; i < engine_detector_count(st->engine); i++) {
+		engine_detector_info(st->engine, i, &info);
+		groups += info.groups;
+	}
+	metrics_set(st->m_groups, (double)groups);
 }
 
 static void
 detectd_send(struct detectd *st, struct ipc_out *o, const char *to)
 {
-	if (ipc_send(o, st->out.data, st->out.len) < 0)
-		log_warnx("%s is not keeping up, queue full: %" PRIu32
-		          " anomalies not delivered to it",
-		          to, msg_count(&st->out));
+	if (ipc_send(o, st->out.data, st->out.len) == 0)
+		return;
+	metrics_add(st->m_err[DETECTD_ERR_DELIVERY], 1);
+	log_warnx("%s is not keeping up, queue full: %" PRIu32
+	          " anomalies not delivered to it",
+	          to, msg_count(&st->out));
 }
 
 /* Sends the anomalies gathered in st->out, if any. */
@@ -123,6 +185,7 @@ static void
 detectd_drop(struct detectd *st, int type, const char *why)
 {
 	st->msgs_dropped++;
+	metrics_add(st->m_err[DETECTD_ERR_BAD_MESSAGE], 1);
 	log_warnx("dropped %s message: %s (%llu dropped so far)",
 	          sn_msg_type_name(type), why,
 	          (unsigned long long)st->msgs_dropped);
@@ -135,7 +198,9 @@ detectd_on_msg(const void *data, size_t len, void *arg)
 	struct detectd *st = arg;
 	struct msg_reader r, check;
 	struct sn_event ev;
-	int64_t now = sn_now_ms();
+	struct metrics_hist lat = {0};
+	int64_t now = sn_now_ms(), done_us;
+	uint64_t n = 0;
 	int rc;
 
 	if (msg_open(&r, data, len) < 0) {
@@ -158,9 +223,23 @@ detectd_on_msg(const void *data, size_t len, void *arg)
 	if (!cursor_batch(&st->cursor, r.prev))
 		return; /* after a gap: asked for again */
 	msg_begin(&st->out, SN_MSG_ANOMALIES);
+	check = r;
 	while (msg_next_event(&r, &ev) == 1)
-		if (cursor_take(&st->cursor, ev.seq))
+		if (cursor_take(&st->cursor, ev.seq)) {
 			engine_feed(st->engine, &ev, now, detectd_emit, st);
+			n++;
+		}
+	/* Latency from ingestd's acceptance (a millisecond stamp: its
+	 * middle is taken) to the end of this message's evaluation. */
+	done_us = sn_now_us();
+	while (n > 0 && msg_next_event(&check, &ev) == 1) {
+		int64_t d = done_us - (ev.recv_ms * 1000 + 500);
+
+		metrics_hist_observe(&lat, M_DETECTION_LATENCY,
+		                     d > 0 ? (uint64_t)d : 0);
+	}
+	metrics_hist_flush(st->m_latency, &lat);
+	metrics_add(st->m_events, n);
 	st->last_event_ms = engine_max_event_time(st->engine);
 	st->last_arrival_ms = now;
 	detectd_flush(st);
@@ -176,6 +255,7 @@ detectd_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	detectd_metrics_groups(st);
 	if (st->last_event_ms == INT64_MIN || idle < DETECTD_IDLE_MS)
 		return;
 	msg_begin(&st->out, SN_MSG_ANOMALIES);
@@ -194,6 +274,7 @@ detectd_on_reload(struct sn_daemon *d, struct sn_config *next)
 
 	st->engine = engine_new(&next->detectors, old);
 	engine_free(old); /* before daemon.c frees the config it borrowed */
+	detectd_metrics_init(st, &next->detectors);
 	return 0;
 }
 
@@ -274,6 +355,7 @@ main(int argc, char **argv)
 	st.d.on_reload = detectd_on_reload;
 	st.last_event_ms = INT64_MIN;
 	st.engine = engine_new(&st.d.cfg->detectors, NULL);
+	detectd_metrics_init(&st, &st.d.cfg->detectors);
 	detectd_open(&st);
 	daemon_ready(&st.d);
 	rc = daemon_run(&st.d);

@@ -33,6 +33,7 @@
 #include "ingestd.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "spool.h"
 
@@ -122,6 +123,40 @@ fwd_acked(const struct fwd *f)
 	return min;
 }
 
+/*
+ * The spool's backlog for the exporter: per consumer, the events it has
+ * not yet made durable (stored: in the database, about a second behind
+ * under steady load; detectd: in its checkpoint); the buffer, what is
+ * not yet in the database; and the segments' bytes.  Sequence numbers
+ * are contiguous within one run of ingestd and jump at a start (they
+ * follow the clock), so counts cover this run's events; what an
+ * earlier run left shows in the bytes.
+ */
+static void
+fwd_metrics(struct fwd *f)
+{
+	static struct sn_series *buffer, *bytes;
+	uint64_t last = spool_last_seq(f->spool), acked, lag;
+	int i;
+
+	if (buffer == NULL) {
+		buffer = metrics_series(M_EVENT_BUFFER_SIZE);
+		bytes = metrics_series(M_SPOOL_SIZE_BYTES);
+	}
+	for (i = 0; i < FWD_NSINKS; i++) {
+		struct fwd_sink *s = &f->sinks[i];
+
+		if (s->lag == NULL)
+			s->lag = metrics_series(M_CONSUMER_LAG, s->name);
+		acked = s->acked > f->run_base ? s->acked : f->run_base;
+		lag = last > acked ? last - acked : 0;
+		metrics_set(s->lag, (double)lag);
+		if (i == FWD_STORED)
+			metrics_set(buffer, (double)lag);
+	}
+	metrics_set(bytes, (double)spool_bytes(f->spool));
+}
+
 static void
 fwd_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -139,6 +174,7 @@ fwd_on_tick(evutil_socket_t fd, short what, void *arg)
 		log_debug("spool: %d segments every consumer is past deleted",
 		          n);
 	fwd_pump(f);
+	fwd_metrics(f);
 }
 
 /* A RESUME or ACK of consumer s. */
@@ -258,6 +294,7 @@ fwd_open(struct fwd *f, struct event_base *base, const struct sn_config *cfg)
 		return -1;
 	f->last_seq = spool_last_seq(f->spool);
 	f->next_seq = f->last_seq + 1 > clock_seq ? f->last_seq + 1 : clock_seq;
+	f->run_base = f->next_seq - 1;
 	msg_begin(&f->batch, SN_MSG_EVENTS);
 	if ((f->flush_ev = event_new(base, -1, 0, fwd_flush_cb, f)) == NULL ||
 	    (f->tick_ev = event_new(base, -1, EV_PERSIST, fwd_on_tick, f)) ==

@@ -43,6 +43,7 @@
 #include "daemon.h"
 #include "ingestd.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "tls.h"
 #include "validate.h"
@@ -64,6 +65,14 @@ struct http_pending {
 	struct evhttp_request *req;
 	json_t *answer;     /* the 202 body, owned */
 	uint32_t naccepted; /* events in the batch for this request */
+	int64_t t0_us;      /* when the request was complete (monotonic) */
+	/* The request's events by application, counted once they are
+	 * accepted: runs of equal application_id in arrival order. */
+	struct http_app_count {
+		struct sn_series *s;
+		uint32_t n;
+	} * apps;
+	size_t napps;
 };
 
 const char *
@@ -119,9 +128,11 @@ void
 http_reply(struct evhttp_request *req, int code, json_t *body)
 {
 	static const char nomem[] = "{\"error\":\"out of memory\"}\n";
+	/* sentinel_http_requests_total by code, each looked up once */
+	static struct sn_series *by_code[600];
 	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf;
-	char *text = NULL;
+	char *text = NULL, cs[8];
 
 	if (body != NULL)
 		text = json_dumps(body, JSON_COMPACT);
@@ -130,6 +141,14 @@ http_reply(struct evhttp_request *req, int code, json_t *body)
 	if (text == NULL) {
 		code = 503;
 		evhttp_add_header(hdrs, "Retry-After", "1");
+	}
+	if (code >= 100 && code < 600) {
+		if (by_code[code] == NULL) {
+			snprintf(cs, sizeof(cs), "%d", code);
+			by_code[code] =
+			        metrics_series(M_INGESTION_REQUESTS, cs);
+		}
+		metrics_add(by_code[code], 1);
 	}
 	if ((buf = evbuffer_new()) != NULL) {
 		if (text != NULL) {
@@ -230,6 +249,7 @@ static void
 http_count(struct http_server *h, enum http_err e)
 {
 	h->errors[e]++;
+	metrics_add(h->err_series[e], 1);
 }
 
 /* The counter of an event rejected for kind. */
@@ -582,20 +602,69 @@ http_refuse_pipeline(struct http_server *h, struct evhttp_request *req,
 	http_unavailable(req, "pipeline unavailable", failed);
 }
 
+static void http_pending_free(struct http_pending *p);
+
 /* Called by forward.c once the request's batch went out or failed. */
 static void
 http_events_done(void *arg, const char *failed)
 {
 	struct http_pending *p = arg;
 
+	size_t i;
+
 	if (failed != NULL) {
 		json_decref(p->answer);
 		http_refuse_pipeline(p->h, p->req, failed, p->naccepted);
 	} else {
 		p->h->accepted += p->naccepted;
+		for (i = 0; i < p->napps; i++)
+			metrics_add(p->apps[i].s, p->apps[i].n);
 		http_reply(p->req, 202, p->answer);
 	}
+	metrics_observe_us(p->h->latency, (uint64_t)(sn_mono_us() - p->t0_us));
+	http_pending_free(p);
+}
+
+static void
+http_pending_free(struct http_pending *p)
+{
+	free(p->apps);
 	free(p);
+}
+
+/* Whether event i has the application_id of event i - 1. */
+static int
+http_same_app(const struct ingest_result *res, size_t i)
+{
+	const struct sn_str *a = &res->events[i].ev.application_id;
+	const struct sn_str *b = &res->events[i - 1].ev.application_id;
+
+	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+/*
+ * The series of each run of events with one application_id, so the
+ * per-application counter costs one lookup per run, not per event.
+ * Returns 0, or -1 out of memory.
+ */
+static int
+http_pending_apps(struct http_pending *p, const struct ingest_result *res)
+{
+	size_t i, runs = 0;
+
+	for (i = 0; i < res->nevents; i++)
+		if (i == 0 || !http_same_app(res, i))
+			runs++;
+	if ((p->apps = calloc(runs > 0 ? runs : 1, sizeof(*p->apps))) == NULL)
+		return -1;
+	for (i = 0; i < res->nevents; i++) {
+		if (i == 0 || !http_same_app(res, i))
+			p->apps[p->napps++].s = metrics_series(
+			        M_TELEMETRY_EVENTS,
+			        res->events[i].ev.application_id.p);
+		p->apps[p->napps - 1].n++;
+	}
+	return 0;
 }
 
 /*
@@ -604,7 +673,7 @@ http_events_done(void *arg, const char *failed)
  */
 static void
 http_forward(struct http_server *h, struct evhttp_request *req,
-             struct ingest_result *res)
+             struct ingest_result *res, int64_t t0_us)
 {
 	struct http_pending *p;
 	const char *failed;
@@ -618,13 +687,16 @@ http_forward(struct http_server *h, struct evhttp_request *req,
 		return;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    http_pending_apps(p, res) < 0 ||
 	    (p->answer = http_accepted_body(res)) == NULL) {
-		free(p);
+		if (p != NULL)
+			http_pending_free(p);
 		http_unavailable(req, "out of memory", NULL);
 		return;
 	}
 	p->h = h;
 	p->req = req;
+	p->t0_us = t0_us;
 	p->naccepted = (uint32_t)res->nevents;
 	now = sn_now_ms();
 	for (i = 0; i < res->nevents; i++) {
@@ -638,7 +710,7 @@ http_forward(struct http_server *h, struct evhttp_request *req,
 			 * (stored deduplicates by event_id on a retry).
 			 */
 			json_decref(p->answer);
-			free(p);
+			http_pending_free(p);
 			http_refuse_pipeline(h, req, failed, res->nevents);
 			return;
 		}
@@ -658,6 +730,7 @@ http_events_cb(struct evhttp_request *req, void *arg)
 	const char *ct, *app;
 	const char *body = "";
 	size_t len, i;
+	int64_t t0_us = sn_mono_us();
 
 	/* Before anything else: a stranger learns nothing, not even which
 	 * methods the path takes. */
@@ -704,11 +777,15 @@ http_events_cb(struct evhttp_request *req, void *arg)
 		h->rejected += res.nrejects;
 		for (i = 0; i < res.nrejects; i++)
 			http_count(h, http_err_of_reject(res.rejects[i].kind));
-		if (res.nevents == 0)
-			http_all_rejected(req, &res);
-		else
-			http_forward(h, req, &res);
+		if (res.nevents > 0) {
+			/* observed when answered */
+			http_forward(h, req, &res, t0_us);
+			ingest_result_free(&res);
+			return;
+		}
+		http_all_rejected(req, &res);
 	}
+	metrics_observe_us(h->latency, (uint64_t)(sn_mono_us() - t0_us));
 	ingest_result_free(&res);
 }
 
@@ -1015,6 +1092,7 @@ http_conn_free(struct http_conn *c)
 
 	TAILQ_REMOVE(&h->conns, c, entry);
 	h->nconns--;
+	metrics_set(h->conn_gauge, h->nconns);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	free(c);
@@ -1495,6 +1573,7 @@ http_conn_new(struct event_base *base, void *arg)
 	bufferevent_incref(bev); /* until http_conn_setup */
 	TAILQ_INSERT_TAIL(&h->conns, c, entry);
 	h->nconns++;
+	metrics_set(h->conn_gauge, h->nconns);
 	http_accept_update(h);
 	/* Runs in this loop iteration, before the first read. */
 	event_active(c->timer, EV_TIMEOUT, 1);
@@ -1557,6 +1636,7 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 {
 	const struct sn_config *cfg = d->cfg;
 	const char *host = cfg->http.host ? cfg->http.host : "0.0.0.0";
+	size_t i;
 
 	memset(h, 0, sizeof(*h));
 	h->d = d;
@@ -1564,6 +1644,12 @@ http_open(struct http_server *h, struct sn_daemon *d, struct fwd *f,
 	h->state = s;
 	h->start_mono_ms = sn_mono_ms();
 	TAILQ_INIT(&h->conns);
+	/* Every reason at 0 from the start, so rate() has a series. */
+	for (i = 0; i < HTTP_NERR; i++)
+		h->err_series[i] = metrics_series(
+		        M_INGESTION_ERRORS, http_err_name((enum http_err)i));
+	h->latency = metrics_series(M_INGESTION_LATENCY);
+	h->conn_gauge = metrics_series(M_HTTP_CONNECTIONS);
 	if (http_set_security(h, cfg) < 0) {
 		log_warnx("cannot load the HTTP API keys or TLS certificate");
 		return -2;

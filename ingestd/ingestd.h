@@ -79,14 +79,15 @@ struct spool_reader;
 
 /* A consumer of the spool: its socket, its reader, what it said. */
 struct fwd_sink {
-	const char *name;           /* "stored" */
-	struct ipc_out *out;        /* push socket dialing <run_dir>/<name>.ipc */
-	struct spool_reader *rd;    /* where its next batch comes from */
-	struct sn_buf buf;          /* a batch read, not yet taken by out */
+	const char *name;        /* "stored" */
+	struct ipc_out *out;     /* push socket dialing <run_dir>/<name>.ipc */
+	struct spool_reader *rd; /* where its next batch comes from */
+	struct sn_buf buf;       /* a batch read, not yet taken by out */
 	int has_buf;
-	int placed;                 /* a RESUME or ACK placed rd */
-	uint64_t acked;             /* it made everything up to here durable */
-	int64_t heard_mono;         /* its last cursor message, 0: never */
+	int placed;            /* a RESUME or ACK placed rd */
+	uint64_t acked;        /* it made everything up to here durable */
+	struct sn_series *lag; /* sentinel_consumer_lag_events */
+	int64_t heard_mono;    /* its last cursor message, 0: never */
 	uint64_t resumes;
 };
 
@@ -102,14 +103,15 @@ struct fwd {
 	struct fwd_waiters syncing; /* appended, waiting to be durable */
 	uint64_t next_seq;          /* next sequence number to give */
 	uint64_t last_seq;          /* of the last event spooled: next prev */
+	uint64_t run_base;          /* next_seq - 1 when this run started */
 	uint64_t last_mark;         /* spool mark of the last batch */
 	int durability;             /* enum sn_durability */
 	uint64_t max_bytes;         /* ingestion.spool.max_size */
 	int64_t stage_timeout_ms;
 	int64_t start_mono;
 	unsigned ticks;
-	int refusal;           /* status of the last refusal: 429 or 503 */
-	uint64_t sent_events;  /* events spooled */
+	int refusal;          /* status of the last refusal: 429 or 503 */
+	uint64_t sent_events; /* events spooled */
 	uint64_t sent_batches;
 	uint64_t failed_events; /* events refused or not spooled */
 	int refusing;           /* last check refused (log transitions) */
@@ -260,6 +262,9 @@ struct http_server {
 	uint32_t nconns;
 	int accept_paused; /* listener off: too many connections closing */
 	uint64_t errors[HTTP_NERR];
+	/* The exported metrics (common/metrics.h), looked up once. */
+	struct sn_series *err_series[HTTP_NERR];
+	struct sn_series *latency, *conn_gauge;
 	/* ingestion.http.auth and .tls (http_set_security): NULL when off.
 	 * Replaced whole on reload. */
 	struct auth *auth;

@@ -19,6 +19,10 @@
  * storage.retention.interval a retention pass starts, and runs as a
  * chain of zero-timeout events, one short delete transaction each, so
  * the loop receives events between steps (retention.h).
+ *
+ * Metrics (metrics.h) go to <run_dir>/stored.metrics: events stored
+ * (writer.c), retention runs and deletions (retention.c), the file's
+ * size and each table's rows (stmetrics.h, on the 250 ms tick).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +35,11 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "retention.h"
 #include "query.h"
+#include "stmetrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -57,6 +63,7 @@ struct stored {
 	struct retention *retention;
 	struct event *retention_ev; /* every storage.retention.interval */
 	struct event *ret_step_ev;  /* zero timeout: the next step */
+	struct stm *stm;            /* storage size and row gauges */
 	struct store_stats last;    /* totals at the previous summary */
 	struct cursor cursor;       /* our place in ingestd's spool */
 	uint64_t msgs_dropped;      /* malformed or unexpected messages */
@@ -93,7 +100,8 @@ stored_cursor_sync(struct stored *st)
 		st->cursor.durable = store_cursor(st->store);
 }
 
-/* Every STORED_TICK_MS: the rollups' changed rows, when due. */
+/* Every STORED_TICK_MS: the rollups' changed rows, when due; the
+ * storage gauges. */
 static void
 stored_on_flush(evutil_socket_t fd, short what, void *arg)
 {
@@ -104,6 +112,7 @@ stored_on_flush(evutil_socket_t fd, short what, void *arg)
 	if (st->store != NULL) {
 		store_tick(st->store);
 		stored_cursor_sync(st);
+		stm_tick(st->stm, sn_mono_ms());
 	}
 }
 
@@ -281,6 +290,8 @@ stored_on_stop(struct sn_daemon *d)
 	}
 	query_stop(st->query); /* first: the writer closes the file last */
 	st->query = NULL;
+	stm_free(st->stm);
+	st->stm = NULL;
 	retention_free(st->retention); /* its statements before the close */
 	st->retention = NULL;
 	store_close(st->store);
@@ -317,6 +328,7 @@ stored_open_store(struct stored *st)
 	if (rc != 0 || (st->retention = retention_new(st->store)) == NULL)
 		fatalx("cannot open the store in %s", st->folder);
 	log_info("storing into %s", store_path(st->store));
+	st->stm = stm_start(st->store, st->retention);
 }
 
 /* The loop's timers: commit, summary, rollup flush, retention. */
@@ -371,7 +383,8 @@ main(int argc, char **argv)
 	daemon_ready(&st.d);
 	rc = daemon_run(&st.d);
 
-	retention_free(st.retention); /* NULL after a clean stop */
+	stm_free(st.stm); /* NULL after a clean stop, as the next two */
+	retention_free(st.retention);
 	store_close(st.store);
 	ipc_in_free(st.in);
 	cursor_close(&st.cursor);
@@ -381,6 +394,6 @@ main(int argc, char **argv)
 	event_free(st.retention_ev);
 	event_free(st.ret_step_ev);
 	free(st.folder);
-	daemon_free(&st.d);
+	daemon_free(&st.d); /* closes the metrics file too */
 	return rc;
 }

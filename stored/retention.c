@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "retention.h"
 #include "rollup.h"
 #include "util.h"
@@ -84,6 +85,12 @@ struct retention {
 	int64_t now_ms;  /* when the pass started */
 	int64_t deleted; /* rows of the current policy in this pass */
 	struct retention_stats stats;
+	/* per policy: sentinel_retention_runs_total, _deleted, last run;
+	 * last_run is NULL until the policy has run (here or in an
+	 * earlier run of stored: retention_runs) */
+	struct sn_series *m_runs[RETENTION_NPOLICIES];
+	struct sn_series *m_deleted[RETENTION_NPOLICIES];
+	struct sn_series *m_last_run[RETENTION_NPOLICIES];
 };
 
 const char *
@@ -92,6 +99,46 @@ retention_policy_name(int policy)
 	if (policy < 0 || policy >= RETENTION_NPOLICIES)
 		return NULL;
 	return retention_names[policy];
+}
+
+/* The gauge of policy's last run, set to at_ms (ms since the epoch). */
+static void
+retention_set_last_run(struct retention *r, int policy, int64_t at_ms)
+{
+	if (r->m_last_run[policy] == NULL)
+		r->m_last_run[policy] = metrics_series(M_RETENTION_LAST_RUN,
+		                                       retention_names[policy]);
+	metrics_set(r->m_last_run[policy], (double)at_ms / 1000.0);
+}
+
+/* The metrics series of every policy; the last runs recorded in
+ * retention_runs by earlier runs of stored. */
+static void
+retention_metrics_init(struct retention *r)
+{
+	sqlite3_stmt *st;
+	const char *name;
+	int i;
+
+	for (i = 0; i < RETENTION_NPOLICIES; i++) {
+		r->m_runs[i] =
+		        metrics_series(M_RETENTION_RUNS, retention_names[i]);
+		r->m_deleted[i] =
+		        metrics_series(M_RETENTION_DELETED, retention_names[i]);
+	}
+	if (sqlite3_prepare_v2(r->db,
+	                       "SELECT policy, last_run_ms FROM retention_runs"
+	                       " WHERE last_run_ms IS NOT NULL",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return; /* a table of a newer schema: its runs show later */
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(st, 0);
+		for (i = 0; name != NULL && i < RETENTION_NPOLICIES; i++)
+			if (strcmp(name, retention_names[i]) == 0)
+				retention_set_last_run(
+				        r, i, sqlite3_column_int64(st, 1));
+	}
+	sqlite3_finalize(st);
 }
 
 struct retention *
@@ -112,6 +159,7 @@ retention_new(struct store *s)
 	                       SQLITE_PREPARE_PERSISTENT, &r->record,
 	                       NULL) != SQLITE_OK)
 		goto fail;
+	retention_metrics_init(r);
 	return r;
 fail:
 	log_warnx("%s: preparing retention statements: %s", store_path(s),
@@ -223,7 +271,7 @@ int
 retention_step(struct retention *r)
 {
 	sqlite3_stmt *st;
-	int64_t t0 = sn_mono_us(), us;
+	int64_t t0 = sn_mono_us(), us, bound;
 	int rc, n, done;
 
 	if (!r->running)
@@ -235,8 +283,8 @@ retention_step(struct retention *r)
 		goto fail;
 	st = r->del[r->cur];
 	/* start + width - 1 < cutoff */
-	sqlite3_bind_int64(
-	        st, 1, retention_cutoff(r) - retention_width_ms[r->cur] + 1);
+	bound = retention_cutoff(r) - retention_width_ms[r->cur] + 1;
+	sqlite3_bind_int64(st, 1, bound);
 	sqlite3_bind_int(st, 2, r->batch);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -252,10 +300,17 @@ retention_step(struct retention *r)
 
 	r->stats.steps++;
 	r->stats.deleted[r->cur] += (uint64_t)n;
+	metrics_add(r->m_deleted[r->cur], (uint64_t)n);
+	if (n > 0 && r->cur == RETENTION_ROLLUPS_1M)
+		rollup_purged(store_rollup(r->store), 0, bound);
+	else if (n > 0 && r->cur == RETENTION_ROLLUPS_1H)
+		rollup_purged(store_rollup(r->store), 1, bound);
 	us = sn_mono_us() - t0;
 	if (us > r->stats.max_step_us)
 		r->stats.max_step_us = us;
 	if (done) {
+		metrics_add(r->m_runs[r->cur], 1);
+		retention_set_last_run(r, r->cur, r->now_ms);
 		if (r->deleted > 0)
 			log_debug("retention: deleted %" PRId64 " %s older "
 			          "than %" PRId64 " ms",

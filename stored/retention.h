@@ -19,6 +19,13 @@
  *
  * Events at or above the rollups' watermark (rollup.h) are kept until
  * the rollups count them, whatever their age.
+ *
+ * Metrics (metrics.h), labelled table=<policy>: rows deleted after each
+ * step's commit (sentinel_retention_deleted_rows_total); a completed
+ * policy adds one to sentinel_retention_runs_total and sets
+ * sentinel_retention_last_run_timestamp_seconds to its pass's start, the
+ * last_run_ms it records, which is also where that gauge starts from
+ * when stored starts (policies that never ran have none).
  */
 #ifndef SN_RETENTION_H
 #define SN_RETENTION_H

@@ -87,6 +87,7 @@ struct rollup_cell {
 	uint32_t hash;
 	uint8_t res;   /* index into rollup_resolutions */
 	uint8_t dirty; /* bit per metric changed since the last write */
+	uint8_t kept;  /* bit per metric whose row is in the table */
 	struct rollup_acc m[ROLLUP_NMETRICS];
 };
 
@@ -115,7 +116,8 @@ struct rollup {
 	const char *path; /* for logs; the store's */
 	sqlite3_stmt *load;
 	sqlite3_stmt *upsert;
-	sqlite3_stmt *mark; /* the watermark, in store_meta */
+	sqlite3_stmt *mark;   /* the watermark, in store_meta */
+	sqlite3_stmt *exists; /* is a row still there (rollup_purged) */
 	struct rollup_table groups, cells;
 	struct rollup_cell *dirty; /* cells changed since the last write */
 	struct rollup_lru lru;
@@ -127,6 +129,10 @@ struct rollup {
 	int64_t through;       /* highest events.id added to the cells */
 	int flushed;           /* rollup_flush ran in the open transaction */
 	int broken;            /* a recovery failed: retry before anything */
+	/* rows created by the writes of the open transaction */
+	uint64_t txn_inserted[ROLLUP_NRES];
+	/* retention deleted rows of buckets starting before this */
+	int64_t purged_below[ROLLUP_NRES];
 	uint8_t *enc; /* qsketch_encoded_max(ROLLUP_SKETCH_BINS) bytes */
 	struct qsketch *scratch; /* where sketches are decoded and folded */
 	size_t pend_bytes;       /* of all pending buffers */
@@ -146,6 +152,10 @@ static const char rollup_sql_upsert[] =
         " DO UPDATE SET count = excluded.count, errors = excluded.errors,"
         " sum = excluded.sum, min = excluded.min, max = excluded.max,"
         " sketch = excluded.sketch";
+
+static const char rollup_sql_exists[] =
+        "SELECT 1 FROM rollups WHERE resolution = ?1 AND bucket_ms = ?2"
+        " AND application_id = ?3 AND model = ?4 AND metric = ?5";
 
 static const char rollup_sql_mark[] =
         "INSERT INTO store_meta (key, value) VALUES ('" ROLLUP_WATERMARK_KEY
@@ -433,6 +443,7 @@ rollup_cell_take_row(struct rollup *r, struct rollup_cell *c, sqlite3_stmt *st)
 	if (name == NULL || (m = rollup_metric_lookup(name)) < 0)
 		return; /* a metric of a newer build: not ours to update */
 	a = &c->m[m];
+	c->kept |= (uint8_t)(1u << m);
 	a->count = (uint64_t)sqlite3_column_int64(st, 1);
 	a->errors = (uint64_t)sqlite3_column_int64(st, 2);
 	a->sum = sqlite3_column_double(st, 3);
@@ -659,20 +670,58 @@ rollup_bind_num(sqlite3_stmt *st, int i, const struct rollup_acc *a, double v)
 		sqlite3_bind_null(st, i);
 }
 
-/* Upserts metric m of cell c.  0 or -1 (logged). */
-static int
-rollup_write_row(struct rollup *r, struct rollup_cell *c, int m)
+/* Binds the key of metric m of cell c to st's first five parameters. */
+static void
+rollup_bind_key(sqlite3_stmt *st, const struct rollup_cell *c, int m)
 {
-	sqlite3_stmt *st = r->upsert;
-	struct rollup_acc *a = &c->m[m];
-	int rc;
-
 	sqlite3_bind_int(st, 1, rollup_resolutions[c->res]);
 	sqlite3_bind_int64(st, 2, c->bucket_ms);
 	sqlite3_bind_text(st, 3, c->g->app, (int)c->g->app_len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, c->g->model, (int)c->g->model_len,
 	                  SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, rollup_metric_names[m], -1, SQLITE_STATIC);
+}
+
+/*
+ * Whether metric m of cell c has its row in the table: known from the
+ * load and the writes since, unless retention may have deleted it since
+ * (a bucket below purged_below): then asked.  1, 0, or -1 (logged).
+ */
+static int
+rollup_row_kept(struct rollup *r, struct rollup_cell *c, int m)
+{
+	sqlite3_stmt *st = r->exists;
+	int rc;
+
+	if (!(c->kept & (1u << m)))
+		return 0;
+	if (c->bucket_ms >= r->purged_below[c->res])
+		return 1;
+	rollup_bind_key(st, c, m);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("%s: looking up a rollup: %s", r->path,
+		          sqlite3_errmsg(r->db));
+		return -1;
+	}
+	if (rc == SQLITE_DONE)
+		c->kept &= (uint8_t) ~(1u << m);
+	return rc == SQLITE_ROW;
+}
+
+/* Upserts metric m of cell c.  0 or -1 (logged). */
+static int
+rollup_write_row(struct rollup *r, struct rollup_cell *c, int m)
+{
+	sqlite3_stmt *st = r->upsert;
+	struct rollup_acc *a = &c->m[m];
+	int rc, kept;
+
+	if ((kept = rollup_row_kept(r, c, m)) < 0)
+		return -1;
+	rollup_bind_key(st, c, m);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)a->count);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)a->errors);
 	if (m == ROLLUP_REQUESTS) {
@@ -700,6 +749,11 @@ rollup_write_row(struct rollup *r, struct rollup_cell *c, int m)
 		return -1;
 	}
 	r->stats.rows_written++;
+	if (!kept) {
+		/* a rollback drops the cell, and with it this bit */
+		c->kept |= (uint8_t)(1u << m);
+		r->txn_inserted[c->res]++;
+	}
 	return 0;
 }
 
@@ -763,12 +817,17 @@ void
 rollup_committed(struct rollup *r, int64_t now_ms)
 {
 	struct rollup_cell *c, *next;
+	int i;
 
 	if (!r->flushed)
 		return; /* a commit of events only: the cells stay dirty */
 	r->flushed = 0;
 	r->last_flush_ms = now_ms;
 	r->stats.flushes++;
+	for (i = 0; i < ROLLUP_NRES; i++) {
+		r->stats.rows_inserted[i] += r->txn_inserted[i];
+		r->txn_inserted[i] = 0;
+	}
 
 	for (c = r->dirty; c != NULL; c = next) {
 		next = c->dnext;
@@ -789,6 +848,7 @@ rollup_discard(struct rollup *r)
 
 	r->dirty = NULL;
 	r->flushed = 0;
+	memset(r->txn_inserted, 0, sizeof(r->txn_inserted));
 	while ((c = TAILQ_FIRST(&r->lru)) != NULL)
 		rollup_cell_free(r, c);
 }
@@ -913,6 +973,13 @@ rollup_get_stats(const struct rollup *r)
 	return &r->stats;
 }
 
+void
+rollup_purged(struct rollup *r, int res, int64_t below_ms)
+{
+	if (res >= 0 && res < ROLLUP_NRES && below_ms > r->purged_below[res])
+		r->purged_below[res] = below_ms;
+}
+
 struct rollup *
 rollup_new(sqlite3 *db, const char *path)
 {
@@ -928,11 +995,15 @@ rollup_new(sqlite3 *db, const char *path)
 	                       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, rollup_sql_mark, -1,
 	                       SQLITE_PREPARE_PERSISTENT, &r->mark,
+	                       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(db, rollup_sql_exists, -1,
+	                       SQLITE_PREPARE_PERSISTENT, &r->exists,
 	                       NULL) != SQLITE_OK) {
 		log_warnx("%s: preparing rollup statements: %s", path,
 		          sqlite3_errmsg(db));
 		sqlite3_finalize(r->load);
 		sqlite3_finalize(r->upsert);
+		sqlite3_finalize(r->mark);
 		free(r);
 		return NULL;
 	}
@@ -957,6 +1028,7 @@ rollup_free(struct rollup *r)
 	sqlite3_finalize(r->load);
 	sqlite3_finalize(r->upsert);
 	sqlite3_finalize(r->mark);
+	sqlite3_finalize(r->exists);
 	free(r->groups.slots);
 	free(r->cells.slots);
 	free(r->enc);

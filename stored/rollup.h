@@ -105,6 +105,9 @@ struct rollup_stats {
 	uint64_t loads;        /* cells created (and looked up on disk) */
 	uint64_t loaded_rows;  /* rows found there: merged into */
 	uint64_t rows_written; /* upserts */
+	/* rows the upserts created (not updated), per resolution, counted
+	 * when their transaction commits: stored's row gauges (main.c) */
+	uint64_t rows_inserted[ROLLUP_NRES];
 	uint64_t flushes;      /* committed writes of the changed rows */
 	uint64_t evicted;      /* cells dropped from memory */
 	uint64_t bad_sketches; /* stored sketches that did not decode */
@@ -166,6 +169,15 @@ void rollup_set_limits(struct rollup *r, int64_t flush_ms, int64_t idle_ms,
                        size_t max_bytes);
 
 const struct rollup_stats *rollup_get_stats(const struct rollup *r);
+
+/*
+ * Retention deleted rows of resolution index res whose bucket starts
+ * before below_ms (maybe not all of them yet).  A bucket still in memory
+ * and below that bound may have lost its rows, so its next write asks
+ * the table whether each row is still there before counting it as kept
+ * or created (rows_inserted stays exact).
+ */
+void rollup_purged(struct rollup *r, int res, int64_t below_ms);
 
 /*
  * Registers on db the SQL functions over encoded sketches, for the

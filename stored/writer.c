@@ -5,6 +5,8 @@
  *
  * Counters count durable rows only: a transaction's rows are added to
  * the totals when it commits, and to rows_failed when it is rolled back.
+ * sentinel_events_stored_total (metrics.h) is added to at the same
+ * point, once per transaction, through a series looked up at open.
  *
  * Rollups (rollup.c) ride along: an event that INSERT OR IGNORE really
  * inserted (sqlite3_changes() == 1, so a duplicate is never counted
@@ -25,6 +27,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "rollup.h"
 #include "store.h"
 #include "util.h"
@@ -48,6 +51,7 @@ struct store {
 	uint64_t txn_seq, committed_seq, synced_seq;
 	int64_t synced_mono;
 	int rewound; /* a rollback dropped events taken from the spool */
+	struct sn_series *m_stored; /* sentinel_events_stored_total */
 };
 
 #define STORE_CURSOR_KEY "ingest_seq"
@@ -113,6 +117,7 @@ store_open(const char *folder, struct store **out)
 		return STORE_ERR;
 	}
 	s = sn_xcalloc(1, sizeof(*s));
+	s->m_stored = metrics_series(M_EVENTS_STORED);
 	n = strlen(folder) + 1 + strlen(SN_DB_FILE) + 1;
 	s->path = sn_xmalloc(n);
 	snprintf(s->path, n, "%s/%s", folder, SN_DB_FILE);
@@ -495,6 +500,8 @@ store_commit_txn(struct store *s, int force)
 	        " duplicate, %" PRIu64 " anomalies new, %" PRIu64 " duplicate",
 	        n, s->txn_ev_new, s->txn_ev_dup, s->txn_an_new, s->txn_an_dup);
 	s->stats.events_inserted += s->txn_ev_new;
+	if (s->txn_ev_new > 0)
+		metrics_add(s->m_stored, s->txn_ev_new);
 	s->stats.events_duplicate += s->txn_ev_dup;
 	s->stats.anomalies_inserted += s->txn_an_new;
 	s->stats.anomalies_duplicate += s->txn_an_dup;

@@ -10,7 +10,7 @@
  * positional arguments and its own options, in any order with the
  * global ones.  Commands that need more than one request and a printer
  * have a runner of their own (cli_detect.c, cli_replay.c, cli_storage.c,
- * cli_alerts.c).
+ * cli_alerts.c, cli_metrics.c, cli_diag.c).
  *
  * Exit codes: 0 ok, 1 failure (cannot connect, the supervisor refused,
  * or for status: a daemon is not up), 2 usage error.  docs/cli.md.
@@ -152,6 +152,16 @@ static const struct cli_cmd cli_cmds[] = {
          CLI_OPT_ALL, 0, NULL, NULL, NULL, cli_run_alerts_silence_list},
         {"alerts silence expire", "ID", "end silence ID now", 1, 0, 0, NULL,
          NULL, NULL, cli_run_alerts_silence_expire},
+        {"metrics list", "", "show each metric: name, type and help", 0, 0, 0,
+         NULL, NULL, NULL, cli_run_metrics_list},
+        {"metrics get", "NAME",
+         "show the current value of each series of metric NAME", 1, 0, 0, NULL,
+         NULL, NULL, cli_run_metrics_get},
+        {"diagnostics collect", "--output FILE.tar.gz",
+         "write a support bundle: status, redacted config, metrics, logs, "
+         "system facts",
+         0, CLI_OPT_OUTPUT, CLI_OPT_OUTPUT, NULL, NULL, NULL,
+         cli_run_diagnostics_collect},
         {"help", "", "show this help", 0, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -291,19 +301,19 @@ cli_write_all(int fd, const char *s, size_t len)
 }
 
 /*
- * Sends {"command":command} to the socket at path and reads one answer
+ * Sends req (borrowed) to the socket at path and reads one answer
  * line.  Returns the parsed answer (caller decrefs), or NULL after
- * printing why unless quiet (then *err says why).
+ * printing why unless quiet (*err says why either way).
  */
 static json_t *
-cli_request(const char *path, const char *command, bool quiet, char *err,
-            size_t errsize)
+cli_request_json(const char *path, json_t *req, bool quiet, char *err,
+                 size_t errsize)
 {
 	struct sockaddr_un sun;
 	struct timeval tv = {CLI_TIMEOUT_S, 0};
 	struct sn_buf b = {0};
 	json_error_t jerr;
-	json_t *req, *reply = NULL;
+	json_t *reply = NULL;
 	char *line, chunk[4096];
 	ssize_t n;
 	int fd;
@@ -330,9 +340,7 @@ cli_request(const char *path, const char *command, bool quiet, char *err,
 		goto out;
 	}
 
-	req = json_pack("{s:s}", "command", command);
 	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
 	if (line == NULL || cli_write_all(fd, line, strlen(line)) < 0 ||
 	    cli_write_all(fd, "\n", 1) < 0) {
 		snprintf(err, errsize, "cannot send to %s: %s", path,
@@ -384,6 +392,35 @@ out:
 	if (reply == NULL && !quiet)
 		fprintf(stderr, "sentinel-cli: %s\n", err);
 	return reply;
+}
+
+/* Sends {"command":command}: cli_request_json's contract. */
+static json_t *
+cli_request(const char *path, const char *command, bool quiet, char *err,
+            size_t errsize)
+{
+	json_t *req = json_pack("{s:s}", "command", command), *reply;
+
+	if (req == NULL) {
+		snprintf(err, errsize, "out of memory");
+		if (!quiet)
+			fprintf(stderr, "sentinel-cli: %s\n", err);
+		return NULL;
+	}
+	reply = cli_request_json(path, req, quiet, err, errsize);
+	json_decref(req);
+	return reply;
+}
+
+json_t *
+cli_sup_request(struct cli_opts *o, json_t *req, bool quiet, char *err,
+                size_t errsize)
+{
+	if (cli_socket_path(o) < 0) {
+		snprintf(err, errsize, "cannot find the control socket");
+		return NULL;
+	}
+	return cli_request_json(o->path, req, quiet, err, errsize);
 }
 
 /* --- printers ----------------------------------------------------------- */

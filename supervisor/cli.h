@@ -6,6 +6,8 @@
  * cli_storage.c the commands that ask stored (storage check, storage
  * retention show, storage backup); cli_alerts.c the commands that ask
  * alertd (alerts status, alerts test, alerts silence add|list|expire);
+ * cli_metrics.c metrics list|get and cli_diag.c diagnostics collect,
+ * which ask the supervisor (and, for the bundle, stored and alertd);
  * cli_nng.c the request helper these share.
  *
  * Every command runner returns the exit code: CLI_EXIT_OK when the
@@ -48,7 +50,7 @@ struct cli_opts {
 	/* command options (see CLI_OPT_* in cli.c) */
 	const char *detectors; /* replay --detectors FILE */
 	const char *input;     /* replay --input FILE */
-	const char *output;    /* replay --output FILE */
+	const char *output;    /* replay, diagnostics collect --output */
 	const char *event;     /* detectors test --event FILE */
 	bool full;             /* storage check --full */
 	bool force;            /* storage backup --force */
@@ -73,6 +75,15 @@ struct cli_cmd;
  * 0, or -1 after printing why.
  */
 int cli_run_dir(const struct cli_opts *o, char *buf, size_t size);
+
+/*
+ * cli.c: sends req (borrowed) to the supervisor's control socket (from
+ * --socket or --config, like every command) and reads its answer.
+ * Returns the answer object (caller decrefs), or NULL with err filled,
+ * printed on stderr too unless quiet.
+ */
+json_t *cli_sup_request(struct cli_opts *o, json_t *req, bool quiet, char *err,
+                        size_t errsize);
 
 /* Prints a JSON value as one compact line on stdout. */
 void cli_print_json(json_t *v);
@@ -100,6 +111,9 @@ json_t *cli_nng_request(const struct cli_opts *o, const char *endpoint,
  */
 json_t *cli_ctl_ask(const struct cli_opts *o, const char *endpoint,
                     const char *daemon, const char *name, json_t *req);
+/* reply when it says ok (passed on), else NULL after decref'ing it and
+ * printing the refusal for command name as cli_ctl_ask does. */
+json_t *cli_reply_ok(const struct cli_opts *o, const char *name, json_t *reply);
 
 /* cli_detect.c */
 int cli_run_detectors_list(const struct cli_cmd *cmd, struct cli_opts *o);
@@ -113,12 +127,30 @@ int cli_run_storage_check(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_storage_retention(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_storage_backup(const struct cli_cmd *cmd, struct cli_opts *o);
 
+/*
+ * What `storage check` asks stored (storage.check; full: the integrity
+ * check of the whole file), waiting up to timeout_ms: the body of its
+ * answer (caller decrefs), or NULL after printing why on stderr.
+ */
+json_t *cli_storage_check_ask(const struct cli_opts *o, bool full,
+                              int timeout_ms);
+
 /* cli_alerts.c */
+/* What `alerts status` asks alertd: its answer (caller decrefs), or NULL
+ * after printing why (the refusal as JSON on stdout with --json). */
+json_t *cli_alerts_status_ask(const struct cli_opts *o);
 int cli_run_alerts_status(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_alerts_test(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_alerts_silence_add(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_alerts_silence_list(const struct cli_cmd *cmd, struct cli_opts *o);
 int cli_run_alerts_silence_expire(const struct cli_cmd *cmd,
                                   struct cli_opts *o);
+
+/* cli_metrics.c */
+int cli_run_metrics_list(const struct cli_cmd *cmd, struct cli_opts *o);
+int cli_run_metrics_get(const struct cli_cmd *cmd, struct cli_opts *o);
+
+/* cli_diag.c */
+int cli_run_diagnostics_collect(const struct cli_cmd *cmd, struct cli_opts *o);
 
 #endif

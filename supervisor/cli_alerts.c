@@ -141,14 +141,20 @@ cli_print_alerts_state(json_t *reply)
 	}
 }
 
+json_t *
+cli_alerts_status_ask(const struct cli_opts *o)
+{
+	return cli_ctl_ask(o, CLI_ALERTD_CTL, "alertd", "alerts status",
+	                   json_pack("{s:s}", "command", "alerts.status"));
+}
+
 int
 cli_run_alerts_status(const struct cli_cmd *cmd, struct cli_opts *o)
 {
 	json_t *reply;
 
 	(void)cmd;
-	reply = cli_ctl_ask(o, CLI_ALERTD_CTL, "alertd", "alerts status",
-	                    json_pack("{s:s}", "command", "alerts.status"));
+	reply = cli_alerts_status_ask(o);
 	if (reply == NULL)
 		return CLI_EXIT_FAILURE;
 	if (o->json)

@@ -97,6 +97,12 @@ cli_ctl_ask(const struct cli_opts *o, const char *endpoint, const char *daemon,
 	}
 	reply = cli_nng_request(o, endpoint, daemon, req, CLI_CTL_TIMEOUT_MS);
 	json_decref(req);
+	return cli_reply_ok(o, name, reply);
+}
+
+json_t *
+cli_reply_ok(const struct cli_opts *o, const char *name, json_t *reply)
+{
 	if (reply == NULL)
 		return NULL;
 	if (!json_is_true(json_object_get(reply, "ok"))) {

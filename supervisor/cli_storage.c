@@ -180,6 +180,13 @@ cli_print_check(json_t *b)
 	cli_print_list("warnings", json_object_get(b, "warnings"));
 }
 
+json_t *
+cli_storage_check_ask(const struct cli_opts *o, bool full, int timeout_ms)
+{
+	return cli_stored_ask(o, "storage check", "storage.check",
+	                      json_pack("{s:b}", "full", full), timeout_ms);
+}
+
 int
 cli_run_storage_check(const struct cli_cmd *cmd, struct cli_opts *o)
 {
@@ -187,9 +194,7 @@ cli_run_storage_check(const struct cli_cmd *cmd, struct cli_opts *o)
 	int code;
 
 	(void)cmd;
-	b = cli_stored_ask(o, "storage check", "storage.check",
-	                   json_pack("{s:b}", "full", o->full),
-	                   CLI_STORAGE_LONG_MS);
+	b = cli_storage_check_ask(o, o->full, CLI_STORAGE_LONG_MS);
 	if (b == NULL)
 		return CLI_EXIT_FAILURE;
 	code = json_is_true(json_object_get(b, "ok")) ? CLI_EXIT_OK

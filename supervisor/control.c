@@ -60,6 +60,7 @@ struct control {
 struct control_cmd {
 	const char *name;
 	json_t *(*handle)(struct control_conn *cc, json_t *req);
+	json_t *(*handle_sup)(struct sup *sup, json_t *req); /* control.h */
 };
 
 static json_t *control_cmd_status(struct control_conn *, json_t *);
@@ -67,16 +68,15 @@ static json_t *control_cmd_version(struct control_conn *, json_t *);
 static json_t *control_cmd_reload(struct control_conn *, json_t *);
 
 static const struct control_cmd control_cmds[] = {
-        {CONTROL_CMD_STATUS, control_cmd_status},
-        {CONTROL_CMD_VERSION, control_cmd_version},
-        {CONTROL_CMD_RELOAD, control_cmd_reload},
+        {CONTROL_CMD_STATUS, control_cmd_status, NULL},
+        {CONTROL_CMD_VERSION, control_cmd_version, NULL},
+        {CONTROL_CMD_RELOAD, control_cmd_reload, NULL},
+        {CONTROL_CMD_METRICS, NULL, control_cmd_metrics},
+        {CONTROL_CMD_CONFIG, NULL, control_cmd_config},
+        {CONTROL_CMD_LOGS, NULL, control_cmd_logs},
 };
 
-/* {"ok":false,"error":msg}, a new object. */
-static json_t *control_error(const char *fmt, ...)
-        __attribute__((format(printf, 1, 2)));
-
-static json_t *
+json_t *
 control_error(const char *fmt, ...)
 {
 	char msg[512];
@@ -196,7 +196,10 @@ control_dispatch(struct control_conn *cc, const char *line, size_t len)
 		json_decref(req);
 		return control_reject(cc, reply);
 	}
-	reply = cmd->handle(cc, req);
+	if (cmd->handle != NULL)
+		reply = cmd->handle(cc, req);
+	else
+		reply = cmd->handle_sup(cc->ctl->sup, req);
 	json_decref(req);
 	return reply;
 }

@@ -22,5 +22,12 @@
 #define CONTROL_CMD_STATUS  "status"
 #define CONTROL_CMD_VERSION "version"
 #define CONTROL_CMD_RELOAD  "reload"
+/* {"command":"metrics"} lists the metric families; with "name":"X" the
+ * samples of X (supervisor/exporter.c). */
+#define CONTROL_CMD_METRICS "metrics"
+/* The effective configuration, secrets redacted (control_diag.c). */
+#define CONTROL_CMD_CONFIG "config"
+/* The daemons' recent log lines (control_diag.c). */
+#define CONTROL_CMD_LOGS "logs"
 
 #endif

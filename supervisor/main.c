@@ -141,6 +141,7 @@ main(int argc, char **argv)
 		log_error("not starting");
 		return SUP_EXIT_REFUSED;
 	}
+	log_ring_open(sup.run_dir, "sentinel");
 	sup_start(&sup);
 	rv = sup_run(&sup);
 	sup_free(&sup);

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "control.h"
+#include "exporter.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
@@ -1073,6 +1074,7 @@ sup_init(struct sup *s, struct sn_config *cfg, const char *config_path)
 	}
 	if ((s->ctl = control_listen(s->base, path, s)) == NULL)
 		return -1;
+	s->exporter = exporter_start(s);
 	if (ipc_url(url, sizeof(url), s->run_dir, SN_IPC_STATE) < 0) {
 		log_kv(LOG_LEVEL_ERROR, "state socket path too long", "run_dir",
 		       s->run_dir, NULL);
@@ -1118,6 +1120,8 @@ sup_free(struct sup *s)
 
 	control_free(s->ctl);
 	s->ctl = NULL;
+	exporter_free(s->exporter);
+	s->exporter = NULL;
 	if (s->state_out != NULL) {
 		ipc_out_free(s->state_out);
 		s->state_out = NULL;

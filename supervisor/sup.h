@@ -52,6 +52,7 @@ struct sup {
 	char *pid_path;            /* <run_dir>/sentinel.pid */
 	int pid_fd;                /* holds the flock, -1 when not taken */
 	struct control *ctl;       /* control socket server */
+	struct exporter *exporter; /* /metrics (exporter.h) */
 	struct ipc_out *state_out; /* pub socket for SN_MSG_SET_STATE */
 	struct sup_child children[PROC_COUNT]; /* proc_table order */
 	struct event *sig_ev[4];               /* TERM, INT, HUP, CHLD */

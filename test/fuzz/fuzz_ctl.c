@@ -60,7 +60,6 @@ struct fx_alertd {
 	struct silences *sil;
 	struct inhibitor *inh;
 	struct groups *gs;
-	uint64_t unrouted;
 	struct actl_env env;
 };
 
@@ -186,14 +185,12 @@ fx_setup(void)
 	FUZZ_CHECK((fx_a.gs = groups_open(fx_a.db, sender_outbox(fx_a.snd),
 	                                  NULL, NULL)) != NULL);
 	fx_add_alert();
-	fx_a.unrouted = 3;
 	fx_a.env.d = &fx_a.d;
 	fx_a.env.snd = fx_a.snd;
 	fx_a.env.ob = sender_outbox(fx_a.snd);
 	fx_a.env.sil = fx_a.sil;
 	fx_a.env.gs = fx_a.gs;
 	fx_a.env.inh = fx_a.inh;
-	fx_a.env.unrouted = &fx_a.unrouted;
 
 	fx_engine = engine_new(fuzz_detectors(), NULL);
 	memset(&res, 0, sizeof(res));

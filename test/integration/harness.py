@@ -368,6 +368,39 @@ def run_cli(*args, input_text=None, timeout=60):
     return r.returncode, r.stdout, r.stderr
 
 
+# One line of the Prometheus text format, and a label pair in it.
+METRIC_SAMPLE = re.compile(
+    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? '
+    r'(-?[0-9.e+-]+|NaN|\+Inf|-Inf)$')
+METRIC_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """{(name, ((label, value), ...)): value} of every sample of an
+    exposition; fails on a malformed line, a family with two HELP or TYPE
+    lines, or a sample given twice."""
+    out = {}
+    helps, types = set(), set()
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            seen = helps if line.startswith("# HELP ") else types
+            name = line.split()[2]
+            assert name not in seen, "two %s lines for %s" % (line[2:6], name)
+            seen.add(name)
+            continue
+        m = METRIC_SAMPLE.match(line)
+        assert m, "not an exposition line: %r" % line
+        key = (m.group(1), tuple(sorted(METRIC_LABEL.findall(m.group(3) or ""))))
+        assert key not in out, "sample twice: %r" % (key,)
+        out[key] = float(m.group(4))
+    return out
+
+
+def metric(samples, name, **labels):
+    """The sample name{labels} of parse_metrics' result, or None."""
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
 class Sentinel:
     """One daemon set in its own temporary folder."""
 
@@ -576,6 +609,40 @@ class Sentinel:
         r = subprocess.run([CLI] + where + list(args),
                            capture_output=True, text=True, timeout=20)
         return r.returncode, r.stdout, r.stderr
+
+    def metrics_fetch(self, path="/metrics", method="GET"):
+        """(status, headers, text) of a request to the metrics port."""
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d%s" % (self.metrics_port, path), method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode()
+
+    def scrape(self):
+        """parse_metrics of one GET /metrics, which must answer 200."""
+        st, _, text = self.metrics_fetch()
+        assert st == 200, st
+        return parse_metrics(text)
+
+    def control(self, req, timeout=20):
+        """One request on the supervisor's control socket (a dict);
+        its parsed answer."""
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(timeout)
+        try:
+            c.connect(os.path.join(self.run_dir, "sentinel.sock"))
+            c.sendall((json.dumps(req) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            c.close()
+        return json.loads(buf)
 
     def status(self):
         rc, out, err = self.cli("--json", "status")

@@ -86,9 +86,7 @@ teardown(void **state)
 static json_t *
 ask(struct fixture *f, const char *req, char **raw)
 {
-	static const uint64_t unrouted = 7;
-	struct actl_env env = {
-	        .d = &f->d, .ob = f->ob, .sil = f->sil, .unrouted = &unrouted};
+	struct actl_env env = {.d = &f->d, .ob = f->ob, .sil = f->sil};
 	char *s = actl_handle(&env, req, strlen(req));
 	json_t *j;
 
@@ -522,7 +520,7 @@ static void
 test_metrics_and_list(void **state)
 {
 	struct fixture *f = *state;
-	json_t *r, *m, *v;
+	json_t *r, *m;
 	static const char *const names[] = {"sentinel_alerts_sent_total",
 	                                    "sentinel_alert_failures_total",
 	                                    "sentinel_alerts_unrouted_total",
@@ -535,9 +533,7 @@ test_metrics_and_list(void **state)
 	m = json_object_get(r, "metrics");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		assert_true(json_is_array(json_object_get(m, names[i])));
-	v = json_array_get(json_object_get(m, "sentinel_alerts_unrouted_total"),
-	                   0);
-	assert_int_equal(json_integer_value(json_object_get(v, "value")), 7);
+	/* the values come from alertd's metrics file: test_alertd_metrics */
 	json_decref(r);
 
 	r = ask(f, "{\"command\":\"alerts.list\"}", NULL);
