@@ -290,6 +290,10 @@ static struct {
 	struct sn_series *dropped;
 } reg = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* The generation of the lookup cache (metrics_seriesv): a new one at
+ * every open and close. */
+static _Atomic uint32_t mcache_gen = 1;
+
 /* Where every update goes without a file, or when the file is full. */
 static struct sn_series sink;
 
@@ -424,6 +428,7 @@ metrics_open(const char *run_dir, const char *daemon, unsigned label_cap)
 		return -1;
 	}
 	pthread_mutex_lock(&reg.mu);
+	atomic_fetch_add(&mcache_gen, 1);
 	reg.hdr = hdr;
 	reg.slots = (struct mslot *)(hdr + 1);
 	reg.map_len = len;
@@ -438,6 +443,7 @@ void
 metrics_close(void)
 {
 	pthread_mutex_lock(&reg.mu);
+	atomic_fetch_add(&mcache_gen, 1);
 	if (reg.hdr != NULL) {
 		munmap(reg.hdr, reg.map_len);
 		unlink(reg.path);
@@ -529,8 +535,83 @@ slot_new(enum sn_metric_id id, const char *labels, const char *key)
 	return (struct sn_series *)sl;
 }
 
+/*
+ * A lookup in the registry takes its mutex and renders the labels; hot
+ * paths that look up per request (events per application) hit this
+ * per-thread cache of the last series seen for each (metric, values)
+ * instead, without a lock.  A new generation (open, close) empties it.
+ */
+#define MCACHE_N   256
+#define MCACHE_KEY 120
+struct mcache_ent {
+	uint32_t gen;
+	uint16_t id;
+	uint16_t klen;
+	struct sn_series *s;
+	char key[MCACHE_KEY];
+};
+static _Thread_local struct mcache_ent mcache[MCACHE_N];
+
+/* The values joined by 0x1f into key; their length, or 0 when they do
+ * not fit (such series are not cached). */
+static size_t
+mcache_key(char *key, const char *const *values, int nl)
+{
+	size_t n = 0, l;
+	int i;
+
+	for (i = 0; i < nl; i++) {
+		const char *v = values[i] != NULL ? values[i] : "";
+
+		l = strlen(v);
+		if (n + l + 1 > MCACHE_KEY)
+			return 0;
+		memcpy(key + n, v, l);
+		n += l;
+		key[n++] = 0x1f;
+	}
+	return n;
+}
+
+static struct sn_series *metrics_lookup(enum sn_metric_id id,
+                                        const char *const *values);
+
 struct sn_series *
 metrics_seriesv(enum sn_metric_id id, const char *const *values)
+{
+	char key[MCACHE_KEY];
+	struct mcache_ent *e;
+	struct sn_series *s;
+	uint32_t gen;
+	uint64_t h;
+	size_t klen, i;
+
+	if ((unsigned)id >= SN_METRIC_COUNT)
+		return &sink;
+	klen = mcache_key(key, values, def_nlabels(&sn_metric_defs[id]));
+	if (klen == 0 && def_nlabels(&sn_metric_defs[id]) > 0)
+		return metrics_lookup(id, values);
+	h = 1469598103934665603ull ^ (uint64_t)id;
+	for (i = 0; i < klen; i++)
+		h = (h ^ (uint8_t)key[i]) * 1099511628211ull;
+	e = &mcache[h & (MCACHE_N - 1)];
+	gen = atomic_load_explicit(&mcache_gen, memory_order_acquire);
+	if (e->gen == gen && e->id == id && e->klen == klen &&
+	    memcmp(e->key, key, klen) == 0)
+		return e->s;
+	s = metrics_lookup(id, values);
+	if (s != &sink) {
+		e->gen = gen;
+		e->id = (uint16_t)id;
+		e->klen = (uint16_t)klen;
+		e->s = s;
+		memcpy(e->key, key, klen);
+	}
+	return s;
+}
+
+static struct sn_series *
+metrics_lookup(enum sn_metric_id id, const char *const *values)
 {
 	const struct sn_metric_def *d;
 	const char *vals[METRICS_MAX_LABELS];

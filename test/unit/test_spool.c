@@ -145,8 +145,22 @@ read_all(struct spool_reader *r, uint64_t *after)
 static void
 test_checksum_check_value(void **state)
 {
+	uint8_t buf[1000];
+	size_t len, off;
+
 	(void)state;
 	assert_true(sn_crc32c(0, "123456789", 9) == 0xE3069283u);
+	assert_true(sn_crc32c_portable(0, "123456789", 9) == 0xE3069283u);
+	/* the instruction and the table agree on every length and
+	 * alignment, and when a checksum is continued in pieces */
+	for (off = 0; off < sizeof(buf); off++)
+		buf[off] = (uint8_t)(off * 131 + 7);
+	for (off = 0; off < 9; off++)
+		for (len = 0; len + off <= 300; len += 7)
+			assert_true(sn_crc32c(0, buf + off, len) ==
+			            sn_crc32c_portable(0, buf + off, len));
+	assert_true(sn_crc32c(sn_crc32c(0, buf, 333), buf + 333, 667) ==
+	            sn_crc32c_portable(0, buf, 1000));
 }
 
 static void
