@@ -92,17 +92,22 @@ $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(UNIT_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-# Benchmarks (test/bench/): for now the detection engine alone, on one
-# core: events/s and detector updates/s through 10 detectors, bytes per
-# group.  BENCH_EVENTS sets the number of events.
-BENCH_BINS := $(patsubst test/bench/%.c,$(BUILD)/bench/%,$(wildcard test/bench/*.c))
+# Benchmarks (test/bench/, docs/performance.md): the daemon set built
+# with optimisation (BENCH_BUILD), driven on loopback by wrk and
+# test/bench/loadgen and measured against nginx in the same run, plus
+# the detection engine alone; results in bench-results.json.
+# BENCH_QUICK=1 runs one short round of each case.
+BENCH_BUILD ?= build-bench
+BENCH_BINS := $(patsubst test/bench/%.c,$(BENCH_BUILD)/bench/%,$(wildcard test/bench/*.c))
 $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(UNIT_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: deps
-	@$(MAKE) --no-print-directory $(BENCH_BINS)
-	@for b in $(BENCH_BINS); do echo "# $$b"; $$b $(BENCH_EVENTS) || exit 1; done
+bench:
+	@sh packaging/install-deps.sh bench-deps.txt
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) OPT="-O2 -g" SAN= \
+		all $(BENCH_BINS)
+	@/usr/bin/python3 test/bench/run-bench.py $(BENCH_BUILD)
 
 # Detection quality on the NAB benchmark files in ../shared/nab (or
 # NAB_DIR): replays each through etc/detectors-auto.yaml and scores the

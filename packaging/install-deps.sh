@@ -1,10 +1,15 @@
 #!/bin/sh
-# Installs the Debian packages listed in build-deps.txt that are missing.
+# Installs the Debian packages listed in build-deps.txt (and in the
+# lists named as arguments, e.g. bench-deps.txt) that are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+lists="$here/build-deps.txt"
+for l in "$@"; do
+	lists="$lists $here/$l"
+done
 missing=""
-for pkg in $(grep -v '^#' "$here/build-deps.txt"); do
+for pkg in $(cat $lists | grep -v '^#'); do
 	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
 	case "$status" in
 	*"ok installed"*) ;;

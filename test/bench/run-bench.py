@@ -1,0 +1,461 @@
+"""`make bench`: the daemon set measured end to end against this
+machine's own ceiling, in one run (docs/performance.md).
+
+These machines are shared and noisy (the same run varies by a third
+from one minute to the next), so every figure that matters is a ratio
+taken inside one run: Sentinel and nginx (Debian's nginx-light answering
+`return 202;`, one worker: the ceiling) are driven by the same load
+generator with the same requests in interleaved rounds, Sentinel,
+nginx, Sentinel, nginx, ..., and the report gives medians with min and
+max.
+
+Cases (the benchmark issue's numbering):
+  1. single-event POSTs with the default durability (fsync): requests/s
+     with every answer 202 (wrk, closed loop), the ratio to nginx, and
+     p50/p99/p99.9 at half that rate (test/bench/loadgen, open loop);
+     the same with /metrics scraped every second (15 times the seed's
+     Prometheus interval), for the cost of scraping;
+  2. 100-event batches: events/s accepted, and events/s stored, counted
+     in the database once storage has caught up;
+  3. detection latency: an event over a threshold, from its POST to the
+     anomaly at alertd and to the notification at a local webhook
+     (group_wait 0), with open-loop load at half rate behind it;
+  4. footprint: resident memory of each daemon idle and under load, CPU
+     microseconds per event, from the exporter's own process metrics;
+  5. the detection engine alone (build/bench/bench_engine).
+Results go to bench-results.json at the top of the repo (ignored by git)
+and a table on stdout.  BENCH_QUICK=1 runs one short round of each.
+"""
+
+import calendar
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build"))
+os.environ["SENTINEL_BUILD"] = BUILD
+sys.path.insert(0, os.path.join(TOP, "test", "integration"))
+from harness import Sentinel, free_port, wait_for  # noqa: E402
+from test_delivery import Peer  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+ROUNDS = 1 if QUICK else 3
+SECONDS = 3 if QUICK else 6
+WRK = shutil.which("wrk")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+LOADGEN = os.path.join(BUILD, "bench", "loadgen")
+RESULTS = os.path.join(TOP, "bench-results.json")
+DAEMONS = ["sentinel", "ingestd", "detectd", "stored", "alertd"]
+
+
+def log(msg):
+    print("# " + msg, flush=True)
+
+
+# --- peers -------------------------------------------------------------------
+
+class Nginx:
+    """nginx-light with one worker answering 202 to everything."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="sentinel-bench-nginx-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""\
+worker_processes 1;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path %(dir)s/body;
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / { return 202; }
+    }
+}
+""" % {"dir": self.dir, "port": self.port})
+        self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", self.dir,
+                                      "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.answers(), 10, what="nginx")
+
+    def answers(self):
+        req = urllib.request.Request("http://127.0.0.1:%d/" % self.port,
+                                     data=b"{}", method="POST")
+        try:
+            urllib.request.urlopen(req, timeout=2)
+        except urllib.error.HTTPError as e:
+            return e.code == 202
+        except OSError:
+            return False
+        return True
+
+    def url(self):
+        return "http://127.0.0.1:%d/api/v1/telemetry/events" % self.port
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# Case 3's probe: an event over 60 s of latency fires at once for its
+# application, which routes straight to the bench's webhook.
+PROBE_DETECTOR = """
+  - id: probe
+    type: threshold
+    config:
+      metric: latency_ms
+      aggregation: each
+      condition: greater_than
+      threshold: 60000
+      group_by: [application_id]
+    actions:
+      - alert: probe-alert
+        severity: info
+"""
+PROBE_ALERTS = """\
+routing:
+  - match:
+      alertname: probe-alert
+    receivers: [probe-hook]
+    group_by: [application_id]
+    group_wait: 0s
+receivers:
+  - name: probe-hook
+    type: webhook
+    config:
+      url: %s
+"""
+
+
+def start_sentinel(peer):
+    """The set on the seed's detectors plus the probe, at info level as
+    in production."""
+    with open(os.path.join(TOP, "etc", "detectors.yaml")) as f:
+        detectors = f.read()
+    s = Sentinel(detectors=detectors.rstrip("\n") + "\n" + PROBE_DETECTOR,
+                 alerts=PROBE_ALERTS % peer.url("/probe"))
+    s.start()
+    return s
+
+
+# --- load --------------------------------------------------------------------
+
+def wrk(url, script, connections, seconds):
+    """Closed-loop run: {rps, non2xx, errors, requests}."""
+    out = subprocess.run(
+        [WRK, "-t1", "-c%d" % connections, "-d%ds" % seconds, "--latency",
+         "-s", os.path.join(HERE, "wrk", script), url],
+        capture_output=True, text=True, timeout=seconds + 60).stdout
+    r = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+         "requests": int(re.search(r"(\d+) requests in", out).group(1))}
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    r["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r["errors"] = sum(int(x) for x in m.groups()) if m else 0
+    return r
+
+
+def loadgen(url, rate, seconds, batch=1):
+    out = subprocess.run(
+        [LOADGEN, "--url", url, "--rate", str(int(rate)), "--duration",
+         str(seconds), "--batch", str(batch)],
+        capture_output=True, text=True, timeout=seconds + 60)
+    return json.loads(out.stdout)
+
+
+def scrape(s):
+    return s.scrape()
+
+
+def metric_by_daemon(samples, name):
+    return {dict(k[1]).get("daemon"): v for k, v in samples.items()
+            if k[0] == name}
+
+
+class Scraper:
+    """Prometheus' side of a scrape, every interval seconds, in a thread."""
+
+    def __init__(self, s, interval=1.0):
+        self.s, self.interval, self.n = s, interval, 0
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop_flag.wait(self.interval):
+            st, _, _ = self.s.metrics_fetch()
+            if st == 200:
+                self.n += 1
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join()
+
+
+def stats(xs):
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+def stored_count(s):
+    return s.query("SELECT count(*) FROM events")[0][0]
+
+
+# --- cases -------------------------------------------------------------------
+
+def case_single(s, ng, res):
+    """Case 1: single events, Sentinel and nginx in interleaved rounds,
+    then the same with a scraper at work for the cost of a scrape."""
+    surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    sen, ngx, ratio, scr, per_scrape = [], [], [], [], []
+    for r in range(ROUNDS):
+        a = wrk(surl, "single.lua", 32, SECONDS)
+        assert a["non2xx"] == 0 and a["errors"] == 0, a
+        b = wrk(ng.url(), "single.lua", 32, SECONDS)
+        sup0 = metric_by_daemon(scrape(s), "sentinel_process_cpu_seconds_total")["sentinel"]
+        sc = Scraper(s)
+        c = wrk(surl, "single.lua", 32, SECONDS)
+        sc.stop()
+        sup1 = metric_by_daemon(scrape(s), "sentinel_process_cpu_seconds_total")["sentinel"]
+        per_scrape.append((sup1 - sup0) * 1e3 / max(sc.n + 2, 1))
+        assert c["non2xx"] == 0, c
+        sen.append(a["rps"])
+        ngx.append(b["rps"])
+        scr.append(c["rps"] / a["rps"])
+        ratio.append(a["rps"] / b["rps"])
+        log("round %d: sentinel %.0f req/s, nginx %.0f req/s, with a scrape "
+            "a second %.0f req/s (%d scrapes)" % (r + 1, a["rps"], b["rps"],
+                                                  c["rps"], sc.n))
+    res["single_event_rps"] = statistics.median(sen)
+    res["single_event_ratio_to_nginx"] = statistics.median(ratio)
+    res["nginx_rps"] = statistics.median(ngx)
+    res["scrape_throughput_ratio"] = statistics.median(scr)
+    # the supervisor's CPU per scrape (its own work besides is tiny)
+    res["scrape_cpu_ms"] = statistics.median(per_scrape)
+    res["detail"]["single"] = {"sentinel_rps": stats(sen), "nginx_rps": stats(ngx),
+                               "ratio": stats(ratio),
+                               "with_scrapes_ratio": stats(scr)}
+    if os.path.exists(LOADGEN):
+        half = res["single_event_rps"] / 2
+        lg = loadgen(surl, half, SECONDS)
+        res["single_event_latency_at_half_us"] = lg["latency_us"]
+        res["detail"]["single"]["loadgen_at_half"] = lg
+        log("at %.0f req/s (half): p50 %s us, p99 %s us, p99.9 %s us, ok %d of %d"
+            % (half, lg["latency_us"]["p50"], lg["latency_us"]["p99"],
+               lg["latency_us"]["p999"], lg["ok"], lg["completed"]))
+
+
+def case_detect(s, peer, res):
+    """Case 3: from the POST of an event that crosses a threshold to the
+    anomaly reaching alertd (its log line's time, millisecond
+    resolution) and to the notification arriving at the webhook, while
+    open-loop load runs at half the single-event rate."""
+    surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    n = 40 if QUICK else 200
+    half = res["single_event_rps"] / 2
+    bg = None
+    if os.path.exists(LOADGEN):
+        bg = subprocess.Popen(
+            [LOADGEN, "--url", surl, "--rate", str(int(half)), "--duration",
+             str(int(n * 0.025) + 4)], stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.5)
+    sent = {}
+    run = "%x" % int(time.time())
+    for i in range(n):
+        app = "probe-%s-%d" % (run, i)
+        ev = {"event_id": "probe-%s-%d" % (run, i),
+              "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "event_type": "llm.response", "application_id": app,
+              "data": {"status": "success", "latency_ms": 90000}}
+        t_wall, t_mono = time.time(), time.monotonic()
+        st, _, _ = s.post_events(ev)
+        assert st == 202, st
+        sent[app] = (t_wall, t_mono)
+        time.sleep(0.02)
+    if bg is not None:
+        bg.communicate(timeout=120)
+
+    def arrivals():
+        got = {}
+        for r in peer.got("/probe"):
+            for a in json.loads(r[3]).get("alerts", []):
+                app = a.get("labels", {}).get("application_id")
+                if app in sent and app not in got:
+                    got[app] = r[0]
+        return got if len(got) == len(sent) else None
+    got = wait_for(arrivals, 60, interval=0.2, what="every probe at the webhook")
+    notify = sorted((got[a] - sent[a][1]) * 1e3 for a in sent)
+    detect = []
+    for line in s.log_lines():
+        if line.get("daemon") == "alertd" and line.get("msg") == "anomaly" and \
+                line.get("application_id") in sent:
+            t = calendar.timegm(time.strptime(line["ts"][:19], "%Y-%m-%dT%H:%M:%S")) \
+                + int(line["ts"][20:23]) / 1e3
+            detect.append((t - sent[line["application_id"]][0]) * 1e3)
+    detect.sort()
+    assert len(detect) == len(sent), (len(detect), len(sent))
+
+    def pct(xs, q):
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
+    res["detect_p50_ms"], res["detect_p99_ms"] = pct(detect, 0.5), pct(detect, 0.99)
+    res["notify_p50_ms"], res["notify_p99_ms"] = pct(notify, 0.5), pct(notify, 0.99)
+    log("%d probes at %.0f req/s of background load: to alertd p50 %.1f ms, "
+        "p99 %.1f ms; to the webhook p50 %.1f ms, p99 %.1f ms"
+        % (n, half, res["detect_p50_ms"], res["detect_p99_ms"],
+           res["notify_p50_ms"], res["notify_p99_ms"]))
+
+
+def case_batch(s, res):
+    """Case 2: 100-event bodies; accepted, then stored once caught up."""
+    surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    acc, sto = [], []
+    for r in range(ROUNDS):
+        n0 = stored_count(s)
+        t0 = time.monotonic()
+        a = wrk(surl, "batch.lua", 8, SECONDS)
+        assert a["non2xx"] == 0 and a["errors"] == 0, a
+        accepted = a["requests"] * 100
+        # storage has caught up when every accepted event is counted
+        wait_for(lambda: stored_count(s) - n0 >= accepted, 300,
+                 interval=0.2, what="storage to catch up")
+        took = time.monotonic() - t0
+        acc.append(a["rps"] * 100)
+        sto.append(accepted / took)
+        log("round %d: %.0f events/s accepted, %d stored in %.1f s: %.0f events/s"
+            % (r + 1, a["rps"] * 100, accepted, took, accepted / took))
+    res["batch_events_per_s_accepted"] = statistics.median(acc)
+    res["batch_events_per_s_stored"] = statistics.median(sto)
+    res["detail"]["batch"] = {"accepted": stats(acc), "stored": stats(sto)}
+
+
+def case_footprint(s, idle, res):
+    """Case 4: resident memory idle (before any load) and at its peak
+    under load, CPU per event over the whole run."""
+    res["idle_rss_mb"] = sum(idle["rss"].values()) / 2**20
+    res["detail"]["idle_rss_mb"] = {d: v / 2**20 for d, v in idle["rss"].items()}
+
+
+def sample_rss(s, peak, stop):
+    while not stop.wait(0.25):
+        try:
+            rss = metric_by_daemon(scrape(s), "sentinel_process_resident_memory_bytes")
+        except Exception:  # noqa: BLE001 - the set may be busy
+            continue
+        for d, v in rss.items():
+            peak[d] = max(peak.get(d, 0), v)
+
+
+def case_engine(res):
+    """Case 5 (engine half): events through 10 detectors on one core."""
+    exe = os.path.join(BUILD, "bench", "bench_engine")
+    out = subprocess.run([exe, "300000" if QUICK else "1000000"],
+                         capture_output=True, text=True, timeout=600).stdout
+    res["engine_updates_per_s"] = float(
+        re.search(r"detector updates/s\s+(\d+)", out).group(1))
+    res["engine_events_per_s"] = float(re.search(r"events/s\s+(\d+)", out).group(1))
+    exe = os.path.join(BUILD, "bench", "bench_checkpoint")
+    out = subprocess.run([exe], capture_output=True, text=True, timeout=600).stdout
+    res["checkpoint_save_ms_10k_groups"] = float(
+        re.search(r"save ms\s+best [\d.]+\s+median ([\d.]+)", out).group(1))
+
+
+def table(res):
+    rows = [
+        ("single events, requests/s (durable)", "%.0f" % res["single_event_rps"]),
+        ("  nginx return 202, requests/s", "%.0f" % res["nginx_rps"]),
+        ("  ratio to nginx (goal >= 0.45)", "%.2f" % res["single_event_ratio_to_nginx"]),
+        ("  throughput with /metrics scraped every second", "%.3f of without"
+         % res["scrape_throughput_ratio"]),
+        ("  supervisor CPU per scrape (ms)", "%.2f" % res["scrape_cpu_ms"]),
+    ]
+    lat = res.get("single_event_latency_at_half_us")
+    if lat:
+        rows.append(("  latency at half rate p50/p99/p99.9 (ms)", "%.2f / %.2f / %.2f"
+                     % (lat["p50"] / 1e3, lat["p99"] / 1e3, lat["p999"] / 1e3)))
+    rows += [
+        ("threshold event to alertd, p50 / p99 (ms, goal p99 < 10)", "%.1f / %.1f"
+         % (res["detect_p50_ms"], res["detect_p99_ms"])),
+        ("  to the webhook, p50 / p99 (ms, goal p99 < 50)", "%.1f / %.1f"
+         % (res["notify_p50_ms"], res["notify_p99_ms"])),
+        ("100-event batches, events/s accepted", "%.0f" % res["batch_events_per_s_accepted"]),
+        ("  events/s stored end to end (goal >= 250000)", "%.0f" % res["batch_events_per_s_stored"]),
+        ("resident memory idle, whole set (MB, goal < 64)", "%.1f" % res["idle_rss_mb"]),
+        ("resident memory peak under load (MB)", "%.1f" % res["load_rss_mb"]),
+        ("CPU per event, whole set (us)", "%.1f" % res["cpu_us_per_event"]),
+        ("detection engine, detector updates/s (goal >= 2M)", "%.0f" % res["engine_updates_per_s"]),
+        ("detectd checkpoint of 10 000 groups, save (ms)", "%.1f" % res["checkpoint_save_ms_10k_groups"]),
+    ]
+    w = max(len(r[0]) for r in rows)
+    print("\n%-*s  %s" % (w, "case", "median of %d round(s)" % ROUNDS))
+    for name, v in rows:
+        print("%-*s  %s" % (w, name, v))
+
+
+def main():
+    if WRK is None or not os.path.exists(NGINX):
+        sys.exit("make bench needs wrk and nginx-light (packaging/bench-deps.txt)")
+    res = {"machine": {"cpus": os.cpu_count()}, "rounds": ROUNDS,
+           "seconds_per_run": SECONDS, "detail": {}}
+    s = ng = None
+    peer = Peer()
+    try:
+        s = start_sentinel(peer)
+        ng = Nginx()
+        time.sleep(1)
+        samples = scrape(s)
+        idle = {"rss": metric_by_daemon(samples, "sentinel_process_resident_memory_bytes")}
+        cpu0 = sum(metric_by_daemon(samples, "sentinel_process_cpu_seconds_total").values())
+        ev0 = sum(v for k, v in samples.items() if k[0] == "sentinel_telemetry_events_total")
+        case_footprint(s, idle, res)
+        peak, stop = {}, threading.Event()
+        sampler = threading.Thread(target=sample_rss, args=(s, peak, stop), daemon=True)
+        sampler.start()
+        case_single(s, ng, res)
+        case_detect(s, peer, res)
+        case_batch(s, res)
+        stop.set()
+        sampler.join()
+        samples = scrape(s)
+        cpu1 = sum(metric_by_daemon(samples, "sentinel_process_cpu_seconds_total").values())
+        ev1 = sum(v for k, v in samples.items() if k[0] == "sentinel_telemetry_events_total")
+        res["load_rss_mb"] = sum(peak.values()) / 2**20
+        res["detail"]["load_rss_mb"] = {d: v / 2**20 for d, v in peak.items()}
+        res["cpu_us_per_event"] = (cpu1 - cpu0) * 1e6 / max(ev1 - ev0, 1)
+        case_engine(res)
+    finally:
+        if ng is not None:
+            ng.close()
+        if s is not None:
+            s.cleanup()
+        peer.close()
+    with open(RESULTS, "w") as f:
+        json.dump(res, f, indent=2, sort_keys=True)
+        f.write("\n")
+    table(res)
+    print("\nwrote %s" % RESULTS)
+
+
+if __name__ == "__main__":
+    main()
