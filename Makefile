@@ -143,7 +143,8 @@ asan:
 # The timing-sensitive files are left out (docs/testing.md).
 VALGRIND_BUILD ?= build-valgrind
 VALGRIND_TESTS ?= test_ingest test_limits test_auth_tls test_detection \
-                  test_delivery test_alerts_cli test_storage test_exporter
+                  test_delivery test_alerts_cli test_storage test_exporter \
+                  test_metrics_store_alert test_prometheus test_diagnostics
 
 .PHONY: valgrind valgrind-clean
 valgrind: deps

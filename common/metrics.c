@@ -791,6 +791,8 @@ struct mmapped {
 	const struct mslot *slots;
 	size_t len;
 	uint32_t used;
+	dev_t dev; /* the file mapped: a new one is mapped anew */
+	ino_t ino;
 };
 
 /* Maps path read-only and checks it is a metrics file of this build. */
@@ -814,6 +816,8 @@ mfile_map(const char *path, struct mmapped *m)
 		return -1;
 	m->hdr = p;
 	m->len = (size_t)st.st_size;
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
 	m->slots = (const struct mslot *)(m->hdr + 1);
 	m->used = atomic_load_explicit(&((struct mhdr *)p)->used,
 	                               memory_order_acquire);
@@ -891,33 +895,139 @@ visit_slot(const struct mslot *sl, const struct sn_metric_def *d,
 	v->sample(arg, d, name, own, (double)cum);
 }
 
-size_t
-metrics_visit(const char *const *paths, size_t npaths, const char *only,
-              const struct metrics_visitor *v, void *arg)
+struct metrics_reader {
+	size_t n;
+	char **paths;
+	struct mmapped *maps; /* hdr NULL: not mapped */
+	uint32_t *order;      /* slot indexes of all files, by metric */
+	size_t order_cap;
+};
+
+struct metrics_reader *
+metrics_reader_new(const char *const *paths, size_t npaths)
 {
-	struct mmapped *maps;
-	size_t i, nsamples = 0;
-	uint32_t j;
+	struct metrics_reader *r = sn_xcalloc(1, sizeof(*r));
+	size_t i;
+
+	r->n = npaths;
+	r->paths = sn_xcalloc(npaths > 0 ? npaths : 1, sizeof(*r->paths));
+	r->maps = sn_xcalloc(npaths > 0 ? npaths : 1, sizeof(*r->maps));
+	for (i = 0; i < npaths; i++)
+		r->paths[i] = sn_xstrdup(paths[i]);
+	return r;
+}
+
+static void
+mfile_unmap(struct mmapped *m)
+{
+	if (m->hdr != NULL)
+		munmap((void *)m->hdr, m->len);
+	memset(m, 0, sizeof(*m));
+}
+
+void
+metrics_reader_free(struct metrics_reader *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n; i++) {
+		mfile_unmap(&r->maps[i]);
+		free(r->paths[i]);
+	}
+	free(r->paths);
+	free(r->maps);
+	free(r->order);
+	free(r);
+}
+
+/*
+ * Keeps each file mapped from one read to the next (mapping and
+ * unmapping at every scrape was most of a scrape's cost) and maps it
+ * again when the path names another file: its daemon restarted.
+ */
+static void
+reader_refresh(struct metrics_reader *r)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct mmapped *m = &r->maps[i];
+
+		if (stat(r->paths[i], &st) == -1) {
+			mfile_unmap(m);
+			continue;
+		}
+		if (m->hdr != NULL && m->dev == st.st_dev &&
+		    m->ino == st.st_ino) {
+			m->used = atomic_load_explicit(
+			        &((struct mhdr *)m->hdr)->used,
+			        memory_order_acquire);
+			if (m->used > m->hdr->nslots)
+				m->used = m->hdr->nslots;
+			continue;
+		}
+		mfile_unmap(m);
+		if (mfile_map(r->paths[i], m) == -1)
+			memset(m, 0, sizeof(*m));
+	}
+}
+
+size_t
+metrics_reader_visit(struct metrics_reader *r, const char *only,
+                     const struct metrics_visitor *v, void *arg)
+{
+	/* per file, where each metric's slots start in order[] */
+	uint32_t start[SN_METRIC_COUNT + 1], fill[SN_METRIC_COUNT];
+	uint32_t(*starts)[SN_METRIC_COUNT + 1]; /* of every file */
+	size_t i, total = 0, base, nsamples = 0;
+	uint32_t j, k, *ord;
 	int id;
 	bool seen;
 
-	maps = sn_xcalloc(npaths > 0 ? npaths : 1, sizeof(*maps));
-	for (i = 0; i < npaths; i++)
-		if (mfile_map(paths[i], &maps[i]) == -1)
-			maps[i].hdr = NULL;
+	reader_refresh(r);
+	for (i = 0; i < r->n; i++)
+		total += r->maps[i].used;
+	if (total > r->order_cap) {
+		free(r->order);
+		r->order_cap = total;
+		r->order = sn_xcalloc(total, sizeof(*r->order));
+	}
+	/* one pass per file sorting its slots by metric (counting sort),
+	 * then the families in table order, file by file */
+	starts = sn_xcalloc(r->n > 0 ? r->n : 1, sizeof(*starts));
+	for (i = 0, base = 0; i < r->n; i++) {
+		const struct mmapped *m = &r->maps[i];
+
+		memset(start, 0, sizeof(start));
+		for (j = 0; j < m->used; j++)
+			if (m->slots[j].id < SN_METRIC_COUNT)
+				start[m->slots[j].id + 1]++;
+		for (id = 0; id < SN_METRIC_COUNT; id++)
+			start[id + 1] += start[id];
+		memcpy(fill, start, sizeof(fill));
+		ord = r->order + base;
+		for (j = 0; j < m->used; j++)
+			if (m->slots[j].id < SN_METRIC_COUNT)
+				ord[fill[m->slots[j].id]++] = j;
+		for (id = 0; id <= SN_METRIC_COUNT; id++)
+			starts[i][id] = (uint32_t)base + start[id];
+		base += m->used;
+	}
 	for (id = 0; id < SN_METRIC_COUNT; id++) {
 		const struct sn_metric_def *d = &sn_metric_defs[id];
 
 		if (only != NULL && strcmp(only, d->name) != 0)
 			continue;
 		seen = false;
-		for (i = 0; i < npaths; i++) {
-			for (j = 0; maps[i].hdr != NULL && j < maps[i].used;
-			     j++) {
-				const struct mslot *sl = &maps[i].slots[j];
+		for (i = 0; i < r->n; i++) {
+			for (k = starts[i][id]; k < starts[i][id + 1]; k++) {
+				const struct mslot *sl =
+				        &r->maps[i].slots[r->order[k]];
 
-				if (sl->id != id ||
-				    atomic_load_explicit(
+				if (atomic_load_explicit(
 				            &((struct mslot *)sl)->state,
 				            memory_order_acquire) != SLOT_READY)
 					continue;
@@ -929,11 +1039,19 @@ metrics_visit(const char *const *paths, size_t npaths, const char *only,
 			}
 		}
 	}
-	for (i = 0; i < npaths; i++)
-		if (maps[i].hdr != NULL)
-			munmap((void *)maps[i].hdr, maps[i].len);
-	free(maps);
+	free(starts);
 	return nsamples;
+}
+
+size_t
+metrics_visit(const char *const *paths, size_t npaths, const char *only,
+              const struct metrics_visitor *v, void *arg)
+{
+	struct metrics_reader *r = metrics_reader_new(paths, npaths);
+	size_t n = metrics_reader_visit(r, only, v, arg);
+
+	metrics_reader_free(r);
+	return n;
 }
 
 static const char *
@@ -988,9 +1106,18 @@ text_sample(void *arg, const struct sn_metric_def *d, const char *name,
 void
 metrics_render_text(struct sn_buf *out, const char *const *paths, size_t npaths)
 {
+	struct metrics_reader *r = metrics_reader_new(paths, npaths);
+
+	metrics_reader_text(r, out);
+	metrics_reader_free(r);
+}
+
+void
+metrics_reader_text(struct metrics_reader *r, struct sn_buf *out)
+{
 	const struct metrics_visitor v = {text_family, text_sample};
 
-	metrics_visit(paths, npaths, NULL, &v, out);
+	metrics_reader_visit(r, NULL, &v, out);
 }
 
 const char *

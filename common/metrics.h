@@ -180,6 +180,19 @@ size_t metrics_visit(const char *const *paths, size_t npaths, const char *only,
 void metrics_render_text(struct sn_buf *out, const char *const *paths,
                          size_t npaths);
 
+/*
+ * The same for a reader that reads the files again and again (the
+ * exporter): it keeps them mapped between reads and maps a file again
+ * when its path names a new one (its daemon restarted).
+ */
+struct metrics_reader;
+struct metrics_reader *metrics_reader_new(const char *const *paths,
+                                          size_t npaths);
+void metrics_reader_free(struct metrics_reader *r);
+size_t metrics_reader_visit(struct metrics_reader *r, const char *only,
+                            const struct metrics_visitor *v, void *arg);
+void metrics_reader_text(struct metrics_reader *r, struct sn_buf *out);
+
 /* "counter", "gauge" or "histogram". */
 const char *metrics_type_name(enum sn_metric_type t);
 /* A sample value as the exposition writes it ("12", "0.25", "NaN"). */

@@ -48,6 +48,7 @@ struct exporter {
 	struct evhttp *http;
 	struct event *retry_ev;
 	char *paths[EXPORTER_FILES];
+	struct metrics_reader *reader; /* keeps the files mapped */
 };
 
 /* Per process: the series the supervisor sets. */
@@ -217,8 +218,7 @@ exporter_on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	exporter_refresh(e->sup);
-	metrics_render_text(&text, (const char *const *)e->paths,
-	                    EXPORTER_FILES);
+	metrics_reader_text(e->reader, &text);
 	out = evbuffer_new();
 	if (out == NULL) {
 		sn_buf_free(&text);
@@ -296,6 +296,8 @@ exporter_start(struct sup *s)
 		             proc_table[k].name);
 		e->paths[k + 1] = sn_xstrdup(path);
 	}
+	e->reader = metrics_reader_new((const char *const *)e->paths,
+	                               EXPORTER_FILES);
 	if (!s->cfg->obs.metrics_enabled)
 		return e;
 	e->http = evhttp_new(s->base);
@@ -329,6 +331,7 @@ exporter_free(struct exporter *e)
 		event_free(e->retry_ev);
 	for (k = 0; k < EXPORTER_FILES; k++)
 		free(e->paths[k]);
+	metrics_reader_free(e->reader);
 	free(e);
 	metrics_close();
 }
@@ -371,8 +374,7 @@ control_cmd_metrics(struct sup *s, json_t *req)
 	if (format != NULL) {
 		if (strcmp(format, "text") != 0)
 			return control_error("unknown format: %.64s", format);
-		metrics_render_text(&text, (const char *const *)e->paths,
-		                    EXPORTER_FILES);
+		metrics_reader_text(e->reader, &text);
 		reply = json_pack("{s:b, s:s%}", "ok", 1, "text",
 		                  text.len > 0 ? (char *)text.data : "",
 		                  text.len);
@@ -383,8 +385,7 @@ control_cmd_metrics(struct sup *s, json_t *req)
 		if ((d = metrics_find(name)) == NULL)
 			return control_error("unknown metric: %.128s", name);
 		l.samples = json_array();
-		metrics_visit((const char *const *)e->paths, EXPORTER_FILES,
-		              name, &v, &l);
+		metrics_reader_visit(e->reader, name, &v, &l);
 		return json_pack("{s:b, s:s, s:s, s:s, s:o}", "ok", 1, "name",
 		                 d->name, "type", metrics_type_name(d->type),
 		                 "help", d->help, "samples", l.samples);
@@ -392,8 +393,7 @@ control_cmd_metrics(struct sup *s, json_t *req)
 	fams = json_array();
 	for (i = 0; i < SN_METRIC_COUNT; i++) {
 		d = &sn_metric_defs[i];
-		n = metrics_visit((const char *const *)e->paths, EXPORTER_FILES,
-		                  d->name, &none, NULL);
+		n = metrics_reader_visit(e->reader, d->name, &none, NULL);
 		json_array_append_new(
 		        fams,
 		        json_pack("{s:s, s:s, s:s, s:I}", "name", d->name,
