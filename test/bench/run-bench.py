@@ -22,7 +22,8 @@ Cases (the benchmark issue's numbering):
      (group_wait 0), with open-loop load at half rate behind it;
   4. footprint: resident memory of each daemon idle and under load, CPU
      microseconds per event, from the exporter's own process metrics;
-  5. the detection engine alone (build/bench/bench_engine).
+  5. the detection engine alone (bench_engine), detectd's checkpoint
+     (bench_checkpoint) and ingestd's parser alone (bench_ingest).
 Results go to bench-results.json at the top of the repo (ignored by git)
 and a table on stdout.  BENCH_QUICK=1 runs one short round of each.
 """
@@ -377,6 +378,13 @@ def case_engine(res):
     res["engine_updates_per_s"] = float(
         re.search(r"detector updates/s\s+(\d+)", out).group(1))
     res["engine_events_per_s"] = float(re.search(r"events/s\s+(\d+)", out).group(1))
+    exe = os.path.join(BUILD, "bench", "bench_ingest")
+    out = subprocess.run([exe, "1000" if QUICK else "3000"], capture_output=True,
+                         text=True, timeout=600).stdout
+    res["ingest_parse_us_per_event_batch"] = float(
+        re.search(r"batch of 100, parse\+encode\s+([\d.]+)", out).group(1))
+    res["ingest_parse_us_per_event_single"] = float(
+        re.search(r"single event, parse\+encode\s+([\d.]+)", out).group(1))
     exe = os.path.join(BUILD, "bench", "bench_checkpoint")
     out = subprocess.run([exe], capture_output=True, text=True, timeout=600).stdout
     res["checkpoint_save_ms_10k_groups"] = float(
@@ -408,6 +416,10 @@ def table(res):
         ("CPU per event, whole set (us)", "%.1f" % res["cpu_us_per_event"]),
         ("detection engine, detector updates/s (goal >= 2M)", "%.0f" % res["engine_updates_per_s"]),
         ("detectd checkpoint of 10 000 groups, save (ms)", "%.1f" % res["checkpoint_save_ms_10k_groups"]),
+        ("ingestd's parser alone, 100-event body (us/event)", "%.2f"
+         % res["ingest_parse_us_per_event_batch"]),
+        ("ingestd's parser alone, single event (us/event)", "%.2f"
+         % res["ingest_parse_us_per_event_single"]),
     ]
     w = max(len(r[0]) for r in rows)
     print("\n%-*s  %s" % (w, "case", "median of %d round(s)" % ROUNDS))

@@ -266,6 +266,57 @@ test_unknown_fields_kept(void **state)
 	ingest_result_free(&res);
 }
 
+/* Each event travels on as its bytes in the body: in an array (with
+ * strings holding brackets, commas and escaped quotes, and blanks
+ * around), alone with blanks around, on an NDJSON line ending in CRLF;
+ * a value over several lines is written again on one. */
+static void
+test_events_keep_their_text(void **state)
+{
+	struct ingest_result res;
+	const char *e1 =
+	        "{\"event_id\":\"a,]\\\"}[\",\"timestamp\":" GOOD_TS
+	        ",\"event_type\":\"t\",\"application_id\":\"a\","
+	        "\"data\":{\"latency_ms\": 1.50, \"x\":[1,{\"y\":[]}]}}";
+	const char *e2 = "{ \"event_id\" : \"b\", \"timestamp\":" GOOD_TS
+	                 ",\"event_type\":\"t\",\"application_id\":\"a\","
+	                 "\"data\":{}}";
+	char body[1024];
+
+	(void)state;
+	snprintf(body, sizeof(body), " [ %s ,\t%s ] ", e1, e2);
+	assert_int_equal(parse(body, INGEST_BODY_JSON, 10, &res), INGEST_OK);
+	assert_int_equal(res.nevents, 2);
+	assert_string_equal(res.events[0].ev.json.p, e1);
+	assert_string_equal(res.events[1].ev.json.p, e2);
+	ingest_result_free(&res);
+
+	snprintf(body, sizeof(body), "\r\n  %s \n", e2);
+	assert_int_equal(parse(body, INGEST_BODY_JSON, 10, &res), INGEST_OK);
+	assert_int_equal(res.nevents, 1);
+	assert_string_equal(res.events[0].ev.json.p, e2);
+	ingest_result_free(&res);
+
+	snprintf(body, sizeof(body), "%s\r\n %s\r\n", e1, e2);
+	assert_int_equal(parse(body, INGEST_BODY_NDJSON, 10, &res), INGEST_OK);
+	assert_int_equal(res.nevents, 2);
+	assert_string_equal(res.events[0].ev.json.p, e1);
+	assert_string_equal(res.events[1].ev.json.p, e2);
+	ingest_result_free(&res);
+
+	snprintf(body, sizeof(body),
+	         "[{\"event_id\":\"c\",\n \"timestamp\":" GOOD_TS
+	         ",\"event_type\":\"t\",\"application_id\":\"a\","
+	         "\"data\":{}}]");
+	assert_int_equal(parse(body, INGEST_BODY_JSON, 10, &res), INGEST_OK);
+	assert_int_equal(res.nevents, 1);
+	assert_string_equal(res.events[0].ev.json.p,
+	                    "{\"event_id\":\"c\",\"timestamp\":" GOOD_TS
+	                    ",\"event_type\":\"t\",\"application_id\":\"a\","
+	                    "\"data\":{}}");
+	ingest_result_free(&res);
+}
+
 static void
 test_array_batch_mixed(void **state)
 {
@@ -1003,6 +1054,7 @@ main(void)
 	        cmocka_unit_test(test_ndjson_with_blank_lines),
 	        cmocka_unit_test(test_batch_over_the_limit),
 	        cmocka_unit_test(test_malformed_json_position),
+	        cmocka_unit_test(test_events_keep_their_text),
 	        cmocka_unit_test(test_empty_body),
 	        cmocka_unit_test(test_top_level_scalar_is_malformed),
 	        cmocka_unit_test(test_garbage_bodies),
