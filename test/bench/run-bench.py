@@ -22,6 +22,9 @@ Cases (the benchmark issue's numbering):
      (group_wait 0), with open-loop load at half rate behind it;
   4. footprint: resident memory of each daemon idle and under load, CPU
      microseconds per event, from the exporter's own process metrics;
+     with 10 000 (application, model) pairs; over a soak
+     (BENCH_SOAK_SECONDS, default 60); at three times the sustainable
+     rate (peak);
   5. the detection engine alone (bench_engine), detectd's checkpoint
      (bench_checkpoint) and ingestd's parser alone (bench_ingest).
 Results go to bench-results.json at the top of the repo (ignored by git)
@@ -370,6 +373,88 @@ def sample_rss(s, peak, stop):
             peak[d] = max(peak.get(d, 0), v)
 
 
+def set_rss(s):
+    rss = metric_by_daemon(scrape(s), "sentinel_process_resident_memory_bytes")
+    return sum(rss.values()) / 2**20, {d: v / 2**20 for d, v in rss.items()}
+
+
+def case_groups(s, res):
+    """Case 4 (groups): 10 000 (application, model) pairs sending at once
+    (loadgen: about 3 334 applications x 3 models), then the set's memory and
+    the detector groups detectd tracks."""
+    surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    if not os.path.exists(LOADGEN):
+        return
+    rate = min(5000, res["single_event_rps"] / 2)
+    secs = 4 if QUICK else 8
+    lg = subprocess.run([LOADGEN, "--url", surl, "--rate", str(int(rate)),
+                         "--duration", str(secs), "--groups", "10000",
+                         "--batch", "10", "--tick-us", "1000"],
+                        capture_output=True, text=True, timeout=secs + 60)
+    out = json.loads(lg.stdout)
+    time.sleep(1.5)
+    total, per = set_rss(s)
+    groups = sum(v for k, v in scrape(s).items() if k[0] == "sentinel_detection_groups")
+    res["rss_mb_10k_groups"] = total
+    res["detail"]["rss_mb_10k_groups"] = per
+    res["detection_groups_10k"] = groups
+    log("10 000 (application, model) pairs, %d events: set %.1f MB resident, "
+        "detectd tracks %d detector groups" % (out["events_ok"], total, groups))
+
+
+def case_overload(s, res):
+    """Case 4 (overload): open-loop single events at three times what the
+    set sustains, on 256 connections: the peak resident memory of the
+    set while it sheds load, and how it answered."""
+    surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    if not os.path.exists(LOADGEN):
+        return
+    peak, stop = {}, threading.Event()
+    t = threading.Thread(target=sample_rss, args=(s, peak, stop), daemon=True)
+    t.start()
+    secs = 4 if QUICK else 8
+    lg = subprocess.run([LOADGEN, "--url", surl, "--rate",
+                         str(int(res["single_event_rps"] * 3)), "--duration",
+                         str(secs), "--connections", "256", "--tick-us", "1000"],
+                        capture_output=True, text=True, timeout=secs + 120)
+    stop.set()
+    t.join()
+    out = json.loads(lg.stdout)
+    res["overload_peak_rss_mb"] = sum(peak.values()) / 2**20
+    res["detail"]["overload"] = {"peak_rss_mb": {d: v / 2**20 for d, v in peak.items()},
+                                 "loadgen": out}
+    log("overload at %d req/s: %d answered 2xx, non-2xx %s, errors %d; "
+        "peak %.1f MB" % (out["rate_target"], out["ok"], out["non2xx"],
+                          out["errors"], res["overload_peak_rss_mb"]))
+
+
+def case_soak(s, res):
+    """Case 4 (bounded): BENCH_SOAK_SECONDS (default 60, 0 when quick;
+    the goal asks 600) of batches at half the batch rate, the set's
+    memory sampled every 5 s: first, last and largest."""
+    secs = int(os.environ.get("BENCH_SOAK_SECONDS", "0" if QUICK else "60"))
+    surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    if secs <= 0 or not os.path.exists(LOADGEN):
+        return
+    rate = res["batch_events_per_s_accepted"] / 2 / 100
+    bg = subprocess.Popen([LOADGEN, "--url", surl, "--rate", str(int(rate)),
+                           "--duration", str(secs), "--batch", "100",
+                           "--groups", "10000", "--connections", "16"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True)
+    samples = []
+    time.sleep(2)
+    while bg.poll() is None:
+        samples.append(set_rss(s)[0])
+        time.sleep(5)
+    bg.communicate()
+    first, last = samples[0], samples[-1]
+    res["soak_seconds"] = secs
+    res["soak_rss_mb"] = {"first": first, "last": last, "max": max(samples)}
+    log("soak %d s at %.0f events/s: set memory %.1f MB -> %.1f MB (max %.1f)"
+        % (secs, rate * 100, first, last, max(samples)))
+
+
 def case_engine(res):
     """Case 5 (engine half): events through 10 detectors on one core."""
     exe = os.path.join(BUILD, "bench", "bench_engine")
@@ -414,6 +499,19 @@ def table(res):
         ("resident memory idle, whole set (MB, goal < 64)", "%.1f" % res["idle_rss_mb"]),
         ("resident memory peak under load (MB)", "%.1f" % res["load_rss_mb"]),
         ("CPU per event, whole set (us)", "%.1f" % res["cpu_us_per_event"]),
+    ]
+    if "rss_mb_10k_groups" in res:
+        rows.append(("resident memory with 10 000 (app, model) pairs (MB, goal < 256)",
+                     "%.1f" % res["rss_mb_10k_groups"]))
+    if "soak_rss_mb" in res:
+        rows.append(("  over a %d s soak: first / last / max (MB)" % res["soak_seconds"],
+                     "%.1f / %.1f / %.1f" % (res["soak_rss_mb"]["first"],
+                                             res["soak_rss_mb"]["last"],
+                                             res["soak_rss_mb"]["max"])))
+    if "overload_peak_rss_mb" in res:
+        rows.append(("peak resident memory at 3x overload (MB)",
+                     "%.1f" % res["overload_peak_rss_mb"]))
+    rows += [
         ("detection engine, detector updates/s (goal >= 2M)", "%.0f" % res["engine_updates_per_s"]),
         ("detectd checkpoint of 10 000 groups, save (ms)", "%.1f" % res["checkpoint_save_ms_10k_groups"]),
         ("ingestd's parser alone, 100-event body (us/event)", "%.2f"
@@ -451,6 +549,9 @@ def main():
         case_batch(s, res)
         stop.set()
         sampler.join()
+        case_groups(s, res)
+        case_soak(s, res)
+        case_overload(s, res)
         samples = scrape(s)
         cpu1 = sum(metric_by_daemon(samples, "sentinel_process_cpu_seconds_total").values())
         ev1 = sum(v for k, v in samples.items() if k[0] == "sentinel_telemetry_events_total")
