@@ -26,7 +26,10 @@ Cases (the benchmark issue's numbering):
      (BENCH_SOAK_SECONDS, default 60); at three times the sustainable
      rate (peak);
   5. the detection engine alone (bench_engine), detectd's checkpoint
-     (bench_checkpoint) and ingestd's parser alone (bench_ingest).
+     (bench_checkpoint), ingestd's parser alone (bench_ingest), their
+     instruction counts per event under callgrind (stable on a noisy
+     machine), and stored's write path alone with client-style random
+     event ids (bench_store; test/bench/bench_callgrind.py).
 Results go to bench-results.json at the top of the repo (ignored by git)
 and a table on stdout.  BENCH_QUICK=1 runs one short round of each.
 """
@@ -52,6 +55,8 @@ os.environ["SENTINEL_BUILD"] = BUILD
 sys.path.insert(0, os.path.join(TOP, "test", "integration"))
 from harness import Sentinel, free_port, wait_for  # noqa: E402
 from test_delivery import Peer  # noqa: E402
+sys.path.insert(0, HERE)
+import bench_callgrind  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROUNDS = 1 if QUICK else 3
@@ -519,6 +524,20 @@ def table(res):
         ("ingestd's parser alone, single event (us/event)", "%.2f"
          % res["ingest_parse_us_per_event_single"]),
     ]
+    for key, name in (
+            ("engine_instructions_per_event",
+             "detection engine, instructions per event (callgrind, 10 detectors)"),
+            ("ingest_instructions_per_event_batch",
+             "ingestd's parser, instructions per event (callgrind, batch)"),
+            ("store_events_per_s_random_ids",
+             "storage write path alone, events/s (random ids, 3000 groups)"),
+            ("store_events_per_s_increasing_ids",
+             "  the same with increasing ids"),
+            ("store_cpu_us_per_event_random_ids",
+             "  CPU per event, random ids (us)"),
+            ("store_bytes_per_event", "  database bytes per event")):
+        if key in res:
+            rows.append((name, "%.0f" % res[key] if res[key] >= 100 else "%.1f" % res[key]))
     w = max(len(r[0]) for r in rows)
     print("\n%-*s  %s" % (w, "case", "median of %d round(s)" % ROUNDS))
     for name, v in rows:
@@ -565,6 +584,9 @@ def main():
         if s is not None:
             s.cleanup()
         peer.close()
+    # alone, after the set stopped: instruction counts and the storage
+    # write path (case 5)
+    res.update(bench_callgrind.run(BUILD, QUICK, log))
     with open(RESULTS, "w") as f:
         json.dump(res, f, indent=2, sort_keys=True)
         f.write("\n")
