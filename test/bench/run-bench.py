@@ -29,7 +29,12 @@ Cases (the benchmark issue's numbering):
      (bench_checkpoint), ingestd's parser alone (bench_ingest), their
      instruction counts per event under callgrind (stable on a noisy
      machine), and stored's write path alone with client-style random
-     event ids (bench_store; test/bench/bench_callgrind.py).
+     event ids (bench_store; test/bench/bench_callgrind.py);
+  6. alerting: alertd fed anomalies on its input socket
+     (test/bench/alertfeed) and Debian's Alertmanager fed alerts on
+     /api/v2/alerts, each alert its own group, both delivering to a local
+     webhook (test/bench/alertsink) at rising rates, and memory per
+     group with 10 000 groups (test/bench/bench_alerting.py).
 Results go to bench-results.json at the top of the repo (ignored by git)
 and a table on stdout.  BENCH_QUICK=1 runs one short round of each.
 """
@@ -56,6 +61,7 @@ sys.path.insert(0, os.path.join(TOP, "test", "integration"))
 from harness import Sentinel, free_port, wait_for  # noqa: E402
 from test_delivery import Peer  # noqa: E402
 sys.path.insert(0, HERE)
+import bench_alerting  # noqa: E402
 import bench_callgrind  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -535,9 +541,17 @@ def table(res):
              "  the same with increasing ids"),
             ("store_cpu_us_per_event_random_ids",
              "  CPU per event, random ids (us)"),
-            ("store_bytes_per_event", "  database bytes per event")):
-        if key in res:
-            rows.append((name, "%.0f" % res[key] if res[key] >= 100 else "%.1f" % res[key]))
+            ("store_bytes_per_event", "  database bytes per event"),
+            ("alert_rate_ratio_to_alertmanager",
+             "alertd delivered/s over Alertmanager's, highest rate both fed"),
+            ("alert_max_delivered_per_s", "  alertd, most alerts delivered/s"),
+            ("alertmanager_max_delivered_per_s", "  Alertmanager, most alerts delivered/s"),
+            ("alert_p99_ms_at_2000", "  alertd p99 input to webhook at 2000/s (ms)"),
+            ("alertmanager_p99_ms_at_2000", "  Alertmanager p99 at 2000/s (ms)"),
+            ("alert_bytes_per_group", "  alertd bytes per active group (10 000 groups)"),
+            ("alertmanager_bytes_per_group", "  Alertmanager bytes per active group")):
+        if res.get(key) is not None:
+            rows.append((name, "%.0f" % res[key] if res[key] >= 100 else "%.2f" % res[key]))
     w = max(len(r[0]) for r in rows)
     print("\n%-*s  %s" % (w, "case", "median of %d round(s)" % ROUNDS))
     for name, v in rows:
@@ -587,6 +601,10 @@ def main():
     # alone, after the set stopped: instruction counts and the storage
     # write path (case 5)
     res.update(bench_callgrind.run(BUILD, QUICK, log))
+    # case 6: alertd and Alertmanager side by side
+    alerting = bench_alerting.run(BUILD, QUICK, log)
+    res["detail"]["alerting"] = alerting.pop("detail", None)
+    res.update(alerting)
     with open(RESULTS, "w") as f:
         json.dump(res, f, indent=2, sort_keys=True)
         f.write("\n")
