@@ -2,6 +2,7 @@
  * util.c: clocks, timestamps, durations, sizes, paths, buffers, readiness.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -347,6 +349,25 @@ sn_buf_append(struct sn_buf *b, const void *p, size_t n)
 	sn_buf_reserve(b, n);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
+}
+
+int
+sn_proc_open_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	/* our own count includes the descriptor that read the folder */
+	return pid == getpid() && n > 0 ? n - 1 : n;
 }
 
 void

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -72,6 +73,10 @@ struct sn_buf {
 void sn_buf_reserve(struct sn_buf *b, size_t extra);
 void sn_buf_append(struct sn_buf *b, const void *p, size_t n);
 void sn_buf_reset(struct sn_buf *b);
+/* Open file descriptors of process pid (the entries of /proc/<pid>/fd),
+ * or -1 when they cannot be read. */
+int sn_proc_open_fds(pid_t pid);
+
 /* Appends a formatted string (no NUL kept: len counts only the text). */
 void sn_buf_printf(struct sn_buf *b, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));

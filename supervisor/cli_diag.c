@@ -35,7 +35,6 @@
  * everyone) and renamed over FILE once complete, so FILE is never a
  * half-written archive.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -623,26 +622,18 @@ static void
 diag_sys_process(struct sn_buf *b, const char *name, long pid)
 {
 	char path[64], buf[8192], *p, *e;
-	struct dirent *de;
-	long fds = 0;
-	DIR *dir;
+	int fds;
 
 	if (pid <= 0) {
 		diag_printf(b, "process %s: not running\n", name);
 		return;
 	}
 	diag_printf(b, "process %s pid %ld:", name, pid);
-	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-	if ((dir = opendir(path)) == NULL)
-		diag_printf(b, " open fds unknown (%s: %s)", path,
+	if ((fds = sn_proc_open_fds((pid_t)pid)) < 0)
+		diag_printf(b, " open fds unknown (/proc/%ld/fd: %s)", pid,
 		            strerror(errno));
-	else {
-		while ((de = readdir(dir)) != NULL)
-			if (de->d_name[0] != '.')
-				fds++;
-		closedir(dir);
-		diag_printf(b, " open fds %ld", fds);
-	}
+	else
+		diag_printf(b, " open fds %d", fds);
 	snprintf(path, sizeof(path), "/proc/%ld/limits", pid);
 	if (diag_read_small(path, buf, sizeof(buf)) == 0 &&
 	    (p = strstr(buf, "Max open files")) != NULL) {

@@ -11,7 +11,6 @@
  * libevent's evhttp serves it, as it serves ingestd's API: one small
  * request a scrape interval needs nothing more.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -90,25 +89,6 @@ read_boot_time(void)
 	return 0;
 }
 
-/* Open file descriptors of pid: the entries of /proc/<pid>/fd. */
-static int
-count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1 < 0 ? 0 : n - (pid == getpid() ? 1 : 0);
-}
-
 /* CPU, memory, start time and files of pid from /proc into ps. */
 static void
 proc_sample(pid_t pid, struct proc_series *ps)
@@ -140,7 +120,7 @@ proc_sample(pid_t pid, struct proc_series *ps)
 	metrics_set(ps->rss, (double)rss * (double)page_size);
 	metrics_set(ps->start,
 	            (double)boot_time_s + (double)start / (double)clk_tck);
-	if ((fds = count_fds(pid)) >= 0)
+	if ((fds = sn_proc_open_fds(pid)) >= 0)
 		metrics_set(ps->fds, fds);
 }
 
