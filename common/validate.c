@@ -491,6 +491,7 @@ ingest_take(struct ingest_result *res, const struct ingest_opts *o,
 	struct sn_event ev;
 	size_t len;
 	char *text;
+	bool dumped;
 
 	if (ingest_check_event(obj, o, &ev, &f) < 0)
 		return ingest_add_reject(res, index, obj, f.kind, f.field, "%s",
@@ -503,8 +504,9 @@ ingest_take(struct ingest_result *res, const struct ingest_opts *o,
 	 * several lines is written again compactly, so that an event is
 	 * always one line.
 	 */
-	if (raw != NULL && memchr(raw, '\n', rawlen) == NULL &&
-	    memchr(raw, '\r', rawlen) == NULL) {
+	dumped = raw == NULL || memchr(raw, '\n', rawlen) != NULL ||
+	         memchr(raw, '\r', rawlen) != NULL;
+	if (!dumped) {
 		if ((text = malloc(rawlen + 1)) == NULL)
 			return -1;
 		memcpy(text, raw, rawlen);
@@ -518,7 +520,7 @@ ingest_take(struct ingest_result *res, const struct ingest_opts *o,
 	 * such an event keeps the 17 digits that always do (found by
 	 * test/fuzz/fuzz_event.c).
 	 */
-	if (raw == NULL && strstr(text, INGEST_DUMP_OVERFLOW) != NULL) {
+	if (dumped && strstr(text, INGEST_DUMP_OVERFLOW) != NULL) {
 		free(text);
 		if ((text = json_dumps(obj, INGEST_DUMP_FLAGS_EXACT)) == NULL)
 			return -1;
