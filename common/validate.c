@@ -502,10 +502,12 @@ ingest_take(struct ingest_result *res, const struct ingest_opts *o,
 	 * Copying them costs a fraction of serialising the tree again,
 	 * which was a third of the parser's time.  A value spread over
 	 * several lines is written again compactly, so that an event is
-	 * always one line.
+	 * always one line, and so is one holding a NUL byte between its
+	 * tokens (jansson reads past one; the text must be a C string).
 	 */
 	dumped = raw == NULL || memchr(raw, '\n', rawlen) != NULL ||
-	         memchr(raw, '\r', rawlen) != NULL;
+	         memchr(raw, '\r', rawlen) != NULL ||
+	         memchr(raw, '\0', rawlen) != NULL;
 	if (!dumped) {
 		if ((text = malloc(rawlen + 1)) == NULL)
 			return -1;
