@@ -126,6 +126,28 @@ daemon_inherited_fd(void)
 }
 
 /*
+ * The event loop.  With epoll, libevent's changelist folds the changes
+ * made to one descriptor during a loop iteration into one epoll_ctl:
+ * evhttp turns reading and writing off and on around every request, which
+ * was four epoll_ctl calls per single-event POST (docs/performance.md).
+ * The changelist's one caveat, descriptors shared through dup(), does
+ * not arise here: every socket is opened by the daemon itself.
+ */
+static struct event_base *
+daemon_event_base(void)
+{
+	struct event_config *c;
+	struct event_base *base;
+
+	if ((c = event_config_new()) == NULL)
+		return NULL;
+	(void)event_config_set_flag(c, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(c);
+	event_config_free(c);
+	return base;
+}
+
+/*
  * Privileges, before anything is opened and before nng starts a thread
  * (NO_NEW_PRIVS and Landlock bind only this thread and those made
  * after): started by hand as root with security.user, switch like the
@@ -204,7 +226,7 @@ daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 
 	/* A reader gone away must not kill a daemon (style.md 9). */
 	signal(SIGPIPE, SIG_IGN);
-	if ((d->base = event_base_new()) == NULL)
+	if ((d->base = daemon_event_base()) == NULL)
 		fatalx("cannot create event loop");
 	for (i = 0; i < SN_ARRAY_LEN(sigs); i++) {
 		d->sig_ev[i] =

@@ -83,6 +83,11 @@ const struct sn_metric_def sn_metric_defs[SN_METRIC_COUNT] = {
         [M_SPOOL_SIZE_BYTES] = {"sentinel_spool_size_bytes", G,
                                 "Bytes in ingestd's spool segments.", NOLABELS,
                                 -1, true, NULL, 0},
+        [M_SPOOL_SYNC_LATENCY] = {"sentinel_spool_sync_duration_seconds", H,
+                                  "Time one fdatasync of ingestd's spool "
+                                  "took: every durable answer waits for "
+                                  "one.",
+                                  NOLABELS, -1, false, LAT_BUCKETS},
         [M_HTTP_CONNECTIONS] = {"sentinel_http_connections", G,
                                 "Open connections on ingestd's HTTP port.",
                                 NOLABELS, -1, true, NULL, 0},

@@ -51,6 +51,7 @@ enum sn_metric_id {
 	M_EVENT_BUFFER_SIZE,  /* gauge: events not yet in the database */
 	M_CONSUMER_LAG,       /* gauge {consumer}: events not yet durable */
 	M_SPOOL_SIZE_BYTES,   /* gauge */
+	M_SPOOL_SYNC_LATENCY, /* histogram, one fdatasync of the spool */
 	M_HTTP_CONNECTIONS,   /* gauge: open connections */
 	M_KAFKA_CONSUMER_LAG, /* gauge, 0: no Kafka source exists */
 	/* detectd */

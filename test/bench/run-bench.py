@@ -164,6 +164,23 @@ receivers:
 """
 
 
+class Bare:
+    """test/bench/bare_evhttp: evhttp and ingestd's parser, nothing else."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([os.path.join(BUILD, "bench", "bare_evhttp"),
+                                      str(self.port)])
+        wait_for(lambda: Nginx.answers(self), 10, what="bare_evhttp")
+
+    def url(self):
+        return "http://127.0.0.1:%d/api/v1/telemetry/events" % self.port
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 def start_sentinel(peer):
     """The set on the seed's detectors plus the probe, at info level as
     in production."""
@@ -231,6 +248,27 @@ class Scraper:
         self.thread.join()
 
 
+def hist_delta_quantile(before, after, name, q):
+    """The bucket bound (ms) under which fraction q of the observations
+    of histogram name made between two scrapes fall."""
+    def buckets(samples):
+        out = {}
+        for (n, labels), v in samples.items():
+            if n == name + "_bucket":
+                le = dict(labels)["le"]
+                out[float("inf") if le == "+Inf" else float(le)] = v
+        return out
+    b0, b1 = buckets(before), buckets(after)
+    bounds = sorted(b1)
+    total = b1[float("inf")] - b0.get(float("inf"), 0)
+    if total <= 0:
+        return None
+    for le in bounds:
+        if b1[le] - b0.get(le, 0) >= q * total:
+            return le * 1e3
+    return None
+
+
 def stats(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
 
@@ -241,15 +279,19 @@ def stored_count(s):
 
 # --- cases -------------------------------------------------------------------
 
-def case_single(s, ng, res):
-    """Case 1: single events, Sentinel and nginx in interleaved rounds,
-    then the same with a scraper at work for the cost of a scrape."""
+def case_single(s, ng, bare, res):
+    """Case 1: single events, Sentinel, nginx and the bare evhttp server
+    in interleaved rounds, then the same with a scraper at work for the
+    cost of a scrape."""
     surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
-    sen, ngx, ratio, scr, per_scrape = [], [], [], [], []
+    sen, ngx, brs, ratio, scr, per_scrape = [], [], [], [], [], []
     for r in range(ROUNDS):
         a = wrk(surl, "single.lua", 32, SECONDS)
         assert a["non2xx"] == 0 and a["errors"] == 0, a
         b = wrk(ng.url(), "single.lua", 32, SECONDS)
+        d = wrk(bare.url(), "single.lua", 32, SECONDS)
+        assert d["non2xx"] == 0, d
+        brs.append(d["rps"])
         sup0 = metric_by_daemon(scrape(s), "sentinel_process_cpu_seconds_total")["sentinel"]
         sc = Scraper(s)
         c = wrk(surl, "single.lua", 32, SECONDS)
@@ -261,21 +303,33 @@ def case_single(s, ng, res):
         ngx.append(b["rps"])
         scr.append(c["rps"] / a["rps"])
         ratio.append(a["rps"] / b["rps"])
-        log("round %d: sentinel %.0f req/s, nginx %.0f req/s, with a scrape "
-            "a second %.0f req/s (%d scrapes)" % (r + 1, a["rps"], b["rps"],
-                                                  c["rps"], sc.n))
+        log("round %d: sentinel %.0f req/s, nginx %.0f req/s, bare evhttp "
+            "%.0f req/s, with a scrape a second %.0f req/s (%d scrapes)"
+            % (r + 1, a["rps"], b["rps"], d["rps"], c["rps"], sc.n))
     res["single_event_rps"] = statistics.median(sen)
     res["single_event_ratio_to_nginx"] = statistics.median(ratio)
     res["nginx_rps"] = statistics.median(ngx)
+    res["bare_evhttp_rps"] = statistics.median(brs)
+    res["bare_evhttp_ratio_to_nginx"] = statistics.median(
+        [x / y for x, y in zip(brs, ngx)])
     res["scrape_throughput_ratio"] = statistics.median(scr)
     # the supervisor's CPU per scrape (its own work besides is tiny)
     res["scrape_cpu_ms"] = statistics.median(per_scrape)
     res["detail"]["single"] = {"sentinel_rps": stats(sen), "nginx_rps": stats(ngx),
-                               "ratio": stats(ratio),
+                               "ratio": stats(ratio), "bare_evhttp_rps": stats(brs),
                                "with_scrapes_ratio": stats(scr)}
     if os.path.exists(LOADGEN):
         half = res["single_event_rps"] / 2
+        m0 = scrape(s)
         lg = loadgen(surl, half, SECONDS)
+        m1 = scrape(s)
+        sync = "sentinel_spool_sync_duration_seconds"
+        res["spool_sync_ms_at_half"] = {
+            "p50_le": hist_delta_quantile(m0, m1, sync, 0.5),
+            "p99_le": hist_delta_quantile(m0, m1, sync, 0.99)}
+        log("spool fdatasync at half rate: p50 <= %s ms, p99 <= %s ms"
+            % (res["spool_sync_ms_at_half"]["p50_le"],
+               res["spool_sync_ms_at_half"]["p99_le"]))
         res["single_event_latency_at_half_us"] = lg["latency_us"]
         res["detail"]["single"]["loadgen_at_half"] = lg
         log("at %.0f req/s (half): p50 %s us, p99 %s us, p99.9 %s us, ok %d of %d"
@@ -492,6 +546,8 @@ def table(res):
         ("single events, requests/s (durable)", "%.0f" % res["single_event_rps"]),
         ("  nginx return 202, requests/s", "%.0f" % res["nginx_rps"]),
         ("  ratio to nginx (goal >= 0.45)", "%.2f" % res["single_event_ratio_to_nginx"]),
+        ("  bare evhttp + parser, requests/s (ratio to nginx)", "%.0f (%.2f)"
+         % (res["bare_evhttp_rps"], res["bare_evhttp_ratio_to_nginx"])),
         ("  throughput with /metrics scraped every second", "%.3f of without"
          % res["scrape_throughput_ratio"]),
         ("  supervisor CPU per scrape (ms)", "%.2f" % res["scrape_cpu_ms"]),
@@ -500,6 +556,10 @@ def table(res):
     if lat:
         rows.append(("  latency at half rate p50/p99/p99.9 (ms)", "%.2f / %.2f / %.2f"
                      % (lat["p50"] / 1e3, lat["p99"] / 1e3, lat["p999"] / 1e3)))
+    sync = res.get("spool_sync_ms_at_half")
+    if sync and sync["p99_le"] is not None:
+        rows.append(("  spool fdatasync at half rate, p50 / p99 (ms, bucket bound)",
+                     "<= %g / <= %g" % (sync["p50_le"], sync["p99_le"])))
     rows += [
         ("threshold event to alertd, p50 / p99 (ms, goal p99 < 10)", "%.1f / %.1f"
          % (res["detect_p50_ms"], res["detect_p99_ms"])),
@@ -563,11 +623,12 @@ def main():
         sys.exit("make bench needs wrk and nginx-light (packaging/bench-deps.txt)")
     res = {"machine": {"cpus": os.cpu_count()}, "rounds": ROUNDS,
            "seconds_per_run": SECONDS, "detail": {}}
-    s = ng = None
+    s = ng = bare = None
     peer = Peer()
     try:
         s = start_sentinel(peer)
         ng = Nginx()
+        bare = Bare()
         time.sleep(1)
         samples = scrape(s)
         idle = {"rss": metric_by_daemon(samples, "sentinel_process_resident_memory_bytes")}
@@ -577,7 +638,7 @@ def main():
         peak, stop = {}, threading.Event()
         sampler = threading.Thread(target=sample_rss, args=(s, peak, stop), daemon=True)
         sampler.start()
-        case_single(s, ng, res)
+        case_single(s, ng, bare, res)
         case_detect(s, peer, res)
         case_batch(s, res)
         stop.set()
@@ -595,6 +656,8 @@ def main():
     finally:
         if ng is not None:
             ng.close()
+        if bare is not None:
+            bare.close()
         if s is not None:
             s.cleanup()
         peer.close()

@@ -53,6 +53,7 @@ def test_scrape_format_and_errors(s):
 def test_events_counted_per_application(s):
     before = scrape(s)
     n0 = value(before, "sentinel_ingestion_latency_seconds_count") or 0
+    f0 = value(before, "sentinel_spool_sync_duration_seconds_count") or 0
     evs = []
     for i, app in enumerate(["shop", "shop", "chat", "shop"]):
         e = now_event("pa-%d-%d" % (i, time.monotonic_ns()), latency_ms=100)
@@ -73,6 +74,11 @@ def test_events_counted_per_application(s):
     assert inf == n0 + 2, inf
     assert value(samples, "sentinel_ingestion_latency_seconds_sum") > 0
     assert value(samples, "sentinel_http_requests_total", code="202") >= 2
+    # each 202 waited for a sync of the spool (durability: fsync): at
+    # least one per request, as they were sent one after the other
+    f1 = value(samples, "sentinel_spool_sync_duration_seconds_count")
+    assert f1 >= f0 + 2, (f0, f1)
+    assert value(samples, "sentinel_spool_sync_duration_seconds_sum") > 0
 
 
 def test_label_cap_counts_other(s):

@@ -3,7 +3,9 @@
  * across a reopen; a torn or damaged tail is cut off at open and never
  * read; readers replay from any sequence number, say when what they ask
  * for was deleted, and only see what is durable in fsync mode; segments
- * rotate and are deleted only once every consumer is past them.
+ * rotate and are deleted only once every consumer is past them; a
+ * deleted segment is reused for the next one, and its old records are
+ * never read as new ones, even after a crash left them in the file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -328,6 +331,133 @@ test_fsync_mode_reads_only_durable(void **state)
 	spool_close(sp);
 }
 
+/* The inode of path, 0 when there is no such file. */
+static ino_t
+inode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Whether a segment file of dir is the file with inode ino. */
+static int
+seg_with_inode(const char *dir, ino_t ino)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int found = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".seg") != NULL) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			found |= inode_of(path) == ino;
+		}
+	closedir(d);
+	return found;
+}
+
+static void
+test_deleted_segment_is_reused(void **state)
+{
+	struct fixture *f = *state;
+	struct spool *sp = open_spool(f, SN_DURABILITY_NONE, 1500);
+	struct spool_reader *r;
+	char spare[128];
+	uint64_t after = 0, first;
+	ino_t ino;
+	int segs;
+
+	snprintf(spare, sizeof(spare), "%s/spare", f->dir);
+	append_n(sp, 0, 1, 20, 5); /* seqs 1..100, several segments */
+	assert_true(spool_gc(sp, 50) > 0);
+	/* the first deleted segment is kept as the spare, the rest go */
+	assert_true((ino = inode_of(spare)) != 0);
+	segs = (int)spool_segments(sp);
+	/* the next segment is the spare, renamed */
+	first = append_n(sp, 100, 101, 6, 5) + 1;
+	assert_true((int)spool_segments(sp) > segs);
+	assert_true(inode_of(spare) == 0);
+	assert_true(seg_with_inode(f->dir, ino));
+	/* read from the start: every seq once, in order, none of the old
+	 * records the reused file held */
+	r = spool_reader_new(sp);
+	assert_true(read_all(r, &after) > 0);
+	assert_true(after == first - 1);
+	spool_close(sp);
+
+	/* reopened: the same records, nothing of the old data */
+	sp = open_spool(f, SN_DURABILITY_NONE, 1500);
+	assert_true(spool_last_seq(sp) == first - 1);
+	r = spool_reader_new(sp);
+	after = 0;
+	assert_true(read_all(r, &after) > 0);
+	assert_true(after == first - 1);
+	spool_close(sp);
+}
+
+/*
+ * A crash between reusing a file and cutting it (rotation) leaves the
+ * newest segment with the old segment's records after its own: they
+ * are cut at open, and appending goes on after the segment's own.
+ */
+static void
+test_recycled_tail_is_not_read(void **state)
+{
+	struct fixture *f = *state;
+	struct spool *sp = open_spool(f, SN_DURABILITY_NONE, 0);
+	struct spool_reader *r;
+	struct sn_buf b = {0};
+	char seg1[160], seg2[160], cmd[400];
+	uint64_t after = 0, mark;
+	struct stat st;
+
+	append_n(sp, 0, 1, 10, 5); /* seqs 1..50 in one segment */
+	spool_close(sp);
+	snprintf(seg1, sizeof(seg1), "%s/%020llu.seg", f->dir, 1ULL);
+	snprintf(seg2, sizeof(seg2), "%s/%020llu.seg", f->dir, 51ULL);
+	/* the image a crash leaves: seqs 51..55 written over the start of
+	 * a copy of the old file, its records after them */
+	snprintf(cmd, sizeof(cmd), "cp %s %s.old", seg1, seg1);
+	assert_int_equal(system(cmd), 0);
+	batch(&b, 50, 51, 55);
+	{
+		FILE *fp;
+		uint8_t hdr[SPOOL_RECORD_HDR] = {0};
+		uint32_t crc;
+
+		memcpy(hdr, "SPL1", 4);
+		hdr[4] = (uint8_t)b.len;
+		hdr[5] = (uint8_t)(b.len >> 8);
+		hdr[8] = 51;
+		hdr[16] = 55;
+		crc = sn_crc32c(sn_crc32c(0, hdr + 4, 20), b.data, b.len);
+		for (int i = 0; i < 4; i++)
+			hdr[24 + i] = (uint8_t)(crc >> (8 * i));
+		snprintf(cmd, sizeof(cmd), "%s.old", seg1);
+		assert_int_equal(rename(cmd, seg2), 0);
+		fp = fopen(seg2, "r+");
+		assert_non_null(fp);
+		assert_int_equal(fwrite(hdr, 1, sizeof(hdr), fp), sizeof(hdr));
+		assert_int_equal(fwrite(b.data, 1, b.len, fp), b.len);
+		fclose(fp);
+	}
+	sp = open_spool(f, SN_DURABILITY_NONE, 0);
+	assert_true(spool_last_seq(sp) == 55);
+	assert_int_equal(stat(seg2, &st), 0);
+	assert_true((uint64_t)st.st_size == SPOOL_RECORD_HDR + b.len);
+	/* appending goes on right after 55 */
+	batch(&b, 55, 56, 60);
+	assert_int_equal(spool_append(sp, b.data, b.len, 56, 60, &mark), 0);
+	r = spool_reader_new(sp);
+	assert_true(read_all(r, &after) == 12);
+	assert_true(after == 60);
+	sn_buf_free(&b);
+	spool_close(sp);
+}
+
 int
 main(void)
 {
@@ -343,6 +473,10 @@ main(void)
 	                test_seek_replays_and_reports_loss, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_fsync_mode_reads_only_durable, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_deleted_segment_is_reused,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_recycled_tail_is_not_read,
+	                                        setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
