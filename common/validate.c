@@ -13,19 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jscan.h"
 #include "util.h"
 #include "validate.h"
-
-/*
- * The compact text of each event keeps 15 significant digits for reals:
- * enough that any decimal a client wrote with up to 15 digits (0.045)
- * comes back exactly as written, where jansson's default of 17 would
- * print 0.044999999999999998.  The numeric fields of struct sn_event
- * keep the exact doubles parsed.
- */
-#define INGEST_DUMP_FLAGS       (JSON_COMPACT | JSON_REAL_PRECISION(15))
-#define INGEST_DUMP_FLAGS_EXACT (JSON_COMPACT | JSON_REAL_PRECISION(17))
-#define INGEST_DUMP_OVERFLOW    "1.79769313486232e308"
 
 int
 ingest_body_kind_parse(const char *content_type, enum ingest_body_kind *kind)
@@ -65,12 +55,44 @@ ingest_body_kind_parse(const char *content_type, enum ingest_body_kind *kind)
 
 /* --- one event ----------------------------------------------------------- */
 
-static void
-ingest_set_str(struct sn_str *s, const json_t *v)
-{
-	s->p = json_string_value(v);
-	s->len = (uint32_t)json_string_length(v);
-}
+/*
+ * One event as the scanner walks it (common/jscan.c): the members the
+ * rules look at, kept as views into the text, and the first fault of
+ * its shape.  The rules then run in their fixed order on what was
+ * found, when the event's closing brace is reached.
+ */
+enum {
+	INGEST_F_EVENT_ID,
+	INGEST_F_TIMESTAMP,
+	INGEST_F_EVENT_TYPE,
+	INGEST_F_APPLICATION_ID,
+	INGEST_F_DATA,
+	INGEST_F_STATUS, /* data.status */
+	INGEST_F_MODEL,  /* data.model */
+	INGEST_F_NUMBER, /* data's numbers, in ingest_numbers' order */
+	INGEST_F_COUNT = INGEST_F_NUMBER + 5,
+};
+
+struct ingest_field {
+	enum jscan_type type; /* 0: absent */
+	struct jscan_str str;
+	const char *start, *stop;
+	int64_t integer;
+};
+
+struct ingest_acc {
+	const char *start, *stop; /* the event's text */
+	bool object;              /* the event is an object */
+	bool in_data;             /* inside the data object */
+	bool top_is_data;         /* inside the member named data */
+	bool fault;               /* kind, field and reason hold the first */
+	bool breaks;              /* its text holds line breaks or NULs */
+	uint64_t breaks0;         /* the scanner's count at its start */
+	enum ingest_reject_kind kind;
+	const char *field, *reason;
+	uint32_t data_members;
+	struct ingest_field f[INGEST_F_COUNT];
+};
 
 /* Sets f to a static reason; returns -1 for the caller to pass on. */
 static int
@@ -81,31 +103,6 @@ ingest_fault(struct ingest_fault *f, enum ingest_reject_kind kind,
 	f->field = field;
 	f->reason = reason;
 	return -1;
-}
-
-/*
- * Reads a required non-empty string member of at most max bytes
- * (too_long says so).  Returns 0 with *out set, or -1 with f set.
- */
-static int
-ingest_req_string(json_t *obj, const char *key, size_t max,
-                  const char *too_long, struct sn_str *out,
-                  struct ingest_fault *f)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return ingest_fault(f, INGEST_REJ_INVALID, key, "is required");
-	if (!json_is_string(v))
-		return ingest_fault(f, INGEST_REJ_INVALID, key,
-		                    "must be a string");
-	if (json_string_length(v) == 0)
-		return ingest_fault(f, INGEST_REJ_INVALID, key,
-		                    "must not be empty");
-	if (json_string_length(v) > max)
-		return ingest_fault(f, INGEST_REJ_TOO_LONG, key, too_long);
-	ingest_set_str(out, v);
-	return 0;
 }
 
 /*
@@ -138,102 +135,171 @@ static const struct {
          INGEST_COST_MAX, "must be at most 1000000"},
 };
 
+#define INGEST_IS(k, lit) jscan_str_is((k), lit, sizeof(lit) - 1)
+
+static void
+ingest_acc_begin(struct ingest_acc *a, const struct jscan_item *it)
+{
+	int i;
+
+	/* only what is read before being set */
+	for (i = 0; i < INGEST_F_COUNT; i++)
+		a->f[i].type = 0;
+	a->in_data = a->top_is_data = a->fault = a->breaks = false;
+	a->data_members = 0;
+	a->start = it->start;
+	a->stop = it->stop;
+	a->object = it->type == JSCAN_OBJECT;
+}
+
+static void
+ingest_acc_set(struct ingest_acc *a, int i, const struct jscan_item *it)
+{
+	struct ingest_field *f = &a->f[i];
+
+	f->type = it->type;
+	f->str = it->str;
+	f->start = it->start;
+	f->stop = it->stop;
+	f->integer = it->integer;
+}
+
+/* Which member of the event a key names, or -1. */
+static int
+ingest_top_key(const struct jscan_str *k)
+{
+	switch (k->len) {
+	case 4:
+		return INGEST_IS(k, "data") ? INGEST_F_DATA : -1;
+	case 8:
+		return INGEST_IS(k, "event_id") ? INGEST_F_EVENT_ID : -1;
+	case 9:
+		return INGEST_IS(k, "timestamp") ? INGEST_F_TIMESTAMP : -1;
+	case 10:
+		return INGEST_IS(k, "event_type") ? INGEST_F_EVENT_TYPE : -1;
+	case 14:
+		return INGEST_IS(k, "application_id") ? INGEST_F_APPLICATION_ID
+		                                      : -1;
+	default:
+		return -1;
+	}
+}
+
+/* Which member of data a key names, or -1. */
+static int
+ingest_data_key(const struct jscan_str *k)
+{
+	switch (k->len) {
+	case 4:
+		return INGEST_IS(k, "cost") ? INGEST_F_NUMBER + 4 : -1;
+	case 5:
+		return INGEST_IS(k, "model") ? INGEST_F_MODEL : -1;
+	case 6:
+		return INGEST_IS(k, "status") ? INGEST_F_STATUS : -1;
+	case 10:
+		return INGEST_IS(k, "latency_ms") ? INGEST_F_NUMBER : -1;
+	case 12:
+		return INGEST_IS(k, "total_tokens") ? INGEST_F_NUMBER + 1 : -1;
+	case 13:
+		return INGEST_IS(k, "prompt_tokens") ? INGEST_F_NUMBER + 2 : -1;
+	case 17:
+		return INGEST_IS(k, "completion_tokens") ? INGEST_F_NUMBER + 3
+		                                         : -1;
+	default:
+		return -1;
+	}
+}
+
+static void
+ingest_acc_fault(struct ingest_acc *a, enum ingest_reject_kind kind,
+                 const char *field, const char *reason)
+{
+	a->fault = true;
+	a->kind = kind;
+	a->field = field;
+	a->reason = reason;
+}
+
 /*
- * Reads an optional string member of data of at most INGEST_IDENT_MAX
- * bytes (JSON null counts as absent).  Returns 0, or -1 with f set.
+ * One item inside the event; rel is its level, the event's members
+ * being 2.  The shape rules (nesting, string and key lengths) are
+ * checked in the order of the text, which is the order the rules have
+ * always been checked in, so the first fault is the same one.
+ */
+static void
+ingest_acc_item(struct ingest_acc *a, const struct jscan_item *it, int rel)
+{
+	const char *field;
+	int i;
+
+	if (it->end) {
+		if (rel == 2)
+			a->in_data = false;
+		return;
+	}
+	if (rel == 2) {
+		i = ingest_top_key(&it->key);
+		a->top_is_data = i == INGEST_F_DATA;
+		if (i >= 0)
+			ingest_acc_set(a, i, it);
+		if (a->top_is_data && it->type == JSCAN_OBJECT)
+			a->in_data = true;
+	} else if (rel == 3 && a->in_data) {
+		a->data_members++;
+		if ((i = ingest_data_key(&it->key)) >= 0)
+			ingest_acc_set(a, i, it);
+	}
+	if (a->fault)
+		return;
+	field = a->top_is_data ? "data" : "event";
+	if (it->has_key && it->key.len > INGEST_STRING_MAX)
+		ingest_acc_fault(a, INGEST_REJ_TOO_LONG,
+		                 rel == 2 ? "event" : field,
+		                 "holds a key longer than 65536 bytes");
+	else if ((it->type == JSCAN_OBJECT || it->type == JSCAN_ARRAY) &&
+	         rel > INGEST_DEPTH_MAX)
+		ingest_acc_fault(a, INGEST_REJ_TOO_DEEP, field,
+		                 "nests deeper than 32 levels");
+	else if (it->type == JSCAN_STRING && it->str.len > INGEST_STRING_MAX)
+		ingest_acc_fault(a, INGEST_REJ_TOO_LONG, field,
+		                 "holds a string longer than 65536 bytes");
+}
+
+/*
+ * A required non-empty string member of at most max bytes (too_long
+ * says so).  Returns 0, or -1 with f set.
  */
 static int
-ingest_opt_string(json_t *data, const char *key, const char *field,
-                  struct sn_str *out, struct ingest_fault *f)
+ingest_req_string(const struct ingest_field *v, const char *key, size_t max,
+                  const char *too_long, struct ingest_fault *f)
 {
-	json_t *v = json_object_get(data, key);
-
-	out->p = "";
-	out->len = 0;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return ingest_fault(f, INGEST_REJ_INVALID, field,
+	if (v->type == 0)
+		return ingest_fault(f, INGEST_REJ_INVALID, key, "is required");
+	if (v->type != JSCAN_STRING)
+		return ingest_fault(f, INGEST_REJ_INVALID, key,
 		                    "must be a string");
-	if (json_string_length(v) > INGEST_IDENT_MAX)
-		return ingest_fault(f, INGEST_REJ_TOO_LONG, field,
-		                    "must be at most 256 bytes");
-	ingest_set_str(out, v);
+	if (v->str.len == 0)
+		return ingest_fault(f, INGEST_REJ_INVALID, key,
+		                    "must not be empty");
+	if (v->str.len > max)
+		return ingest_fault(f, INGEST_REJ_TOO_LONG, key, too_long);
 	return 0;
 }
 
-/*
- * Checks the shape of v, found depth levels deep (the event object is
- * level 1): objects and arrays no deeper than INGEST_DEPTH_MAX, strings
- * and keys no longer than INGEST_STRING_MAX.  The recursion is bounded
- * by the depth limit.  Returns 0, or -1 with f's kind and reason set
- * (the caller names the field).
- */
+/* An optional string member of data of at most INGEST_IDENT_MAX bytes
+ * (JSON null counts as absent).  Returns 0, or -1 with f set. */
 static int
-ingest_check_shape(json_t *v, int depth, struct ingest_fault *f)
+ingest_opt_string(const struct ingest_field *v, const char *field,
+                  struct ingest_fault *f)
 {
-	const char *key;
-	json_t *m;
-	size_t i;
-
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		if (depth > INGEST_DEPTH_MAX)
-			return ingest_fault(f, INGEST_REJ_TOO_DEEP, NULL,
-			                    "nests deeper than 32 levels");
-		json_object_foreach(v, key, m)
-		{
-			if (strlen(key) > INGEST_STRING_MAX)
-				return ingest_fault(f, INGEST_REJ_TOO_LONG,
-				                    NULL,
-				                    "holds a key longer than "
-				                    "65536 bytes");
-			if (ingest_check_shape(m, depth + 1, f) < 0)
-				return -1;
-		}
+	if (v->type == 0 || v->type == JSCAN_NULL)
 		return 0;
-	case JSON_ARRAY:
-		if (depth > INGEST_DEPTH_MAX)
-			return ingest_fault(f, INGEST_REJ_TOO_DEEP, NULL,
-			                    "nests deeper than 32 levels");
-		json_array_foreach(v, i, m)
-		{
-			if (ingest_check_shape(m, depth + 1, f) < 0)
-				return -1;
-		}
-		return 0;
-	case JSON_STRING:
-		if (json_string_length(v) > INGEST_STRING_MAX)
-			return ingest_fault(f, INGEST_REJ_TOO_LONG, NULL,
-			                    "holds a string longer than 65536 "
-			                    "bytes");
-		return 0;
-	default:
-		return 0;
-	}
-}
-
-/*
- * The shape of every member of the event, named "data" for data and
- * "event" for the rest (a key too long is the event's).
- */
-static int
-ingest_check_members(json_t *obj, struct ingest_fault *f)
-{
-	const char *key;
-	json_t *m;
-
-	json_object_foreach(obj, key, m)
-	{
-		if (strlen(key) > INGEST_STRING_MAX)
-			return ingest_fault(f, INGEST_REJ_TOO_LONG, "event",
-			                    "holds a key longer than 65536 "
-			                    "bytes");
-		if (ingest_check_shape(m, 2, f) < 0) {
-			f->field = strcmp(key, "data") == 0 ? "data" : "event";
-			return -1;
-		}
-	}
+	if (v->type != JSCAN_STRING)
+		return ingest_fault(f, INGEST_REJ_INVALID, field,
+		                    "must be a string");
+	if (v->str.len > INGEST_IDENT_MAX)
+		return ingest_fault(f, INGEST_REJ_TOO_LONG, field,
+		                    "must be at most 256 bytes");
 	return 0;
 }
 
@@ -262,30 +328,93 @@ ingest_check_window(const struct ingest_opts *o, int64_t ts_ms,
 	return ingest_fault(f, INGEST_REJ_WINDOW, "timestamp", f->buf);
 }
 
-/* data: an object of at most INGEST_FIELDS_MAX members, its well-known
- * numbers in range and its identifiers short strings. */
+/* The RFC 3339 time of a timestamp string; -1 when it is not one. */
 static int
-ingest_check_data(json_t *data, struct sn_event *ev, struct ingest_fault *f)
+ingest_parse_ts(const struct jscan_str *s, int64_t *ms)
 {
-	json_t *v;
+	char buf[128], *p;
+	int rc;
+
+	if (!s->esc)
+		return sn_rfc3339_parse(s->raw, s->len, ms);
+	p = s->len <= sizeof(buf) ? buf : malloc(s->len);
+	if (p == NULL)
+		return -1;
+	jscan_unescape(s, p);
+	rc = sn_rfc3339_parse(p, s->len, ms);
+	if (p != buf)
+		free(p);
+	return rc;
+}
+
+/*
+ * The rules on one event, in their order: the shape first (the rules
+ * below may then trust it), event_id, timestamp (and o's window),
+ * event_type, application_id, data.  Fills ev's numbers and time (not
+ * its strings).  Returns 0, or -1 with f filled.
+ */
+static int
+ingest_check_acc(const struct ingest_acc *a, const struct ingest_opts *o,
+                 struct sn_event *ev, struct ingest_fault *f)
+{
+	const struct ingest_field *data = &a->f[INGEST_F_DATA], *v;
+	struct jscan_item it;
 	size_t i;
 	double d;
 
-	if (data == NULL)
+	memset(ev, 0, sizeof(*ev));
+	ev->model.p = ev->status.p = ev->json.p = "";
+	f->buf[0] = '\0';
+	if (!a->object)
+		return ingest_fault(f, INGEST_REJ_INVALID, "event",
+		                    "must be a JSON object");
+	if (a->fault)
+		return ingest_fault(f, a->kind, a->field, a->reason);
+	if (ingest_req_string(&a->f[INGEST_F_EVENT_ID], "event_id",
+	                      SN_EVENT_ID_MAX, "must be at most 128 bytes",
+	                      f) < 0)
+		return -1;
+	/* Its length is bounded by the shape check; the parse decides. */
+	if (ingest_req_string(&a->f[INGEST_F_TIMESTAMP], "timestamp",
+	                      INGEST_STRING_MAX, "not an RFC 3339 timestamp",
+	                      f) < 0)
+		return -1;
+	if (ingest_parse_ts(&a->f[INGEST_F_TIMESTAMP].str, &ev->ts_ms) < 0)
+		return ingest_fault(f, INGEST_REJ_INVALID, "timestamp",
+		                    "not an RFC 3339 timestamp");
+	if (o != NULL && o->window && ingest_check_window(o, ev->ts_ms, f) < 0)
+		return -1;
+	if (ingest_req_string(&a->f[INGEST_F_EVENT_TYPE], "event_type",
+	                      INGEST_IDENT_MAX, "must be at most 256 bytes",
+	                      f) < 0 ||
+	    ingest_req_string(&a->f[INGEST_F_APPLICATION_ID], "application_id",
+	                      INGEST_IDENT_MAX, "must be at most 256 bytes",
+	                      f) < 0)
+		return -1;
+	/* data: an object of at most INGEST_FIELDS_MAX members, its
+	 * well-known numbers in range and its identifiers short strings */
+	if (data->type == 0)
 		return ingest_fault(f, INGEST_REJ_INVALID, "data",
 		                    "is required");
-	if (!json_is_object(data))
+	if (data->type != JSCAN_OBJECT)
 		return ingest_fault(f, INGEST_REJ_INVALID, "data",
 		                    "must be an object");
-	if (json_object_size(data) > INGEST_FIELDS_MAX)
+	if (a->data_members > INGEST_FIELDS_MAX)
 		return ingest_fault(f, INGEST_REJ_FIELDS, "data",
 		                    "has more than 256 fields");
 	for (i = 0; i < SN_ARRAY_LEN(ingest_numbers); i++) {
-		v = json_object_get(data, ingest_numbers[i].key);
-		if (v == NULL || json_is_null(v))
+		v = &a->f[INGEST_F_NUMBER + i];
+		if (v->type == 0 || v->type == JSCAN_NULL)
 			continue;
-		/* jansson already refuses NaN, Infinity and 1e400. */
-		d = json_is_number(v) ? json_number_value(v) : -1;
+		if (v->type == JSCAN_INTEGER || v->type == JSCAN_REAL) {
+			it.type = v->type;
+			it.start = v->start;
+			it.stop = v->stop;
+			it.integer = v->integer;
+			d = jscan_number(&it);
+		} else
+			d = -1;
+		/* the scanner already refuses NaN, Infinity and 1e400 */
 		if (!isfinite(d) || d < 0)
 			return ingest_fault(f, INGEST_REJ_INVALID,
 			                    ingest_numbers[i].field,
@@ -297,17 +426,59 @@ ingest_check_data(json_t *data, struct sn_event *ev, struct ingest_fault *f)
 		memcpy((char *)ev + ingest_numbers[i].off, &d, sizeof(d));
 		ev->present |= ingest_numbers[i].bit;
 	}
-	if (ingest_opt_string(data, "status", "data.status", &ev->status, f) <
-	    0)
+	if (ingest_opt_string(&a->f[INGEST_F_STATUS], "data.status", f) < 0 ||
+	    ingest_opt_string(&a->f[INGEST_F_MODEL], "data.model", f) < 0)
 		return -1;
-	return ingest_opt_string(data, "model", "data.model", &ev->model, f);
+	f->field = NULL;
+	f->reason = NULL;
+	return 0;
+}
+
+/*
+ * Walks the rest of the event begun by item (a value at depth) in s.
+ * Returns jscan_next's last answer: 1 with the event's end reached, or
+ * 0, -1, -2.
+ */
+static int
+ingest_walk_event(struct jscan *s, const struct jscan_item *first,
+                  struct ingest_acc *a)
+{
+	struct jscan_item it;
+	int depth = first->depth, rc;
+
+	ingest_acc_begin(a, first);
+	a->breaks0 = s->breaks;
+	if (first->type != JSCAN_OBJECT && first->type != JSCAN_ARRAY) {
+		a->stop = first->stop;
+		return 1;
+	}
+	while ((rc = jscan_next(s, &it)) == 1) {
+		if (it.end && it.depth == depth) {
+			a->stop = it.stop;
+			a->breaks = s->breaks != a->breaks0;
+			return 1;
+		}
+		if (a->object)
+			ingest_acc_item(a, &it, it.depth - depth + 1);
+	}
+	return rc;
 }
 
 int
 ingest_check_event(json_t *obj, const struct ingest_opts *o,
                    struct sn_event *ev, struct ingest_fault *f)
 {
-	json_t *ts;
+	static const char *const keys[] = {"event_id", "timestamp",
+	                                   "event_type", "application_id"};
+	struct sn_str *views[] = {&ev->event_id, &ev->timestamp,
+	                          &ev->event_type, &ev->application_id};
+	struct ingest_acc a;
+	struct jscan_item it;
+	struct jscan s;
+	json_t *data, *v;
+	char *text;
+	size_t i;
+	int rc;
 
 	memset(ev, 0, sizeof(*ev));
 	ev->model.p = ev->status.p = ev->json.p = "";
@@ -315,36 +486,47 @@ ingest_check_event(json_t *obj, const struct ingest_opts *o,
 	if (!json_is_object(obj))
 		return ingest_fault(f, INGEST_REJ_INVALID, "event",
 		                    "must be a JSON object");
-	/* The shape first: the rules below may then trust it. */
-	if (ingest_check_members(obj, f) < 0)
+	/*
+	 * One parser decides: the object's text goes through it (17
+	 * digits give every real back exactly).  A tree jansson read has
+	 * no \u0000 and is less than 2048 deep, so its text is well-formed.
+	 */
+	if ((text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17))) ==
+	    NULL)
+		return ingest_fault(f, INGEST_REJ_INVALID, "event",
+		                    "cannot be written as JSON");
+	jscan_init(&s);
+	jscan_begin(&s, text, strlen(text));
+	rc = jscan_next(&s, &it);
+	if (rc == 1)
+		rc = ingest_walk_event(&s, &it, &a);
+	if (rc == 1)
+		rc = jscan_next(&s, &it);
+	jscan_free(&s);
+	if (rc != 0) {
+		free(text);
+		return ingest_fault(f, INGEST_REJ_INVALID, "event",
+		                    "cannot be written as JSON");
+	}
+	rc = ingest_check_acc(&a, o, ev, f);
+	free(text);
+	if (rc < 0)
 		return -1;
-	if (ingest_req_string(obj, "event_id", SN_EVENT_ID_MAX,
-	                      "must be at most 128 bytes", &ev->event_id,
-	                      f) < 0)
-		return -1;
-	/* Its length is bounded by the shape check; the parse decides. */
-	if (ingest_req_string(obj, "timestamp", INGEST_STRING_MAX,
-	                      "not an RFC 3339 timestamp", &ev->timestamp,
-	                      f) < 0)
-		return -1;
-	ts = json_object_get(obj, "timestamp");
-	if (sn_rfc3339_parse(json_string_value(ts), json_string_length(ts),
-	                     &ev->ts_ms) < 0)
-		return ingest_fault(f, INGEST_REJ_INVALID, "timestamp",
-		                    "not an RFC 3339 timestamp");
-	if (o != NULL && o->window && ingest_check_window(o, ev->ts_ms, f) < 0)
-		return -1;
-	if (ingest_req_string(obj, "event_type", INGEST_IDENT_MAX,
-	                      "must be at most 256 bytes", &ev->event_type,
-	                      f) < 0 ||
-	    ingest_req_string(obj, "application_id", INGEST_IDENT_MAX,
-	                      "must be at most 256 bytes", &ev->application_id,
-	                      f) < 0)
-		return -1;
-	if (ingest_check_data(json_object_get(obj, "data"), ev, f) < 0)
-		return -1;
-	f->field = NULL;
-	f->reason = NULL;
+	/* the strings: views into obj, as before */
+	for (i = 0; i < SN_ARRAY_LEN(keys); i++) {
+		v = json_object_get(obj, keys[i]);
+		views[i]->p = json_string_value(v);
+		views[i]->len = (uint32_t)json_string_length(v);
+	}
+	data = json_object_get(obj, "data");
+	if (json_is_string(v = json_object_get(data, "status"))) {
+		ev->status.p = json_string_value(v);
+		ev->status.len = (uint32_t)json_string_length(v);
+	}
+	if (json_is_string(v = json_object_get(data, "model"))) {
+		ev->model.p = json_string_value(v);
+		ev->model.len = (uint32_t)json_string_length(v);
+	}
 	return 0;
 }
 
@@ -383,14 +565,48 @@ ingest_grow(void **arr, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
+/*
+ * The events' texts live in a few blocks of the result, rather than
+ * one allocation each: a malloc and a free per event were a tenth of
+ * the parser's time.
+ */
+struct ingest_block {
+	struct ingest_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+/* n bytes for an event's text; NULL on ENOMEM. */
+static char *
+ingest_alloc(struct ingest_result *res, size_t n)
+{
+	struct ingest_block *b = res->blocks;
+	size_t cap;
+
+	if (b == NULL || b->cap - b->used < n) {
+		cap = b == NULL ? 4096 : b->cap < 1048576 ? 2 * b->cap : b->cap;
+		if (cap < n)
+			cap = n;
+		if (cap > SIZE_MAX - sizeof(*b) ||
+		    (b = malloc(sizeof(*b) + cap)) == NULL)
+			return NULL;
+		b->next = res->blocks;
+		b->used = 0;
+		b->cap = cap;
+		res->blocks = b;
+	}
+	b->used += n;
+	return b->data + b->used - n;
+}
+
 static void
 ingest_clear_events(struct ingest_result *res)
 {
-	size_t i;
+	struct ingest_block *b;
 
-	for (i = 0; i < res->nevents; i++) {
-		json_decref(res->events[i].obj);
-		free(res->events[i].json);
+	while ((b = res->blocks) != NULL) {
+		res->blocks = b->next;
+		free(b);
 	}
 	res->nevents = 0;
 }
@@ -405,9 +621,10 @@ ingest_result_free(struct ingest_result *res)
 }
 
 /*
- * Makes a reason printable ASCII: jansson quotes the offending bytes of
- * the body in its messages ("invalid token near '...'"), and those may
- * be anything, while the reason goes back to the client inside JSON.
+ * Makes a reason printable ASCII: the scanner quotes the offending
+ * bytes of the body in its messages ("invalid token near '...'"), and
+ * those may be anything, while the reason goes back to the client
+ * inside JSON.
  */
 static void
 ingest_printable(char *s)
@@ -439,19 +656,21 @@ ingest_fail(struct ingest_result *res, enum ingest_status st, const char *fmt,
 	return st;
 }
 
-/* Records a rejection of event index; -1 on ENOMEM. */
+/* Records a rejection of event index (a its text, NULL when it is not
+ * JSON); -1 on ENOMEM. */
 static int ingest_add_reject(struct ingest_result *res, uint32_t index,
-                             json_t *obj, enum ingest_reject_kind kind,
-                             const char *field, const char *fmt, ...)
+                             const struct ingest_acc *a,
+                             enum ingest_reject_kind kind, const char *field,
+                             const char *fmt, ...)
         __attribute__((format(printf, 6, 7)));
 
 static int
-ingest_add_reject(struct ingest_result *res, uint32_t index, json_t *obj,
-                  enum ingest_reject_kind kind, const char *field,
-                  const char *fmt, ...)
+ingest_add_reject(struct ingest_result *res, uint32_t index,
+                  const struct ingest_acc *a, enum ingest_reject_kind kind,
+                  const char *field, const char *fmt, ...)
 {
+	const struct ingest_field *id;
 	struct ingest_reject *r;
-	json_t *id;
 	va_list ap;
 
 	if (ingest_grow((void **)&res->rejects, &res->cap_rejects,
@@ -464,12 +683,11 @@ ingest_add_reject(struct ingest_result *res, uint32_t index, json_t *obj,
 	r->kind = kind;
 	/* Echo the id only when it is a valid one, so the answer stays
 	 * small and well-formed whatever the client sent. */
-	id = json_is_object(obj) ? json_object_get(obj, "event_id") : NULL;
-	if (json_is_string(id) && json_string_length(id) > 0 &&
-	    json_string_length(id) <= SN_EVENT_ID_MAX) {
+	id = a != NULL && a->object ? &a->f[INGEST_F_EVENT_ID] : NULL;
+	if (id != NULL && id->type == JSCAN_STRING && id->str.len > 0 &&
+	    id->str.len <= SN_EVENT_ID_MAX) {
 		r->has_event_id = true;
-		memcpy(r->event_id, json_string_value(id),
-		       json_string_length(id));
+		jscan_unescape(&id->str, r->event_id);
 	}
 	va_start(ap, fmt);
 	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
@@ -478,67 +696,101 @@ ingest_add_reject(struct ingest_result *res, uint32_t index, json_t *obj,
 	return 0;
 }
 
+/* Writes str unescaped and NUL-terminated at *w; the view into *s. */
+static void
+ingest_put(char **w, const struct ingest_field *v, struct sn_str *s)
+{
+	if (v->type != JSCAN_STRING)
+		return; /* an absent optional one stays "" */
+	jscan_unescape(&v->str, *w);
+	s->p = *w;
+	s->len = (uint32_t)v->str.len;
+	*w += v->str.len;
+	*(*w)++ = '\0';
+}
+
 /*
- * Validates obj (borrowed) as event index and files it as accepted or
- * rejected.  Returns 0, or -1 on ENOMEM.
+ * The event's text without the blanks between its tokens (and the NUL
+ * bytes the scanner steps over there), into out; returns its length.
+ * Strings hold neither.
+ */
+static size_t
+ingest_compact(const char *p, const char *end, char *out)
+{
+	char *w = out;
+
+	for (; p < end; p++) {
+		if (*p == '"') {
+			*w++ = *p++;
+			for (; *p != '"'; p++) {
+				if (*p == '\\')
+					*w++ = *p++;
+				*w++ = *p;
+			}
+			*w++ = '"';
+		} else if (*p != ' ' && *p != '\t' && *p != '\n' &&
+		           *p != '\r' && *p != '\0')
+			*w++ = *p;
+	}
+	return (size_t)(w - out);
+}
+
+/*
+ * Validates the event a (index in the body) and files it as accepted
+ * or rejected.  Returns 0, or -1 on ENOMEM.
  */
 static int
 ingest_take(struct ingest_result *res, const struct ingest_opts *o,
-            uint32_t index, json_t *obj, const char *raw, size_t rawlen)
+            uint32_t index, const struct ingest_acc *a)
 {
+	static const int strs[] = {INGEST_F_EVENT_ID,   INGEST_F_TIMESTAMP,
+	                           INGEST_F_EVENT_TYPE, INGEST_F_APPLICATION_ID,
+	                           INGEST_F_MODEL,      INGEST_F_STATUS};
+	size_t rawlen = (size_t)(a->stop - a->start), size, len, i;
 	struct ingest_event *e;
 	struct ingest_fault f;
 	struct sn_event ev;
-	size_t len;
-	char *text;
-	bool dumped;
+	char *text, *w;
 
-	if (ingest_check_event(obj, o, &ev, &f) < 0)
-		return ingest_add_reject(res, index, obj, f.kind, f.field, "%s",
+	if (ingest_check_acc(a, o, &ev, &f) < 0)
+		return ingest_add_reject(res, index, a, f.kind, f.field, "%s",
 		                         f.reason);
 	/*
 	 * The event travels on as the client wrote it: the bytes of its
-	 * value in the body (jansson read them, so they are valid JSON).
-	 * Copying them costs a fraction of serialising the tree again,
-	 * which was a third of the parser's time.  A value spread over
-	 * several lines is written again compactly, so that an event is
-	 * always one line, and so is one holding a NUL byte between its
-	 * tokens (jansson reads past one; the text must be a C string).
+	 * value in the body, blanks around trimmed.  A value spread over
+	 * several lines loses the blanks between its tokens, so that an
+	 * event is always one line; so does one holding a NUL byte between
+	 * its tokens (the text must be a C string).  Its strings follow,
+	 * unescaped, for the views of ev.
 	 */
-	dumped = raw == NULL || memchr(raw, '\n', rawlen) != NULL ||
-	         memchr(raw, '\r', rawlen) != NULL ||
-	         memchr(raw, '\0', rawlen) != NULL;
-	if (!dumped) {
-		if ((text = malloc(rawlen + 1)) == NULL)
-			return -1;
-		memcpy(text, raw, rawlen);
-		text[rawlen] = '\0';
-	} else if ((text = json_dumps(obj, INGEST_DUMP_FLAGS)) == NULL) {
+	size = rawlen + 1;
+	for (i = 0; i < SN_ARRAY_LEN(strs); i++)
+		if (a->f[strs[i]].type == JSCAN_STRING)
+			size += a->f[strs[i]].str.len + 1;
+	if ((text = ingest_alloc(res, size)) == NULL)
 		return -1;
+	if (a->breaks)
+		len = ingest_compact(a->start, a->stop, text);
+	else {
+		memcpy(text, a->start, rawlen);
+		len = rawlen;
 	}
-	/*
-	 * 15 digits round the largest reals (above 1.797693134862315e308)
-	 * up past DBL_MAX, to this text, which no JSON parser reads back:
-	 * such an event keeps the 17 digits that always do (found by
-	 * test/fuzz/fuzz_event.c).
-	 */
-	if (dumped && strstr(text, INGEST_DUMP_OVERFLOW) != NULL) {
-		free(text);
-		if ((text = json_dumps(obj, INGEST_DUMP_FLAGS_EXACT)) == NULL)
-			return -1;
-	}
-	if ((len = strlen(text)) > UINT32_MAX) {
-		free(text);
-		return ingest_add_reject(res, index, obj, INGEST_REJ_TOO_LONG,
+	text[len] = '\0';
+	if (len > UINT32_MAX) {
+		return ingest_add_reject(res, index, a, INGEST_REJ_TOO_LONG,
 		                         "event", "too large");
 	}
+	w = text + len + 1;
+	ingest_put(&w, &a->f[INGEST_F_EVENT_ID], &ev.event_id);
+	ingest_put(&w, &a->f[INGEST_F_TIMESTAMP], &ev.timestamp);
+	ingest_put(&w, &a->f[INGEST_F_EVENT_TYPE], &ev.event_type);
+	ingest_put(&w, &a->f[INGEST_F_APPLICATION_ID], &ev.application_id);
+	ingest_put(&w, &a->f[INGEST_F_MODEL], &ev.model);
+	ingest_put(&w, &a->f[INGEST_F_STATUS], &ev.status);
 	if (ingest_grow((void **)&res->events, &res->cap_events, res->nevents,
-	                sizeof(*res->events)) < 0) {
-		free(text);
+	                sizeof(*res->events)) < 0)
 		return -1;
-	}
 	e = &res->events[res->nevents++];
-	e->obj = json_incref(obj);
 	e->json = text;
 	e->ev = ev;
 	e->ev.json.p = text;
@@ -560,185 +812,96 @@ ingest_blank(const char *p, size_t len)
 	return true;
 }
 
-static const char *
-ingest_skip_blank(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
-	return p;
-}
-
-/* Narrows [*p, *p + *len) to its text without blanks around it. */
-static void
-ingest_trim(const char **p, size_t *len)
-{
-	const char *b = ingest_skip_blank(*p, *p + *len), *e = *p + *len;
-
-	while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-	                 e[-1] == '\n'))
-		e--;
-	*p = b;
-	*len = (size_t)(e - b);
-}
-
 /*
- * The end of the JSON value starting at p, in text jansson has read
- * whole (so valid JSON: no checks beyond staying inside end).
+ * A JSON body: one event object, or an array of them.  The body is
+ * scanned once; each event is filed when its closing brace is reached,
+ * and malformed JSON anywhere drops them all again.
  */
-static const char *
-ingest_value_end(const char *p, const char *end)
-{
-	int depth = 0;
-
-	for (; p < end; p++) {
-		switch (*p) {
-		case '"':
-			for (p++; p < end && *p != '"'; p++)
-				if (*p == '\\')
-					p++;
-			if (depth == 0)
-				return p < end ? p + 1 : end;
-			break;
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			if (depth == 0)
-				return p; /* the array's end after a scalar */
-			if (--depth == 0)
-				return p + 1;
-			break;
-		case ',':
-		case ' ':
-		case '\t':
-		case '\r':
-		case '\n':
-			if (depth == 0)
-				return p;
-			break;
-		}
-	}
-	return end;
-}
-
-/*
- * Where each of the n values of the array that is the whole body
- * starts, and its length.  Returns 0, or -1 when the text does not
- * split into n values (the caller then serialises each value again).
- */
-static int
-ingest_array_spans(const char *body, size_t len, size_t n, const char **at,
-                   size_t *alen)
-{
-	const char *p = body, *end = body + len, *e;
-	size_t i;
-
-	p = ingest_skip_blank(p, end);
-	if (p == end || *p++ != '[')
-		return -1;
-	for (i = 0; i < n; i++) {
-		p = ingest_skip_blank(p, end);
-		if (p == end)
-			return -1;
-		e = ingest_value_end(p, end);
-		if (e == p)
-			return -1;
-		at[i] = p;
-		alen[i] = (size_t)(e - p);
-		p = ingest_skip_blank(e, end);
-		if (p < end && *p == ',')
-			p++;
-		else if (i + 1 < n)
-			return -1;
-	}
-	return p < end && *p == ']' ? 0 : -1;
-}
-
 static enum ingest_status
-ingest_parse_json(const char *body, size_t len, const struct ingest_opts *o,
-                  struct ingest_result *res)
+ingest_parse_json(struct jscan *s, const char *body, size_t len,
+                  const struct ingest_opts *o, struct ingest_result *res)
 {
-	uint32_t max_events = o->max_events;
-	json_error_t err;
-	json_t *root;
-	const char **at;
-	size_t i, n, *alen;
-	bool whole;
+	struct ingest_acc a;
+	struct jscan_item it;
+	size_t n = 0;
+	bool nomem = false;
+	int rc;
 
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-	if (root == NULL)
-		return ingest_fail(res, INGEST_ERR_JSON,
-		                   "%s at line %d column %d", err.text,
-		                   err.line, err.column);
-	if (json_is_object(root)) {
-		const char *p = body;
-		size_t plen = len;
-
-		ingest_trim(&p, &plen);
+	jscan_begin(s, body, len);
+	if ((rc = jscan_next(s, &it)) == 1 && it.type == JSCAN_OBJECT) {
 		res->total = 1;
-		if (ingest_take(res, o, 0, root, p, plen) < 0) {
-			json_decref(root);
-			return ingest_fail(res, INGEST_ERR_NOMEM,
-			                   "out of memory");
+		rc = ingest_walk_event(s, &it, &a);
+		if (rc == 1 && (rc = jscan_next(s, &it)) == 0 &&
+		    ingest_take(res, o, 0, &a) < 0)
+			nomem = true;
+	} else if (rc == 1) {
+		/* without an object, an array: the root is one or the
+		 * other */
+		res->batch = true;
+		while ((rc = jscan_next(s, &it)) == 1) {
+			if (it.end)
+				continue; /* the array's end */
+			rc = ingest_walk_event(s, &it, &a);
+			if (rc != 1)
+				break;
+			/* past the limit: only the count matters */
+			if (++n <= o->max_events && !nomem &&
+			    ingest_take(res, o, (uint32_t)(n - 1), &a) < 0)
+				nomem = true;
 		}
-		json_decref(root);
-		return INGEST_OK;
 	}
-	/* Without JSON_DECODE_ANY the root is an object or an array. */
-	res->batch = true;
-	n = json_array_size(root);
-	if (n == 0) {
-		json_decref(root);
+	if (rc == -1)
+		return ingest_fail(res, INGEST_ERR_JSON,
+		                   "%s at line %d column %d", s->err.text,
+		                   s->err.line, s->err.column);
+	if (rc == -2 || nomem)
+		return ingest_fail(res, INGEST_ERR_NOMEM, "out of memory");
+	if (!res->batch)
+		return INGEST_OK;
+	if (n == 0)
 		return ingest_fail(res, INGEST_ERR_EMPTY,
 		                   "the array holds no events");
-	}
-	if (n > max_events) {
-		json_decref(root);
+	if (n > o->max_events)
 		return ingest_fail(res, INGEST_ERR_TOO_MANY,
 		                   "%zu events, at most %u allowed", n,
-		                   max_events);
-	}
+		                   o->max_events);
 	res->total = (uint32_t)n;
-	at = malloc(n * sizeof(*at));
-	alen = malloc(n * sizeof(*alen));
-	if (at == NULL || alen == NULL) {
-		free(at);
-		free(alen);
-		json_decref(root);
-		return ingest_fail(res, INGEST_ERR_NOMEM, "out of memory");
-	}
-	whole = ingest_array_spans(body, len, n, at, alen) == 0;
-	for (i = 0; i < n; i++) {
-		if (ingest_take(res, o, (uint32_t)i, json_array_get(root, i),
-		                whole ? at[i] : NULL,
-		                whole ? alen[i] : 0) < 0) {
-			free(at);
-			free(alen);
-			json_decref(root);
-			return ingest_fail(res, INGEST_ERR_NOMEM,
-			                   "out of memory");
-		}
-	}
-	free(at);
-	free(alen);
-	json_decref(root);
 	return INGEST_OK;
 }
 
+/* One NDJSON line, event index: malformed JSON rejects it alone.
+ * Returns 0, or -1 on ENOMEM. */
+static int
+ingest_parse_line(struct jscan *s, const char *p, size_t len, int lineno,
+                  const struct ingest_opts *o, uint32_t index,
+                  struct ingest_result *res)
+{
+	struct ingest_acc a;
+	struct jscan_item it;
+	int rc;
+
+	jscan_begin(s, p, len);
+	if ((rc = jscan_next(s, &it)) == 1 &&
+	    (rc = ingest_walk_event(s, &it, &a)) == 1)
+		rc = jscan_next(s, &it);
+	if (rc == 0)
+		return ingest_take(res, o, index, &a);
+	if (rc == -2)
+		return -1;
+	return ingest_add_reject(res, index, NULL, INGEST_REJ_JSON, "event",
+	                         "invalid JSON: %s at line %d column %d",
+	                         s->err.text, lineno, s->err.column);
+}
+
 static enum ingest_status
-ingest_parse_ndjson(const char *body, size_t len, const struct ingest_opts *o,
-                    struct ingest_result *res)
+ingest_parse_ndjson(struct jscan *s, const char *body, size_t len,
+                    const struct ingest_opts *o, struct ingest_result *res)
 {
 	uint32_t max_events = o->max_events;
-	const char *p, *end = body + len, *nl, *v;
-	json_error_t err;
-	size_t n = 0, llen, vlen;
+	const char *p, *end = body + len, *nl;
+	size_t n = 0, llen;
 	uint32_t index = 0;
 	int lineno = 0;
-	json_t *obj;
-	int rc;
 
 	res->batch = true;
 	/* Count first, so an oversized body is refused before parsing. */
@@ -763,20 +926,7 @@ ingest_parse_ndjson(const char *body, size_t len, const struct ingest_opts *o,
 		llen = (size_t)(nl - p);
 		if (ingest_blank(p, llen))
 			continue;
-		obj = json_loadb(p, llen, JSON_REJECT_DUPLICATES, &err);
-		v = p;
-		vlen = llen;
-		ingest_trim(&v, &vlen);
-		if (obj == NULL)
-			rc = ingest_add_reject(res, index, NULL,
-			                       INGEST_REJ_JSON, "event",
-			                       "invalid JSON: %s at line %d "
-			                       "column %d",
-			                       err.text, lineno, err.column);
-		else
-			rc = ingest_take(res, o, index, obj, v, vlen);
-		json_decref(obj);
-		if (rc < 0)
+		if (ingest_parse_line(s, p, llen, lineno, o, index, res) < 0)
 			return ingest_fail(res, INGEST_ERR_NOMEM,
 			                   "out of memory");
 		index++;
@@ -788,14 +938,21 @@ enum ingest_status
 ingest_parse(const char *body, size_t len, enum ingest_body_kind kind,
              const struct ingest_opts *o, struct ingest_result *res)
 {
+	enum ingest_status st;
+	struct jscan s;
+
 	res->status = INGEST_OK;
 	res->limit = o->max_events;
 	res->reason[0] = '\0';
 	if (body == NULL || ingest_blank(body, len))
 		return ingest_fail(res, INGEST_ERR_EMPTY, "the body is empty");
+	jscan_init(&s);
 	if (kind == INGEST_BODY_NDJSON)
-		return ingest_parse_ndjson(body, len, o, res);
-	return ingest_parse_json(body, len, o, res);
+		st = ingest_parse_ndjson(&s, body, len, o, res);
+	else
+		st = ingest_parse_json(&s, body, len, o, res);
+	jscan_free(&s);
+	return st;
 }
 
 enum ingest_status

@@ -2,8 +2,10 @@
  * validate.h: turning a body of events (an HTTP request, a replay file, a
  * control request) into validated telemetry events.  Shared by ingestd,
  * detectd and sentinel-cli, so one parser decides what an event is.
- * Pure code (jansson, no libevent) so the unit tests can drive
- * it directly (test/unit/test_validate.c).
+ * Pure code (no libevent) so the unit tests can drive it directly
+ * (test/unit/test_validate.c).  Bodies are read by the strict scanner
+ * of common/jscan.h in one pass, without building a tree: it accepts
+ * and refuses exactly what jansson does, with jansson's messages.
  *
  * A body is one event object, a JSON array of event objects, or NDJSON
  * (one object per non-empty line).  Each event is checked on its own:
@@ -91,15 +93,21 @@ enum ingest_reject_kind {
 	INGEST_REJ_WINDOW,      /* timestamp_out_of_window */
 };
 
+struct ingest_block;
+
 /* One accepted event. */
 struct ingest_event {
-	json_t *obj; /* the event object; one reference, owned */
-	char *json;  /* compact JSON text of obj, owned (free()) */
 	/*
-	 * The decoded event.  Its strings are views into obj (event_id,
-	 * event_type, application_id, timestamp, data.model, data.status)
-	 * and into json (the json field): valid while this entry lives.
-	 * seq and recv_ms are left 0 for the caller to set.
+	 * The event's compact JSON text, NUL-terminated, followed by its
+	 * unescaped strings (event_id, timestamp, event_type,
+	 * application_id, data.model, data.status), each NUL-terminated.
+	 * Held by the result (ingest_result_free releases it).
+	 */
+	char *json;
+	/*
+	 * The decoded event.  Its strings are views into json's block,
+	 * valid while this entry lives.  seq and recv_ms are left 0 for
+	 * the caller to set.
 	 */
 	struct sn_event ev;
 	uint32_t index; /* position in the body, from 0 */
@@ -124,7 +132,7 @@ struct ingest_reject {
 /*
  * Everything a parse produced.  Zero-initialise before
  * ingest_parse_body; release with ingest_result_free, which frees
- * every event, its object and its text.
+ * every event and its text.
  */
 struct ingest_result {
 	enum ingest_status status;
@@ -137,14 +145,17 @@ struct ingest_result {
 	size_t cap_events, cap_rejects; /* allocated entries */
 	/* whole-body error, "" when OK; printable ASCII only */
 	char reason[INGEST_REASON_MAX];
-	uint32_t limit; /* max_events, for TOO_MANY */
+	uint32_t limit;              /* max_events, for TOO_MANY */
+	struct ingest_block *blocks; /* the events' texts */
 };
 
 /*
  * Parses and validates body (len bytes, not NUL-terminated) of the
- * given kind, accepting at most max_events events.  JSON is parsed with
- * duplicate keys rejected; NaN, Infinity, numbers out of range for a
- * double and integers beyond 64 bits are malformed JSON to jansson.
+ * given kind, accepting at most max_events events.  JSON is read as
+ * jansson's json_loadb(JSON_REJECT_DUPLICATES) would: duplicate keys,
+ * NaN, Infinity, numbers out of range for a double, integers beyond 64
+ * bits, "\u0000" and invalid UTF-8 are malformed JSON, with jansson's
+ * message ("invalid token near 'tru'") and position.
  *
  * An NDJSON line that is not valid JSON rejects that event only (field
  * "event", the reason says where); malformed JSON in a JSON body fails
@@ -171,7 +182,8 @@ void ingest_result_free(struct ingest_result *res);
  * Validates one event object and fills ev with views into it (every
  * field but seq, recv_ms and json).  Returns 0, or -1 with *field (a
  * static string naming the first bad field) and *reason (a static
- * sentence) set.  obj is borrowed.
+ * sentence) set.  obj is borrowed.  For callers holding a tree (off the
+ * ingest path): the object's text goes through the same scanner.
  */
 int ingest_validate_event(json_t *obj, struct sn_event *ev, const char **field,
                           const char **reason);

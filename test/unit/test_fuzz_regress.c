@@ -40,6 +40,10 @@
 #include "../fuzz/fuzz_msg.c"
 #undef LLVMFuzzerTestOneInput
 
+#define LLVMFuzzerTestOneInput fuzz_jscan_one
+#include "../fuzz/fuzz_jscan.c"
+#undef LLVMFuzzerTestOneInput
+
 static char fuzz_dir[PATH_MAX];
 
 /* Reads path into a buffer of exactly its size, as libFuzzer passes an
@@ -145,6 +149,13 @@ test_fuzz_ctl(void **state)
 }
 
 static void
+test_fuzz_jscan(void **state)
+{
+	(void)state;
+	replay_target("jscan", fuzz_jscan_one);
+}
+
+static void
 test_fuzz_msg(void **state)
 {
 	(void)state;
@@ -159,6 +170,7 @@ main(void)
 	        cmocka_unit_test(test_fuzz_config),
 	        cmocka_unit_test(test_fuzz_ctl),
 	        cmocka_unit_test(test_fuzz_msg),
+	        cmocka_unit_test(test_fuzz_jscan),
 	};
 	const char *env = getenv("SN_FUZZ_DIR");
 	char here[PATH_MAX], *dir;
