@@ -3,10 +3,11 @@
  *
  * Pulls SN_MSG_EVENTS (from ingestd) and SN_MSG_ANOMALIES (from detectd)
  * on stored.ipc and writes them through writer.c.  Rows of received
- * messages accumulate in one open transaction, committed when 1000 rows
- * are pending or when the loop has nothing more to hand us (a zero-delay
- * event activated after each message runs once the receive burst is
- * done): large batches under load, a commit per message when idle.
+ * messages accumulate in one open transaction, committed when
+ * STORE_BATCH_ROWS (store.h) rows are pending or when the loop has
+ * nothing more to hand us (a zero-delay event activated after each
+ * message runs once the receive burst is done): large batches under
+ * load, a commit per message when idle.
  *
  * Events come from ingestd's spool in order (cursor.h): stored records
  * the seq of the last event in each transaction (store_meta), syncs what
@@ -43,8 +44,6 @@
 #include "store.h"
 #include "util.h"
 
-/* Commit once this many rows are pending, without waiting for idle. */
-#define STORED_BATCH_ROWS 1000
 /* Period of the info summary line. */
 #define STORED_SUMMARY_SECS 60
 /* Period of store_tick, which writes the rollups when due (every second,
@@ -230,7 +229,7 @@ stored_on_msg(const void *data, size_t len, void *arg)
 		stored_drop(st, r.type, "not for stored");
 		return;
 	}
-	if (store_pending(st->store) >= STORED_BATCH_ROWS)
+	if (store_pending(st->store) >= STORE_BATCH_ROWS)
 		stored_commit(st);
 	else if (store_pending(st->store) > 0)
 		event_active(st->commit_ev, EV_TIMEOUT, 0);

@@ -61,6 +61,12 @@ static const uint32_t rollup_metric_bits[ROLLUP_NMETRICS] = {
  * ROLLUP_PENDING_MAX values, while all buffers together stay under
  * ROLLUP_PENDING_BYTES: with 10 000 active groups each folds every
  * ROLLUP_PENDING_MIN values instead, and memory stays a few tens of MB.
+ * The budget holds a flush period's values of a few thousand busy
+ * groups (3000 groups at 250 000 events/s: 8 to 40 MB between the
+ * hourly writes), so that most values are folded once, when their row
+ * is written, rather than every few values.  A written row keeps its
+ * buffer while its bucket is open (more values will come), and frees
+ * it once the bucket ended.
  */
 struct rollup_acc {
 	uint64_t count;
@@ -73,13 +79,14 @@ struct rollup_acc {
 
 #define ROLLUP_PENDING_MIN   16
 #define ROLLUP_PENDING_MAX   512
-#define ROLLUP_PENDING_BYTES (4 * 1024 * 1024)
+#define ROLLUP_PENDING_BYTES (16 * 1024 * 1024)
 
 struct rollup_group;
 
 struct rollup_cell {
 	struct rollup_cell *hnext;    /* hash chain */
 	struct rollup_cell *dnext;    /* dirty list */
+	struct rollup_cell *wnext;    /* written, awaiting the commit */
 	TAILQ_ENTRY(rollup_cell) lru; /* by last write, oldest first */
 	struct rollup_group *g;
 	int64_t bucket_ms;
@@ -119,15 +126,19 @@ struct rollup {
 	sqlite3_stmt *mark;   /* the watermark, in store_meta */
 	sqlite3_stmt *exists; /* is a row still there (rollup_purged) */
 	struct rollup_table groups, cells;
-	struct rollup_cell *dirty; /* cells changed since the last write */
+	struct rollup_cell *dirty;   /* cells changed since the last write */
+	struct rollup_cell *written; /* by the open transaction's write */
+	size_t ndirty[ROLLUP_NRES];  /* cells on the dirty list, per res */
 	struct rollup_lru lru;
-	int64_t flush_ms;      /* write changed rows at most this often */
-	int64_t idle_ms;       /* drop clean cells idle this long */
-	size_t max_bytes;      /* and the least recently used beyond this */
-	int64_t last_flush_ms; /* commit time of the last write */
+	int64_t flush_ms; /* write changed rows at most this often */
+	int64_t idle_ms;  /* drop clean cells idle this long */
+	size_t max_bytes; /* and the least recently used beyond this */
+	/* commit time of the last write, per resolution */
+	int64_t last_flush_ms[ROLLUP_NRES];
 	int64_t flush_cost_us; /* how long the last rollup_flush took */
 	int64_t through;       /* highest events.id added to the cells */
-	int flushed;           /* rollup_flush ran in the open transaction */
+	int64_t write_now_ms;  /* wall clock of the write under way */
+	unsigned flushed;      /* resolutions written in the open transaction */
 	int broken;            /* a recovery failed: retry before anything */
 	/* rows created by the writes of the open transaction */
 	uint64_t txn_inserted[ROLLUP_NRES];
@@ -158,8 +169,17 @@ static const char rollup_sql_exists[] =
         " AND application_id = ?3 AND model = ?4 AND metric = ?5";
 
 static const char rollup_sql_mark[] =
-        "INSERT INTO store_meta (key, value) VALUES ('" ROLLUP_WATERMARK_KEY
-        "', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        "INSERT INTO store_meta (key, value) VALUES (?1, ?2)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/* The store_meta key of each resolution's watermark (rollup.h). */
+static const char *const rollup_mark_keys[ROLLUP_NRES] = {
+        ROLLUP_WATERMARK_1M_KEY,
+        ROLLUP_WATERMARK_KEY,
+};
+
+/* How many flush periods apart each resolution is written (rollup.h). */
+static const int rollup_flush_factor[ROLLUP_NRES] = {1, ROLLUP_FLUSH_1H_FACTOR};
 
 const char *
 rollup_metric_name(int metric)
@@ -529,6 +549,7 @@ rollup_touch(struct rollup *r, struct rollup_cell *c, int m)
 	if (c->dirty == 0) {
 		c->dnext = r->dirty;
 		r->dirty = c;
+		r->ndirty[c->res]++;
 	}
 	c->dirty |= (uint8_t)(1u << m);
 }
@@ -615,14 +636,18 @@ rollup_cell_add(struct rollup *r, struct rollup_cell *c,
 /*
  * Drops cells from the head of the list (least recently written first)
  * while they are idle or the budget is exceeded.  Runs right after a
- * flush committed, when every cell is clean.
+ * flush committed; cells still waiting for their write (the hourly ones
+ * between their writes) are passed over.
  */
 static void
 rollup_evict(struct rollup *r, int64_t now_ms)
 {
-	struct rollup_cell *c;
+	struct rollup_cell *c, *next;
 
-	while ((c = TAILQ_FIRST(&r->lru)) != NULL && c->dirty == 0) {
+	for (c = TAILQ_FIRST(&r->lru); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, lru);
+		if (c->dirty != 0)
+			continue;
 		if (r->stats.bytes <= r->max_bytes &&
 		    now_ms - c->written_ms <= r->idle_ms)
 			break;
@@ -631,20 +656,20 @@ rollup_evict(struct rollup *r, int64_t now_ms)
 	}
 }
 
-int
-rollup_add_event(struct rollup *r, const struct sn_event *ev, int64_t id)
+/* rollup_add_event into the resolutions of mask (bit per res). */
+static int
+rollup_add_event_res(struct rollup *r, const struct sn_event *ev, int64_t id,
+                     unsigned mask)
 {
 	struct rollup_group *g;
 	struct rollup_cell *c;
 	int res, error = rollup_is_error(ev);
 	int64_t b;
 
-	/* Memory must hold the committed events above the watermark before
-	 * it takes new ones, or the next write would skip them. */
-	if (r->broken && rollup_recover(r) < 0)
-		return -1;
 	g = rollup_group_get(r, ev->application_id, ev->model);
 	for (res = 0; res < ROLLUP_NRES; res++) {
+		if (!(mask & (1u << res)))
+			continue;
 		b = rollup_bucket_start(ev->ts_ms, rollup_resolutions[res]);
 		c = g->last[res];
 		if (c == NULL || c->bucket_ms != b) {
@@ -658,6 +683,16 @@ rollup_add_event(struct rollup *r, const struct sn_event *ev, int64_t id)
 	if (id > r->through)
 		r->through = id;
 	return 0;
+}
+
+int
+rollup_add_event(struct rollup *r, const struct sn_event *ev, int64_t id)
+{
+	/* Memory must hold the committed events above the watermark before
+	 * it takes new ones, or the next write would skip them. */
+	if (r->broken && rollup_recover(r) < 0)
+		return -1;
+	return rollup_add_event_res(r, ev, id, (1u << ROLLUP_NRES) - 1);
 }
 
 /* Binds a number, NULL when the row has no values. */
@@ -711,6 +746,15 @@ rollup_row_kept(struct rollup *r, struct rollup_cell *c, int m)
 	return rc == SQLITE_ROW;
 }
 
+/* Whether cell c's bucket ended a while before the write under way. */
+static int
+rollup_cell_ended(const struct rollup *r, const struct rollup_cell *c)
+{
+	int64_t end = c->bucket_ms + rollup_resolutions[c->res] * 1000LL;
+
+	return end + 2000 <= r->write_now_ms;
+}
+
 /* Upserts metric m of cell c.  0 or -1 (logged). */
 static int
 rollup_write_row(struct rollup *r, struct rollup_cell *c, int m)
@@ -733,7 +777,9 @@ rollup_write_row(struct rollup *r, struct rollup_cell *c, int m)
 		rollup_bind_num(st, 8, a, a->sum);
 		rollup_bind_num(st, 9, a, a->min);
 		rollup_bind_num(st, 10, a, a->max);
-		rollup_acc_fold(r, a, 1);
+		/* ended more than the late events' second ago: no more
+		 * values are expected, the buffer goes */
+		rollup_acc_fold(r, a, rollup_cell_ended(r, c));
 		if (a->enc != NULL)
 			sqlite3_bind_blob(st, 11, a->enc, (int)a->enc_len,
 			                  SQLITE_STATIC);
@@ -770,47 +816,102 @@ rollup_dirty(const struct rollup *r)
  * upserts, and writing it every second would leave no time for events.
  * The rollups then trail further behind, and ingestion keeps its pace.
  */
-int
-rollup_due(const struct rollup *r, int64_t now_ms)
+/* The resolutions due for a write at now_ms (bit per res); see
+ * rollup_due.  A due hourly write takes the minutes along, so the
+ * minutes' watermark is never below the hours'. */
+static unsigned
+rollup_due_mask(const struct rollup *r, int64_t now_ms)
 {
 	int64_t pace = ROLLUP_PACE * r->flush_cost_us / 1000, every;
+	unsigned mask = 0;
+	int res;
 
 	if (r->dirty == NULL)
 		return 0;
 	every = r->stats.bytes > r->max_bytes ? 0 : r->flush_ms;
 	if (every < pace)
 		every = pace;
-	return now_ms - r->last_flush_ms >= every;
+	for (res = 0; res < ROLLUP_NRES; res++)
+		if (r->ndirty[res] > 0 &&
+		    now_ms - r->last_flush_ms[res] >=
+		            every * rollup_flush_factor[res])
+			mask |= 1u << res;
+	if (mask & ~1u)
+		mask |= 1u;
+	return mask;
 }
 
 int
-rollup_flush(struct rollup *r)
+rollup_due(const struct rollup *r, int64_t now_ms)
 {
-	struct rollup_cell *c;
+	return rollup_due_mask(r, now_ms) != 0;
+}
+
+/* Writes the changed rows of the resolutions in mask and their
+ * watermarks.  0 or -1 (logged). */
+static int
+rollup_write(struct rollup *r, unsigned mask)
+{
+	struct rollup_cell *c, **pp;
 	int64_t t0 = sn_mono_us();
-	int m, rc;
+	int m, rc, res;
 
 	if (r->broken && rollup_recover(r) < 0)
 		return -1;
 	if (r->dirty == NULL)
 		return 0;
-	for (c = r->dirty; c != NULL; c = c->dnext)
+	r->write_now_ms = sn_now_ms();
+	for (pp = &r->dirty; (c = *pp) != NULL;) {
+		if (!(mask & (1u << c->res))) {
+			pp = &c->dnext;
+			continue;
+		}
 		for (m = 0; m < ROLLUP_NMETRICS; m++)
 			if ((c->dirty & (1u << m)) &&
 			    rollup_write_row(r, c, m) < 0)
 				return -1;
-	/* The events up to here are in the rows just written. */
-	sqlite3_bind_int64(r->mark, 1, r->through);
-	rc = sqlite3_step(r->mark);
-	sqlite3_reset(r->mark);
-	if (rc != SQLITE_DONE) {
-		log_warnx("%s: writing the rollup watermark: %s", r->path,
-		          sqlite3_errmsg(r->db));
-		return -1;
+		/* Off the dirty list; clean once the transaction commits
+		 * (a rollback discards every cell). */
+		*pp = c->dnext;
+		c->dnext = NULL;
+		c->dirty = 0;
+		r->ndirty[c->res]--;
+		c->wnext = r->written;
+		r->written = c;
 	}
-	r->flushed = 1;
+	/* The events up to here are in the rows just written, and every
+	 * other changed cell is of a resolution not written now. */
+	for (res = 0; res < ROLLUP_NRES; res++) {
+		if (!(mask & (1u << res)))
+			continue;
+		sqlite3_bind_text(r->mark, 1, rollup_mark_keys[res], -1,
+		                  SQLITE_STATIC);
+		sqlite3_bind_int64(r->mark, 2, r->through);
+		rc = sqlite3_step(r->mark);
+		sqlite3_reset(r->mark);
+		if (rc != SQLITE_DONE) {
+			log_warnx("%s: writing the rollup watermark: %s",
+			          r->path, sqlite3_errmsg(r->db));
+			return -1;
+		}
+	}
+	r->flushed |= mask;
 	r->flush_cost_us = sn_mono_us() - t0;
 	return 0;
+}
+
+int
+rollup_flush(struct rollup *r)
+{
+	return rollup_write(r, (1u << ROLLUP_NRES) - 1);
+}
+
+int
+rollup_flush_due(struct rollup *r, int64_t now_ms)
+{
+	unsigned mask = rollup_due_mask(r, now_ms);
+
+	return mask == 0 ? 0 : rollup_write(r, mask);
 }
 
 void
@@ -821,23 +922,23 @@ rollup_committed(struct rollup *r, int64_t now_ms)
 
 	if (!r->flushed)
 		return; /* a commit of events only: the cells stay dirty */
-	r->flushed = 0;
-	r->last_flush_ms = now_ms;
-	r->stats.flushes++;
 	for (i = 0; i < ROLLUP_NRES; i++) {
+		if (r->flushed & (1u << i))
+			r->last_flush_ms[i] = now_ms;
 		r->stats.rows_inserted[i] += r->txn_inserted[i];
 		r->txn_inserted[i] = 0;
 	}
+	r->flushed = 0;
+	r->stats.flushes++;
 
-	for (c = r->dirty; c != NULL; c = next) {
-		next = c->dnext;
-		c->dnext = NULL;
-		c->dirty = 0;
+	for (c = r->written; c != NULL; c = next) {
+		next = c->wnext;
+		c->wnext = NULL;
 		c->written_ms = now_ms;
 		TAILQ_REMOVE(&r->lru, c, lru);
 		TAILQ_INSERT_TAIL(&r->lru, c, lru);
 	}
-	r->dirty = NULL;
+	r->written = NULL;
 	rollup_evict(r, now_ms);
 }
 
@@ -847,6 +948,8 @@ rollup_discard(struct rollup *r)
 	struct rollup_cell *c;
 
 	r->dirty = NULL;
+	r->written = NULL;
+	memset(r->ndirty, 0, sizeof(r->ndirty));
 	r->flushed = 0;
 	memset(r->txn_inserted, 0, sizeof(r->txn_inserted));
 	while ((c = TAILQ_FIRST(&r->lru)) != NULL)
@@ -862,19 +965,19 @@ rollup_set_limits(struct rollup *r, int64_t flush_ms, int64_t idle_ms,
 	r->max_bytes = max_bytes;
 }
 
-/* Reads the watermark into *out (0 when none is stored).  0 or -1. */
+/* Reads the watermark of key into *out (left alone when none is
+ * stored).  0 or -1. */
 static int
-rollup_read_mark(struct rollup *r, int64_t *out)
+rollup_read_mark(struct rollup *r, const char *key, int64_t *out)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	*out = 0;
 	if (sqlite3_prepare_v2(r->db,
-	                       "SELECT value FROM store_meta WHERE key = "
-	                       "'" ROLLUP_WATERMARK_KEY "'",
+	                       "SELECT value FROM store_meta WHERE key = ?1",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
@@ -907,20 +1010,32 @@ rollup_recover(struct rollup *r)
 	        " FROM events WHERE id > ?1 ORDER BY id";
 	sqlite3_stmt *st;
 	struct sn_event ev;
-	int64_t mark;
-	int rc, m, n = 0;
+	int64_t mark[ROLLUP_NRES], id, low;
+	unsigned mask;
+	int rc, m, res, n = 0;
 
 	rollup_discard(r);
 	r->broken = 0;
-	if (rollup_read_mark(r, &mark) < 0 ||
+	/* The minutes' mark is absent from a file whose rollups were all
+	 * written together (before schema 4): the one mark holds for both. */
+	mark[1] = 0;
+	if (rollup_read_mark(r, ROLLUP_WATERMARK_KEY, &mark[1]) < 0 ||
+	    (mark[0] = mark[1],
+	     rollup_read_mark(r, ROLLUP_WATERMARK_1M_KEY, &mark[0]) < 0) ||
 	    sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		log_warnx("%s: reading events to roll up: %s", r->path,
 		          sqlite3_errmsg(r->db));
 		r->broken = 1;
 		return -1;
 	}
-	r->through = mark;
-	sqlite3_bind_int64(st, 1, mark);
+	low = r->through = mark[0];
+	for (res = 1; res < ROLLUP_NRES; res++) {
+		if (mark[res] < low)
+			low = mark[res];
+		if (mark[res] > r->through)
+			r->through = mark[res];
+	}
+	sqlite3_bind_int64(st, 1, low);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&ev, 0, sizeof(ev));
 		ev.ts_ms = sqlite3_column_int64(st, 1);
@@ -950,7 +1065,12 @@ rollup_recover(struct rollup *r)
 				ev.cost = v;
 			}
 		}
-		if (rollup_add_event(r, &ev, sqlite3_column_int64(st, 0)) < 0) {
+		/* each resolution takes what its rows do not count yet */
+		id = sqlite3_column_int64(st, 0);
+		for (mask = 0, res = 0; res < ROLLUP_NRES; res++)
+			if (id > mark[res])
+				mask |= 1u << res;
+		if (rollup_add_event_res(r, &ev, id, mask) < 0) {
 			rc = SQLITE_ERROR;
 			break;
 		}

@@ -22,19 +22,22 @@
  * the table on first touch so that a restart or a late event merges into
  * what is stored, and written back with one upsert per changed row.
  *
- * When: not at every commit but every ROLLUP_FLUSH_MS (sooner when
- * memory runs over budget; later when a write takes long: rollup_due),
- * inside whichever transaction of events commits then.  At 1000 events
- * per commit and a few hundred groups, an upsert per changed row per
- * commit would cost more statements than the events themselves; once a
- * second it costs little.  So the rollups trail the events by about a
- * second, and a crash may lose those rollup updates, never an event:
- * the flush also writes a
- * watermark, the highest events.id it covers (store_meta), and
- * rollup_recover rolls up again the events stored above it (at start-up
- * and after a rollback).  events.id is sqlite's max + 1, and retention
- * never deletes an event at or above the watermark, so ids above the
- * watermark are exactly the events not yet in the rollups.
+ * When: not at every commit but every ROLLUP_FLUSH_MS for the 1-minute
+ * rows and every ROLLUP_FLUSH_1H_FACTOR times that for the hourly ones
+ * (sooner when memory runs over budget; later when a write takes long:
+ * rollup_due), inside whichever transaction of events commits then.  An
+ * upsert per changed row per commit would cost more statements than the
+ * events themselves; once a second it costs little, and the hourly rows
+ * (half of them, each with sketches as large as a minute's or larger)
+ * once in five seconds less.  So the minute rollups trail the events by
+ * about a second and the hourly ones by about five, and a crash may lose
+ * those rollup updates, never an event: each write also writes its
+ * resolution's watermark, the highest events.id it covers (store_meta,
+ * ROLLUP_WATERMARK_*_KEY), and rollup_recover rolls up again the events
+ * stored above it (at start-up and after a rollback).  events.id is
+ * sqlite's max + 1, and retention never deletes an event at or above the
+ * lower watermark, so ids above a watermark are exactly the events not
+ * yet in that resolution's rows.
  *
  * A cell not touched for a while is dropped after it was written, and
  * the least recently written go first when the memory budget is
@@ -42,7 +45,8 @@
  *
  *   r = rollup_new(db, path); rollup_recover(r)
  *   rollup_add_event(r, ev, id)  for each event actually inserted
- *   if (rollup_due(r, now)) rollup_flush(r)   inside the transaction
+ *   rollup_flush_due(r, now)     inside the transaction (rollup_flush:
+ *                                every changed row, at close)
  *   rollup_committed(r, now)     after COMMIT: clean, evict idle cells
  *   rollup_recover(r)            after ROLLBACK: reload from the table
  */
@@ -95,9 +99,18 @@ int64_t rollup_bucket_start(int64_t ts_ms, int resolution_s);
 #define ROLLUP_IDLE_MS   60000 /* drop cells idle this long */
 #define ROLLUP_MAX_BYTES (64 * 1024 * 1024) /* beyond this, drop LRU */
 
-/* store_meta key of the watermark: events.id up to which the rollups
- * table counts every event. */
-#define ROLLUP_WATERMARK_KEY "rollups_through_event_id"
+/*
+ * store_meta keys of the watermarks: the events.id up to which the
+ * rollups table counts every event, in every resolution (the hourly
+ * rows' mark, never above the minutes'), and in the 1-minute rows.
+ * Retention keeps the events above the first (retention.c).
+ */
+#define ROLLUP_WATERMARK_KEY    "rollups_through_event_id"
+#define ROLLUP_WATERMARK_1M_KEY "rollups_1m_through_event_id"
+
+/* The hourly rows are written every this many flush periods (the
+ * minutes' every period). */
+#define ROLLUP_FLUSH_1H_FACTOR 5
 
 struct rollup_stats {
 	uint64_t cells;        /* in memory now */
@@ -132,16 +145,20 @@ int rollup_add_event(struct rollup *r, const struct sn_event *ev, int64_t id);
 
 /* Whether some bucket changed since the last write. */
 int rollup_dirty(const struct rollup *r);
-/* Whether it is time to write: changed buckets, and the flush period
- * passed since the last write (now_ms monotonic) or memory is over
- * budget, and ROLLUP_PACE times the last write's duration passed. */
+/* Whether it is time to write: changed buckets of a resolution, and
+ * its flush period passed since its last write (now_ms monotonic) or
+ * memory is over budget, and ROLLUP_PACE times the last write's
+ * duration (times the resolution's factor) passed. */
 int rollup_due(const struct rollup *r, int64_t now_ms);
 
 /*
  * Writes every changed row of every changed bucket (one upsert each) and
- * the watermark into the caller's open transaction.  0 or -1 (logged).
+ * the watermarks into the caller's open transaction.  0 or -1 (logged).
  */
 int rollup_flush(struct rollup *r);
+/* The same for the resolutions due at now_ms (rollup_due): the minutes,
+ * and every ROLLUP_FLUSH_1H_FACTOR periods the hours too. */
+int rollup_flush_due(struct rollup *r, int64_t now_ms);
 
 /* The transaction committed at now_ms (a monotonic clock).  If it held
  * a rollup_flush, the buckets are clean now, and those idle for longer

@@ -75,6 +75,15 @@
  *  - indexes the query API and retention need: anomalies by time and by
  *    detector and time, notifications by time (all few rows).
  *
+ * Version 4 (issue 8, write rates) writes the hourly rollups less often
+ * than the minute ones (rollup.h), so each has its watermark in
+ * store_meta: ROLLUP_WATERMARK_KEY becomes the hourly rows' (still the
+ * mark below which every resolution counts every event, which retention
+ * keeps to), and ROLLUP_WATERMARK_1M_KEY, copied from it by the
+ * migration, the minute rows'.  No table changes; the version moves so
+ * that an older build, which would roll the events between the two
+ * marks into the minute rows a second time, refuses the file.
+ *
  * No index of events by (application_id, ts_ms), though the query API
  * filters by application: such an index has one insertion point per
  * application, so with many applications every batch dirties a page per
@@ -227,6 +236,12 @@ static const struct schema_migration schema_migrations[] = {
          " ts_ms);"
          "CREATE INDEX notifications_ts ON notifications (ts_ms);",
          rollup_backfill},
+
+        /* 3 -> 4: the 1-minute rollups' own watermark (see above) */
+        {"INSERT OR IGNORE INTO store_meta (key, value)"
+         " SELECT '" ROLLUP_WATERMARK_1M_KEY "', value FROM store_meta"
+         " WHERE key = '" ROLLUP_WATERMARK_KEY "';",
+         NULL},
 };
 
 /* The migrations and the version constant must agree. */

@@ -6,7 +6,7 @@
  * messages (FWD_BATCH_BYTES or FWD_BATCH_EVENTS, ingestd.h); stored
  * checks and decodes each message, adds its events to the open
  * transaction (store_add_event: the insert and the rollups' cells) and
- * commits once STORED_BATCH_ROWS (1000) rows are pending; every 250 ms
+ * commits once STORE_BATCH_ROWS (8000) rows are pending; every 250 ms
  * it runs store_tick (the rollups' upserts, about once a second), the
  * spool cursor's sync (one synchronous=FULL commit a second) and the
  * storage gauges (stm_tick).  Events are client-style: a random
@@ -61,7 +61,7 @@
 #include "util.h"
 
 /* As stored/main.c: commit at this many pending rows; tick period. */
-#define BENCH_BATCH_ROWS 1000
+#define BENCH_BATCH_ROWS STORE_BATCH_ROWS
 #define BENCH_TICK_MS    250
 #define MODELS           3
 

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "sketch.h"
+#include "util.h"
 #include "../../stored/rollup.h"
 #include "../../stored/store.h"
 
@@ -547,6 +548,67 @@ test_crash_recovered_from_watermark(void **state)
 	                 2500);
 }
 
+/* The watermark of resolution res ("1m" or the common, hourly one). */
+static int64_t
+q_mark(struct fixture *f, int res)
+{
+	return q_int(f, res == 0 ? "SELECT value FROM store_meta WHERE key = "
+	                           "'" ROLLUP_WATERMARK_1M_KEY "'"
+	                         : "SELECT value FROM store_meta WHERE key = "
+	                           "'" ROLLUP_WATERMARK_KEY "'");
+}
+
+/*
+ * The hourly rows are written every ROLLUP_FLUSH_1H_FACTOR flush periods,
+ * the minutes every period, each with its watermark; a crash between the
+ * two rolls up again, into each resolution, only what its rows miss.
+ */
+static void
+test_hours_written_less_often(void **state)
+{
+	struct fixture *f = *state;
+	struct rollup *r;
+
+	open_store(f);
+	r = store_rollup(f->s);
+	rng_state = 11;
+	add_spread(f, 0, 1000, 5, 1);
+	assert_int_equal(store_flush(f->s), 0);
+	assert_int_equal(q_mark(f, 0), 1000);
+	assert_int_equal(q_mark(f, 1), 1000);
+
+	/* A second later the minutes are due, the hours (five seconds) not:
+	 * the commit writes the minute rows and their mark alone. */
+	rollup_set_limits(r, 1000, ROLLUP_IDLE_MS, ROLLUP_MAX_BYTES);
+	usleep(1100 * 1000);
+	add_spread(f, 1000, 1500, 5, 1);
+	assert_int_equal(q_int(f, "SELECT sum(count) FROM rollups WHERE "
+	                          "metric = 'requests' AND resolution = 60"),
+	                 1500);
+	assert_int_equal(q_int(f, "SELECT sum(count) FROM rollups WHERE "
+	                          "metric = 'requests' AND resolution = 3600"),
+	                 1000);
+	assert_int_equal(q_mark(f, 0), 1500);
+	assert_int_equal(q_mark(f, 1), 1000);
+	assert_true(rollup_due(r, sn_mono_ms() + 5000));
+	assert_false(rollup_due(r, sn_mono_ms()));
+
+	/* The crash: the hours' rows miss 500 events, the minutes' none. */
+	rollup_discard(r);
+	reopen_store(f);
+	assert_int_equal(q_mark(f, 0), 1500);
+	assert_int_equal(q_mark(f, 1), 1500);
+	assert_int_equal(q_int(f, "SELECT sum(count) FROM rollups WHERE "
+	                          "metric = 'requests' AND resolution = 60"),
+	                 1500);
+	assert_int_equal(q_int(f, "SELECT sum(count) FROM rollups WHERE "
+	                          "metric = 'requests' AND resolution = 3600"),
+	                 1500);
+	check_aggregates(f);
+	check_quantiles(f);
+	check_minutes_merge_to_hour(f);
+}
+
 /* A transaction that fails halfway is rolled back, and the buckets in
  * memory, which held its events and earlier commits not yet written,
  * are rebuilt from the committed events: nothing lost, nothing extra. */
@@ -718,6 +780,8 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_crash_recovered_from_watermark, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_hours_written_less_often,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_rollback_rebuilds, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_memory_bounded, setup,

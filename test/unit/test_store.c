@@ -26,6 +26,11 @@
 #include "../../stored/rollup.h"
 #include "../../stored/store.h"
 
+/* PRAGMA user_version of a file this build wrote or migrated. */
+#define XSTR(x)        #x
+#define STR(x)         XSTR(x)
+#define SCHEMA_VERSION STR(STORE_SCHEMA_VERSION)
+
 struct fixture {
 	char dir[64];
 	char db[128];
@@ -169,7 +174,7 @@ test_batch_and_duplicates(void **state)
 	add_events(f->s, 0, 1, 0);
 	store_commit(f->s);
 	assert_string_equal(query(f, "SELECT count(*) FROM events"), "11");
-	assert_string_equal(query(f, "PRAGMA user_version"), "3");
+	assert_string_equal(query(f, "PRAGMA user_version"), SCHEMA_VERSION);
 	assert_string_equal(query(f, "PRAGMA journal_mode"), "wal");
 	assert_string_equal(query(f, "PRAGMA page_size"), "16384");
 }
@@ -384,7 +389,7 @@ test_v1_file_upgraded(void **state)
 	sqlite3_close(db);
 
 	assert_int_equal(store_open(f->dir, &f->s), 0);
-	assert_string_equal(query(f, "PRAGMA user_version"), "3");
+	assert_string_equal(query(f, "PRAGMA user_version"), SCHEMA_VERSION);
 	assert_string_equal(query(f, "SELECT count(*) FROM events"), "1");
 	/* Its one event, rolled up by the migration to version 3. */
 	assert_string_equal(query(f, "SELECT group_concat(resolution || ' ' "
@@ -495,7 +500,7 @@ test_v2_file_upgraded(void **state)
 	sqlite3_close(db);
 
 	assert_int_equal(store_open(f->dir, &f->s), 0);
-	assert_string_equal(query(f, "PRAGMA user_version"), "3");
+	assert_string_equal(query(f, "PRAGMA user_version"), SCHEMA_VERSION);
 	assert_string_equal(query(f, "SELECT count(*) FROM events"), "5");
 	assert_string_equal(
 	        query(f, "SELECT group_concat(count || '/' || errors, ' ') "
@@ -527,6 +532,10 @@ test_v2_file_upgraded(void **state)
 	assert_string_equal(query(f, "SELECT value FROM store_meta WHERE key ="
 	                             " 'rollups_through_event_id'"),
 	                    "5");
+	/* version 4: the minutes' own mark, copied from the common one */
+	assert_string_equal(query(f, "SELECT value FROM store_meta WHERE key ="
+	                             " 'rollups_1m_through_event_id'"),
+	                    "5");
 
 	/* A new event in the 12:01 bucket merges with the backfilled row. */
 	ev = event(9, id, sizeof(id), json, sizeof(json));
@@ -544,6 +553,9 @@ test_v2_file_upgraded(void **state)
 	        "2 450.0 50.0 400.0 2");
 	assert_string_equal(query(f, "SELECT value FROM store_meta WHERE key ="
 	                             " 'rollups_through_event_id'"),
+	                    "6");
+	assert_string_equal(query(f, "SELECT value FROM store_meta WHERE key ="
+	                             " 'rollups_1m_through_event_id'"),
 	                    "6");
 }
 
