@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,24 @@ daemon_inherited_fd(void)
 }
 
 /*
+ * glibc returns the top of the heap to the kernel once 128 KB of it is
+ * free, and serves blocks above a threshold that starts at 128 KB with
+ * mmap: the daemons allocate and free batch-sized buffers (64 to 256
+ * KB: messages, spool records, request bodies) many times a second, so
+ * the same pages were unmapped and faulted in again and again (10 760
+ * page faults in 5 s of ingestd under 100-event bodies; 142 with the
+ * settings below, and 5 to 20% less CPU per event).  Pages freed stay
+ * with the process up to M_TRIM_THRESHOLD: memory after a peak is
+ * returned later, not lost.
+ */
+static void
+daemon_malloc_tune(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	(void)mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+}
+
+/*
  * The event loop.  With epoll, libevent's changelist folds the changes
  * made to one descriptor during a loop iteration into one epoll_ctl:
  * evhttp turns reading and writing off and on around every request, which
@@ -224,6 +243,7 @@ daemon_init(struct sn_daemon *d, const char *name, int argc, char **argv)
 	       NULL);
 	daemon_secure(d);
 
+	daemon_malloc_tune();
 	/* A reader gone away must not kill a daemon (style.md 9). */
 	signal(SIGPIPE, SIG_IGN);
 	if ((d->base = daemon_event_base()) == NULL)

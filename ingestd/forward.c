@@ -321,6 +321,9 @@ fwd_open(struct fwd *f, struct event_base *base, const struct sn_config *cfg)
 	if (ipc_url(url, sizeof(url), cfg->run_dir, SN_IPC_CURSOR) < 0 ||
 	    (f->cursors = ipc_pull_listen(base, url, fwd_on_cursor, f)) == NULL)
 		return -1;
+	/* the gauges exist from the start, not from the first tick: a
+	 * scrape right after the set is ready must find them */
+	fwd_metrics(f);
 	return 0;
 }
 

@@ -284,7 +284,7 @@ def case_single(s, ng, bare, res):
     in interleaved rounds, then the same with a scraper at work for the
     cost of a scrape."""
     surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
-    sen, ngx, brs, ratio, scr, per_scrape = [], [], [], [], [], []
+    sen, ngx, brs, ratio, scr, per_scrape, scrape_share = [], [], [], [], [], [], []
     for r in range(ROUNDS):
         a = wrk(surl, "single.lua", 32, SECONDS)
         assert a["non2xx"] == 0 and a["errors"] == 0, a
@@ -292,12 +292,16 @@ def case_single(s, ng, bare, res):
         d = wrk(bare.url(), "single.lua", 32, SECONDS)
         assert d["non2xx"] == 0, d
         brs.append(d["rps"])
-        sup0 = metric_by_daemon(scrape(s), "sentinel_process_cpu_seconds_total")["sentinel"]
+        cpu0 = metric_by_daemon(scrape(s), "sentinel_process_cpu_seconds_total")
         sc = Scraper(s)
         c = wrk(surl, "single.lua", 32, SECONDS)
         sc.stop()
-        sup1 = metric_by_daemon(scrape(s), "sentinel_process_cpu_seconds_total")["sentinel"]
-        per_scrape.append((sup1 - sup0) * 1e3 / max(sc.n + 2, 1))
+        cpu1 = metric_by_daemon(scrape(s), "sentinel_process_cpu_seconds_total")
+        sup = cpu1["sentinel"] - cpu0["sentinel"]
+        per_scrape.append(sup * 1e3 / max(sc.n + 2, 1))
+        # an upper bound of the scrapes' cost: all of the supervisor's
+        # CPU (its other work included) over the whole set's
+        scrape_share.append(sup / max(sum(cpu1.values()) - sum(cpu0.values()), 1e-9))
         assert c["non2xx"] == 0, c
         sen.append(a["rps"])
         ngx.append(b["rps"])
@@ -315,6 +319,7 @@ def case_single(s, ng, bare, res):
     res["scrape_throughput_ratio"] = statistics.median(scr)
     # the supervisor's CPU per scrape (its own work besides is tiny)
     res["scrape_cpu_ms"] = statistics.median(per_scrape)
+    res["scrape_cpu_share"] = statistics.median(scrape_share)
     res["detail"]["single"] = {"sentinel_rps": stats(sen), "nginx_rps": stats(ngx),
                                "ratio": stats(ratio), "bare_evhttp_rps": stats(brs),
                                "with_scrapes_ratio": stats(scr)}
@@ -551,6 +556,8 @@ def table(res):
         ("  throughput with /metrics scraped every second", "%.3f of without"
          % res["scrape_throughput_ratio"]),
         ("  supervisor CPU per scrape (ms)", "%.2f" % res["scrape_cpu_ms"]),
+        ("  supervisor's share of the set's CPU while scraped (goal < 2%)",
+         "%.2f%%" % (100 * res["scrape_cpu_share"])),
     ]
     lat = res.get("single_event_latency_at_half_us")
     if lat:
