@@ -158,6 +158,10 @@ actl_test(struct sn_daemon *d, struct sender *snd, uint64_t *seq, json_t *req)
 	notify_id(&n, id);
 	rc = sender_enqueue(snd, &n);
 	notify_free(&n);
+	/* durable before the answer says it is queued */
+	if (rc >= 0 && sender_commit(snd) < 0)
+		fatalx("alerts.db: could not commit; restarting from what it "
+		       "holds");
 	if (rc < 0)
 		return ctl_error("outbox error: test notification not queued");
 	log_info("test notification %s queued for %s", id, name);
@@ -364,6 +368,7 @@ static char *
 actl_silence(struct actl_env *env, const char *command, json_t *req)
 {
 	char *(*run)(struct silences *, json_t *);
+	char *reply;
 
 	if (strcmp(command, "alerts.silence.add") == 0)
 		run = actl_silence_add;
@@ -375,7 +380,16 @@ actl_silence(struct actl_env *env, const char *command, json_t *req)
 		return NULL;
 	if (env->sil == NULL)
 		return ctl_error("silences are not available");
-	return run(env->sil, req);
+	reply = run(env->sil, req);
+	if (run == actl_silence_list)
+		return reply;
+	/* durable before the answer; then what they mute is looked at */
+	if (env->snd != NULL && sender_commit(env->snd) < 0)
+		fatalx("alerts.db: could not commit; restarting from what it "
+		       "holds");
+	if (env->on_silences != NULL)
+		env->on_silences(env->arg);
+	return reply;
 }
 
 /* alerts.list: the groups with their alerts, and every firing alert. */

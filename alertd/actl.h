@@ -81,6 +81,9 @@ struct actl_env {
 	struct silences *sil;  /* alertd's silences */
 	struct groups *gs;     /* alertd's groups */
 	struct inhibitor *inh; /* the firing alerts */
+	/* called after a silence was added or expired (may be NULL) */
+	void (*on_silences)(void *arg);
+	void *arg;
 };
 
 /*

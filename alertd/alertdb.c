@@ -1,5 +1,9 @@
 /*
  * alertdb.c: the sqlite helpers of alertd's tables (see alertdb.h).
+ *
+ * Compiling a statement costs more than running the small ones alertd
+ * runs for every alert, so adb_stmt keeps each compiled statement, per
+ * handle and SQL text, in a small table for the life of the handle.
  */
 #include <stddef.h>
 
@@ -18,6 +22,72 @@ adb_prepare(sqlite3 *db, const char *what, const char *sql)
 	return st;
 }
 
+/* The statements adb_stmt keeps: few, so a table walked in order. */
+#define ADB_CACHE 48
+
+static struct adb_cached {
+	sqlite3 *db;
+	const char *sql; /* the caller's literal: compared by address */
+	sqlite3_stmt *st;
+} adb_cache[ADB_CACHE];
+
+sqlite3_stmt *
+adb_stmt(sqlite3 *db, const char *what, const char *sql)
+{
+	struct adb_cached *free_slot = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t i;
+
+	for (i = 0; i < ADB_CACHE; i++) {
+		if (adb_cache[i].db == db && adb_cache[i].sql == sql)
+			return adb_cache[i].st;
+		if (adb_cache[i].db == NULL && free_slot == NULL)
+			free_slot = &adb_cache[i];
+	}
+	if (free_slot == NULL)
+		return adb_prepare(db, what, sql); /* full: not kept */
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	                       NULL) != SQLITE_OK) {
+		log_warnx("alerts.db: %s: %s", what, sqlite3_errmsg(db));
+		return NULL;
+	}
+	free_slot->db = db;
+	free_slot->sql = sql;
+	free_slot->st = st;
+	return st;
+}
+
+void
+adb_finish(sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < ADB_CACHE; i++)
+		if (adb_cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+int
+adb_close(sqlite3 *db)
+{
+	size_t i;
+
+	for (i = 0; i < ADB_CACHE; i++)
+		if (adb_cache[i].db == db) {
+			sqlite3_finalize(adb_cache[i].st);
+			adb_cache[i].db = NULL;
+			adb_cache[i].sql = NULL;
+			adb_cache[i].st = NULL;
+		}
+	return sqlite3_close(db);
+}
+
 int
 adb_done(sqlite3 *db, const char *what, sqlite3_stmt *st)
 {
@@ -26,7 +96,7 @@ adb_done(sqlite3 *db, const char *what, sqlite3_stmt *st)
 	if (st == NULL)
 		return -1;
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	adb_finish(st);
 	if (rc != SQLITE_DONE) {
 		log_warnx("alerts.db: %s: %s", what, sqlite3_errmsg(db));
 		return -1;

@@ -15,8 +15,22 @@
 sqlite3_stmt *adb_prepare(sqlite3 *db, const char *what, const char *sql);
 
 /*
- * Steps a statement that returns no rows, then finalizes it (also when
- * st is NULL, which counts as an error already logged).  The number of
+ * sql (a string literal: it is remembered by address) compiled once per
+ * handle and kept: for the statements run for every alert.  Finish each
+ * use with adb_done or adb_finish, never sqlite3_finalize; the handle
+ * is closed with adb_close.  NULL (logged) on error.
+ */
+sqlite3_stmt *adb_stmt(sqlite3 *db, const char *what, const char *sql);
+
+/* Done with st: reset when adb_stmt keeps it, else finalized. */
+void adb_finish(sqlite3_stmt *st);
+
+/* Finalizes the statements adb_stmt kept for db, then closes it. */
+int adb_close(sqlite3 *db);
+
+/*
+ * Steps a statement that returns no rows, then finishes it (adb_finish) (also
+ * when st is NULL, which counts as an error already logged).  The number of
  * rows changed, or -1 (logged).
  */
 int adb_done(sqlite3 *db, const char *what, sqlite3_stmt *st);

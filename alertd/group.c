@@ -1,11 +1,27 @@
 /*
  * group.c: aggregation groups (see group.h).
  *
- * Groups are few (one per route, receiver and group_by values that have
- * alerts) and alerts arrive seldom, so a group is found by a walk of a
- * list and each change is written through to sqlite at once; the
- * in-memory state is only ever changed after its write committed, so
- * memory never runs ahead of the database.
+ * There can be many groups (with group_by ['...'] every alert is its
+ * own), so they are found through a hash table of their ids and looked
+ * at in the order of a heap of their due times: one timer, for the
+ * earliest.  A group keeps little in memory: of each alert its
+ * fingerprint, state and start (the whole alert, the JSON text of its
+ * group_alerts row, is read from that row when the group is looked at,
+ * or kept from its add to the next look), the fingerprints it announced
+ * as fixed strings, its labels as text.
+ *
+ * A look that changes nothing is not repeated while nothing can change
+ * its outcome: the group is parked until the tick at which
+ * repeat_interval falls due (or for good when nothing fires), and woken
+ * to its next group_interval tick by a new alert in it or by
+ * groups_changed (silences, inhibitions, a reload).  So 10 000 quiet
+ * groups cost no CPU, and each tick still comes when Alertmanager's
+ * would.
+ *
+ * Each change is written to sqlite before memory follows it, in the
+ * caller's unit (groups_begin/end: a savepoint of the loop's
+ * transaction, outbox.h), so memory never runs ahead of a unit that
+ * failed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,25 +32,53 @@
 
 #include "alertdb.h"
 #include "group.h"
+#include "index.h"
 #include "log.h"
 #include "outbox.h"
 #include "util.h"
 
+/* Groups looked at per groups_flush call at most. */
+#define GROUP_FLUSH_MAX 256
+
+/* A fingerprint, as a fixed string. */
+typedef char group_fp[NOTIFY_ID_LEN + 1];
+
+/* A sorted set of fingerprints. */
+struct fpset {
+	group_fp *v;
+	uint32_t n;
+};
+
+/* An alert of a group. */
+struct galert {
+	group_fp fp;
+	unsigned char resolved;
+	unsigned char muted; /* at the last look */
+	int64_t starts_ms;
+	/* notify_alert_json, what the group_alerts row holds as text;
+	 * kept from an add to the next look only, else read from the row
+	 * when needed */
+	json_t *doc;
+};
+
 struct group {
-	char *id;       /* receiver, US (0x1f), group key: the row's key */
-	char *receiver; /* receiver name */
-	char *key;      /* group key, Alertmanager's form */
-	json_t *labels; /* the group_by labels and their values */
+	/* "receiver" US (0x1f) "group key" NUL "receiver" NUL: the row's
+	 * key, then the receiver's name on its own */
+	char *id;
+	const char *key;      /* in id: the group key, Alertmanager's form */
+	const char *receiver; /* in id */
+	char *labels;         /* the group_by labels and values: JSON text */
 	int64_t interval_ms, repeat_ms;
-	int64_t next_ms;      /* next flush */
-	int64_t last_sent_ms; /* 0: nothing sent yet */
-	json_t *last_firing;  /* fingerprints announced firing, sorted */
-	json_t *last_resolved;
+	int64_t tick_ms;          /* the last look, or the schedule's anchor */
+	int64_t last_sent_ms;     /* 0: nothing sent yet */
+	struct dheap_item due;    /* next look; out of the heap while parked
+	                             for good */
+	struct fpset last_firing; /* announced firing */
+	struct fpset last_resolved;
 	uint64_t seq; /* flushes that queued a notification */
-	struct notify_alert *alerts;
-	size_t nalerts;
-	unsigned char *muted; /* per alert: muted at the last flush */
-	struct group *next;
+	struct galert *alerts;
+	uint32_t nalerts;
+	unsigned char parked; /* looked at; waits for a change or a repeat */
 };
 
 struct groups {
@@ -42,8 +86,8 @@ struct groups {
 	struct outbox *ob;
 	group_mute_fn mute;
 	void *mute_arg;
-	struct group *list;
-	size_t count;
+	struct htab byid; /* struct group by id */
+	struct dheap due; /* by next look */
 };
 
 static const char group_schema[] = "CREATE TABLE IF NOT EXISTS groups ("
@@ -72,6 +116,13 @@ group_prepare(struct groups *gs, const char *sql)
 	return adb_prepare(gs->db, "groups", sql);
 }
 
+/* A statement run for every alert: kept compiled. */
+static sqlite3_stmt *
+group_stmt(const struct groups *gs, const char *sql)
+{
+	return adb_stmt(gs->db, "groups", sql);
+}
+
 /* Steps a statement without rows and finalizes it.  0 or -1. */
 static int
 group_run(struct groups *gs, sqlite3_stmt *st)
@@ -88,80 +139,192 @@ group_exec(struct groups *gs, const char *sql)
 int
 groups_begin(struct groups *gs)
 {
-	return group_exec(gs, "BEGIN IMMEDIATE");
+	return outbox_unit_begin(gs->ob);
 }
 
 int
 groups_end(struct groups *gs, int ok)
 {
-	if (ok && group_exec(gs, "COMMIT") == 0)
-		return 0;
-	group_exec(gs, "ROLLBACK");
-	return -1;
+	return outbox_unit_end(gs->ob, ok);
 }
 
-/* Binds a JSON value as compact text. */
-static void
-group_bind_json(sqlite3_stmt *st, int col, const json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+/* fingerprint sets ---------------------------------------------------- */
 
+static int
+group_fp_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int
+fpset_has(const struct fpset *s, const char *fp)
+{
+	return s->n > 0 &&
+	       bsearch(fp, s->v, s->n, sizeof(*s->v), group_fp_cmp) != NULL;
+}
+
+/* Appends fp (fpset_sort makes it a set again). */
+static void
+fpset_add(struct fpset *s, const char *fp)
+{
+	if ((s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v))) == NULL)
+		fatalx("out of memory");
+	snprintf(s->v[s->n++], sizeof(*s->v), "%s", fp);
+}
+
+static void
+fpset_sort(struct fpset *s)
+{
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), group_fp_cmp);
+}
+
+static void
+fpset_clear(struct fpset *s)
+{
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/* 1 when every fingerprint of a is in b. */
+static int
+fpset_subset(const struct fpset *a, const struct fpset *b)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (!fpset_has(b, a->v[i]))
+			return 0;
+	return 1;
+}
+
+static int
+fpset_equal(const struct fpset *a, const struct fpset *b)
+{
+	return a->n == b->n &&
+	       (a->n == 0 || memcmp(a->v, b->v, a->n * sizeof(*a->v)) == 0);
+}
+
+/* The set as a JSON array of strings (the rows' form).  New reference. */
+static json_t *
+fpset_json(const struct fpset *s)
+{
+	json_t *arr = json_array();
+	uint32_t i;
+
+	if (arr == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < s->n; i++)
+		json_array_append_new(arr, json_string(s->v[i]));
+	return arr;
+}
+
+/* The set of the strings in the JSON text (a row's column). */
+static void
+fpset_load(struct fpset *s, const char *text, size_t len)
+{
+	json_t *arr = text ? json_loadb(text, len, 0, NULL) : NULL;
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < json_array_size(arr); i++)
+		if (json_is_string(json_array_get(arr, i)))
+			fpset_add(s, json_string_value(json_array_get(arr, i)));
+	json_decref(arr);
+	fpset_sort(s);
+}
+
+/* Binds a fingerprint set as a JSON array. */
+static void
+group_bind_fps(sqlite3_stmt *st, int col, const struct fpset *set)
+{
+	json_t *v = fpset_json(set);
+	char *s = json_dumps(v, JSON_COMPACT);
+
+	json_decref(v);
 	if (s == NULL)
 		fatalx("out of memory");
 	sqlite3_bind_text(st, col, s, -1, free);
 }
 
-/* The group's row, as it is in memory. */
+/* The group's state as it is after a look: what its row records. */
+struct group_state {
+	int64_t next_ms;
+	int64_t last_sent_ms;
+	const struct fpset *last_firing, *last_resolved;
+	uint64_t seq;
+};
+
+/* The group's row: g with its state st. */
 static int
-group_save(struct groups *gs, const struct group *g)
+group_save(struct groups *gs, const struct group *g,
+           const struct group_state *gst)
 {
-	sqlite3_stmt *st = group_prepare(
-	        gs, "INSERT OR REPLACE INTO groups (id, receiver, group_key,"
+	sqlite3_stmt *st = group_stmt(
+	        gs, "INSERT INTO groups (id, receiver, group_key,"
 	            " group_labels, interval_ms, repeat_ms, next_ms,"
 	            " last_sent_ms, last_firing, last_resolved, seq)"
-	            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	            /* an update in place, not REPLACE's delete and insert */
+	            " ON CONFLICT (id) DO UPDATE SET"
+	            " interval_ms = excluded.interval_ms,"
+	            " repeat_ms = excluded.repeat_ms,"
+	            " next_ms = excluded.next_ms,"
+	            " last_sent_ms = excluded.last_sent_ms,"
+	            " last_firing = excluded.last_firing,"
+	            " last_resolved = excluded.last_resolved,"
+	            " seq = excluded.seq");
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, g->receiver, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, g->key, -1, SQLITE_STATIC);
-	group_bind_json(st, 4, g->labels);
+	sqlite3_bind_text(st, 4, g->labels, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, g->interval_ms);
 	sqlite3_bind_int64(st, 6, g->repeat_ms);
-	sqlite3_bind_int64(st, 7, g->next_ms);
-	sqlite3_bind_int64(st, 8, g->last_sent_ms);
-	group_bind_json(st, 9, g->last_firing);
-	group_bind_json(st, 10, g->last_resolved);
-	sqlite3_bind_int64(st, 11, (sqlite3_int64)g->seq);
+	sqlite3_bind_int64(st, 7, gst->next_ms);
+	sqlite3_bind_int64(st, 8, gst->last_sent_ms);
+	group_bind_fps(st, 9, gst->last_firing);
+	group_bind_fps(st, 10, gst->last_resolved);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)gst->seq);
 	return group_run(gs, st);
 }
 
+/* The group's row as it is in memory. */
 static int
-group_save_alert(struct groups *gs, const struct group *g,
-                 const struct notify_alert *al)
+group_save_now(struct groups *gs, const struct group *g)
 {
-	json_t *doc;
-	sqlite3_stmt *st = group_prepare(
-	        gs, "INSERT OR REPLACE INTO group_alerts (group_id,"
-	            " fingerprint, alert) VALUES (?, ?, ?)");
+	struct group_state gst = {g->due.at, g->last_sent_ms, &g->last_firing,
+	                          &g->last_resolved, g->seq};
+
+	return group_save(gs, g, &gst);
+}
+
+static int
+group_save_alert(struct groups *gs, const struct group *g, const char *fp,
+                 const char *doc)
+{
+	sqlite3_stmt *st =
+	        group_stmt(gs, "INSERT INTO group_alerts (group_id,"
+	                       " fingerprint, alert) VALUES (?, ?, ?)"
+	                       " ON CONFLICT (group_id, fingerprint)"
+	                       " DO UPDATE SET alert = excluded.alert");
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, al->fingerprint, -1, SQLITE_STATIC);
-	doc = notify_alert_json(al);
-	group_bind_json(st, 3, doc);
-	json_decref(doc);
+	sqlite3_bind_text(st, 2, fp, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
 	return group_run(gs, st);
 }
 
 static int
 group_delete_alert(struct groups *gs, const struct group *g, const char *fp)
 {
-	sqlite3_stmt *st =
-	        group_prepare(gs, "DELETE FROM group_alerts WHERE"
-	                          " group_id = ? AND fingerprint = ?");
+	sqlite3_stmt *st = group_stmt(gs, "DELETE FROM group_alerts WHERE"
+	                                  " group_id = ? AND fingerprint = ?");
 
 	if (st == NULL)
 		return -1;
@@ -175,113 +338,173 @@ group_delete(struct groups *gs, const struct group *g)
 {
 	sqlite3_stmt *st;
 
-	if ((st = group_prepare(gs, "DELETE FROM group_alerts WHERE"
-	                            " group_id = ?")) == NULL)
+	if ((st = group_stmt(gs, "DELETE FROM group_alerts WHERE"
+	                         " group_id = ?")) == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
 	if (group_run(gs, st) < 0)
 		return -1;
-	if ((st = group_prepare(gs, "DELETE FROM groups WHERE id = ?")) == NULL)
+	if ((st = group_stmt(gs, "DELETE FROM groups WHERE id = ?")) == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
 	return group_run(gs, st);
 }
 
-/* memory -------------------------------------------------------------- */
+/* memory ---------------------------------------------------------------- */
+
+static const char *
+group_id_of(const void *rec)
+{
+	return ((const struct group *)rec)->id;
+}
+
+/* A group of receiver with key, empty, out of the heap. */
+static struct group *
+group_new(const char *receiver, const char *key)
+{
+	struct group *g = sn_xcalloc(1, sizeof(*g));
+	size_t rl = strlen(receiver), kl = strlen(key);
+	char *p = sn_xcalloc(1, rl + 1 + kl + 1 + rl + 1);
+
+	memcpy(p, receiver, rl);
+	p[rl] = '\x1f';
+	memcpy(p + rl + 1, key, kl);
+	memcpy(p + rl + 1 + kl + 1, receiver, rl);
+	g->id = p;
+	g->key = p + rl + 1;
+	g->receiver = p + rl + 1 + kl + 1;
+	g->due.pos = DHEAP_OUT;
+	return g;
+}
 
 static void
 group_free(struct group *g)
 {
-	size_t i;
+	uint32_t i;
 
 	for (i = 0; i < g->nalerts; i++)
-		notify_alert_free(&g->alerts[i]);
+		json_decref(g->alerts[i].doc);
 	free(g->alerts);
-	free(g->muted);
 	free(g->id);
-	free(g->receiver);
-	free(g->key);
-	json_decref(g->labels);
-	json_decref(g->last_firing);
-	json_decref(g->last_resolved);
+	free(g->labels);
+	fpset_clear(&g->last_firing);
+	fpset_clear(&g->last_resolved);
 	free(g);
 }
 
-static struct group *
-group_find(struct groups *gs, const char *id)
-{
-	struct group *g;
-
-	for (g = gs->list; g != NULL; g = g->next)
-		if (strcmp(g->id, id) == 0)
-			return g;
-	return NULL;
-}
-
+/* Forgets g (the caller deleted its rows) and frees it. */
 static void
-group_unlink(struct groups *gs, struct group *g)
+group_drop(struct groups *gs, struct group *g)
 {
-	struct group **pp;
-
-	for (pp = &gs->list; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == g) {
-			*pp = g->next;
-			gs->count--;
-			return;
-		}
-}
-
-static void
-group_link(struct groups *gs, struct group *g)
-{
-	g->next = gs->list;
-	gs->list = g;
-	gs->count++;
+	dheap_del(&gs->due, &g->due);
+	htab_del(&gs->byid, g->id);
+	group_free(g);
 }
 
 /* The index of the alert with fingerprint fp in g, or -1. */
 static ssize_t
 group_alert_index(const struct group *g, const char *fp)
 {
-	size_t i;
+	uint32_t i;
 
 	for (i = 0; i < g->nalerts; i++)
-		if (strcmp(g->alerts[i].fingerprint, fp) == 0)
+		if (strcmp(g->alerts[i].fp, fp) == 0)
 			return (ssize_t)i;
 	return -1;
 }
 
-/* Appends a copy of al to g's alerts. */
+/* Appends an alert to g; doc (may be NULL) is taken over. */
 static void
-group_append(struct group *g, const struct notify_alert *al)
+group_append(struct group *g, const char *fp, int resolved, int64_t starts_ms,
+             json_t *doc)
 {
+	struct galert *a;
+
 	g->alerts = realloc(g->alerts, (g->nalerts + 1) * sizeof(*g->alerts));
-	g->muted = realloc(g->muted, g->nalerts + 1);
-	if (g->alerts == NULL || g->muted == NULL)
+	if (g->alerts == NULL)
 		fatalx("out of memory");
-	notify_alert_copy(&g->alerts[g->nalerts], al);
-	g->muted[g->nalerts] = 0;
-	g->nalerts++;
+	a = &g->alerts[g->nalerts++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->fp, sizeof(a->fp), "%s", fp);
+	a->resolved = (unsigned char)resolved;
+	a->starts_ms = starts_ms;
+	a->doc = doc;
 }
 
 /* Removes alert i of g (order is not kept). */
 static void
 group_remove(struct group *g, size_t i)
 {
-	notify_alert_free(&g->alerts[i]);
+	json_decref(g->alerts[i].doc);
 	g->nalerts--;
-	if (i != g->nalerts) {
+	if (i != g->nalerts)
 		g->alerts[i] = g->alerts[g->nalerts];
-		g->muted[i] = g->muted[g->nalerts];
-	}
 }
 
+/* The alert document of a (its text, or its row), or NULL (logged)
+ * when unreadable.  New reference. */
 static json_t *
-group_json_load(const char *s, size_t len)
+group_alert_doc(const struct groups *gs, const struct group *g,
+                const struct galert *a)
 {
-	json_t *v = s != NULL ? json_loadb(s, len, 0, NULL) : NULL;
+	sqlite3_stmt *st;
+	json_t *doc = NULL;
 
-	return v != NULL ? v : json_array();
+	if (a->doc != NULL)
+		doc = json_incref(a->doc);
+	else if ((st = group_stmt(gs, "SELECT alert FROM group_alerts WHERE"
+	                              " group_id = ? AND fingerprint = ?")) !=
+	         NULL) {
+		sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, a->fp, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			doc = json_loadb(
+			        (const char *)sqlite3_column_text(st, 0),
+			        (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+		adb_finish(st);
+	}
+	if (doc == NULL)
+		log_warnx("group %s: alert %s unreadable", g->key, a->fp);
+	return doc;
+}
+
+/* The first tick of g's schedule (tick_ms, then every interval_ms) at
+ * or after t, and after tick_ms. */
+static int64_t
+group_tick_after(const struct group *g, int64_t t)
+{
+	int64_t step = g->interval_ms > 0 ? g->interval_ms : 1;
+	int64_t k = t > g->tick_ms ? (t - g->tick_ms + step - 1) / step : 1;
+
+	return g->tick_ms + (k < 1 ? 1 : k) * step;
+}
+
+/* Something g's next look depends on changed: a parked g is looked at
+ * at its next tick. */
+static void
+group_wake(struct groups *gs, struct group *g, int64_t now)
+{
+	if (!g->parked)
+		return;
+	g->parked = 0;
+	dheap_set(&gs->due, &g->due, group_tick_after(g, now));
+}
+
+/*
+ * After a look at now: nothing but a change or repeat_interval can make
+ * g send, so it waits for the tick at which repeat_interval has passed
+ * (when something it announced still fires), else for a change.
+ */
+static void
+group_park(struct groups *gs, struct group *g, int64_t now)
+{
+	g->tick_ms = now;
+	g->parked = 1;
+	if (g->last_firing.n > 0 && g->last_sent_ms > 0)
+		dheap_set(&gs->due, &g->due,
+		          group_tick_after(g, g->last_sent_ms + g->repeat_ms));
+	else
+		dheap_del(&gs->due, &g->due);
 }
 
 /* Loads every group and its alerts.  0 or -1. */
@@ -290,9 +513,10 @@ group_load(struct groups *gs)
 {
 	sqlite3_stmt *st;
 	struct group *g;
-	struct notify_alert al;
 	json_t *doc;
-	int rc;
+	const char *fp;
+	int rc, resolved;
+	json_int_t starts;
 
 	if ((st = group_prepare(gs, "SELECT id, receiver, group_key,"
 	                            " group_labels, interval_ms, repeat_ms,"
@@ -300,30 +524,39 @@ group_load(struct groups *gs)
 	                            " last_resolved, seq FROM groups")) == NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g = sn_xcalloc(1, sizeof(*g));
-		g->id = sn_xstrdup((const char *)sqlite3_column_text(st, 0));
-		g->receiver =
-		        sn_xstrdup((const char *)sqlite3_column_text(st, 1));
-		g->key = sn_xstrdup((const char *)sqlite3_column_text(st, 2));
-		g->labels = group_json_load(
-		        (const char *)sqlite3_column_text(st, 3),
-		        (size_t)sqlite3_column_bytes(st, 3));
-		if (!json_is_object(g->labels)) {
-			json_decref(g->labels);
-			g->labels = json_object();
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *key = (const char *)sqlite3_column_text(st, 2);
+		const char *recv = (const char *)sqlite3_column_text(st, 1);
+
+		if (id == NULL || key == NULL || recv == NULL ||
+		    htab_get(&gs->byid, id) != NULL)
+			continue;
+		g = group_new(recv, key);
+		if (strcmp(g->id, id) != 0) {
+			log_warnx("alerts.db: group %s: its id is not its "
+			          "receiver and key; skipped",
+			          key);
+			group_free(g);
+			continue;
 		}
+		g->labels = sn_xstrdup(
+		        sqlite3_column_text(st, 3)
+		                ? (const char *)sqlite3_column_text(st, 3)
+		                : "{}");
 		g->interval_ms = sqlite3_column_int64(st, 4);
 		g->repeat_ms = sqlite3_column_int64(st, 5);
-		g->next_ms = sqlite3_column_int64(st, 6);
 		g->last_sent_ms = sqlite3_column_int64(st, 7);
-		g->last_firing = group_json_load(
-		        (const char *)sqlite3_column_text(st, 8),
-		        (size_t)sqlite3_column_bytes(st, 8));
-		g->last_resolved = group_json_load(
-		        (const char *)sqlite3_column_text(st, 9),
-		        (size_t)sqlite3_column_bytes(st, 9));
+		fpset_load(&g->last_firing,
+		           (const char *)sqlite3_column_text(st, 8),
+		           (size_t)sqlite3_column_bytes(st, 8));
+		fpset_load(&g->last_resolved,
+		           (const char *)sqlite3_column_text(st, 9),
+		           (size_t)sqlite3_column_bytes(st, 9));
 		g->seq = (uint64_t)sqlite3_column_int64(st, 10);
-		group_link(gs, g);
+		/* the schedule goes on where it was */
+		g->tick_ms = sqlite3_column_int64(st, 6) - g->interval_ms;
+		dheap_set(&gs->due, &g->due, sqlite3_column_int64(st, 6));
+		htab_put(&gs->byid, g);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -333,14 +566,20 @@ group_load(struct groups *gs)
 	                            " group_alerts")) == NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g = group_find(gs, (const char *)sqlite3_column_text(st, 0));
-		doc = json_loadb((const char *)sqlite3_column_text(st, 1),
-		                 (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+		const char *text = (const char *)sqlite3_column_text(st, 1);
+
+		g = htab_get(&gs->byid,
+		             (const char *)sqlite3_column_text(st, 0));
+		doc = text != NULL ? json_loads(text, 0, NULL) : NULL;
+		resolved = 0;
+		starts = 0;
 		if (g != NULL && doc != NULL &&
-		    notify_alert_from_json(&al, doc) == 0) {
-			group_append(g, &al);
-			notify_alert_free(&al);
-		} else
+		    json_unpack(doc, "{s:s, s:b, s:I}", "fingerprint", &fp,
+		                "resolved", &resolved, "starts_ms",
+		                &starts) == 0 &&
+		    strlen(fp) <= NOTIFY_ID_LEN && group_alert_index(g, fp) < 0)
+			group_append(g, fp, resolved, starts, NULL);
+		else
 			log_warnx("alerts.db: an unreadable grouped alert "
 			          "skipped");
 		json_decref(doc);
@@ -353,26 +592,31 @@ struct groups *
 groups_open(sqlite3 *db, struct outbox *ob, group_mute_fn mute, void *mute_arg)
 {
 	struct groups *gs = sn_xcalloc(1, sizeof(*gs));
-	struct group *g, **pp;
+	struct group *g, **empty = NULL;
+	size_t i = 0, n = 0;
 
 	gs->db = db;
 	gs->ob = ob;
 	gs->mute = mute;
 	gs->mute_arg = mute_arg;
+	htab_init(&gs->byid, group_id_of);
 	if (group_exec(gs, group_schema) < 0 || group_load(gs) < 0) {
 		groups_free(gs);
 		return NULL;
 	}
 	/* A group that lost all its alerts (a crash mid-flush cannot do
 	 * this, but a hand-edited database can) is dropped. */
-	for (pp = &gs->list; (g = *pp) != NULL;) {
-		if (g->nalerts == 0 && group_delete(gs, g) == 0) {
-			*pp = g->next;
-			gs->count--;
-			group_free(g);
-		} else
-			pp = &g->next;
-	}
+	while ((g = htab_next(&gs->byid, &i)) != NULL)
+		if (g->nalerts == 0) {
+			empty = realloc(empty, (n + 1) * sizeof(*empty));
+			if (empty == NULL)
+				fatalx("out of memory");
+			empty[n++] = g;
+		}
+	for (i = 0; i < n; i++)
+		if (group_delete(gs, empty[i]) == 0)
+			group_drop(gs, empty[i]);
+	free(empty);
 	return gs;
 }
 
@@ -380,13 +624,14 @@ void
 groups_free(struct groups *gs)
 {
 	struct group *g;
+	size_t i = 0;
 
 	if (gs == NULL)
 		return;
-	while ((g = gs->list) != NULL) {
-		gs->list = g->next;
+	while ((g = htab_next(&gs->byid, &i)) != NULL)
 		group_free(g);
-	}
+	htab_free(&gs->byid);
+	dheap_free(&gs->due);
 	free(gs);
 }
 
@@ -489,69 +734,97 @@ groups_add(struct groups *gs, const struct route_target *t,
            const struct notify_alert *al, int64_t now_ms)
 {
 	const struct sn_route *r = t->route;
-	json_t *gl = group_labels_of(r, al->labels);
-	char *key = group_key_of(r, gl);
-	struct sn_buf id = {0};
+	json_t *gl = group_labels_of(r, al->labels), *doc;
+	char *key = group_key_of(r, gl), *id, *text;
 	struct group *g, *fresh = NULL;
-	struct notify_alert copy;
+	int64_t interval, repeat, starts;
 	ssize_t i;
 	int rc = -1;
 
-	sn_buf_append(&id, t->receiver, strlen(t->receiver));
-	sn_buf_append(&id, "\x1f", 1);
-	sn_buf_append(&id, key, strlen(key) + 1);
-	g = group_find(gs, (const char *)id.data);
+	/* the id, as group_new writes it */
+	id = sn_xcalloc(1, strlen(t->receiver) + 1 + strlen(key) + 1);
+	sprintf(id, "%s\x1f%s", t->receiver, key);
+	g = htab_get(&gs->byid, id);
+	free(id);
 	i = g != NULL ? group_alert_index(g, al->fingerprint) : -1;
 	if (al->resolved && i < 0) {
 		/* never grouped (or already flushed out): nothing to say */
 		rc = 0;
 		goto done;
 	}
-	if (g == NULL) {
-		g = fresh = sn_xcalloc(1, sizeof(*g));
-		g->id = (char *)id.data;
-		id.data = NULL;
-		g->receiver = sn_xstrdup(t->receiver);
-		g->key = key;
-		key = NULL;
-		g->labels = gl;
-		gl = NULL;
-		g->next_ms = now_ms + (r != NULL ? r->group_wait_ms
-		                                 : SN_DEFAULT_GROUP_WAIT_MS);
-		g->last_firing = json_array();
-		g->last_resolved = json_array();
-	}
 	/* the route's timings now; a reload applies from here on */
-	g->interval_ms =
+	interval =
 	        r != NULL ? r->group_interval_ms : SN_DEFAULT_GROUP_INTERVAL_MS;
-	g->repeat_ms = r != NULL ? r->repeat_interval_ms
-	                         : SN_DEFAULT_REPEAT_INTERVAL_MS;
+	repeat = r != NULL ? r->repeat_interval_ms
+	                   : SN_DEFAULT_REPEAT_INTERVAL_MS;
+	if (g == NULL) {
+		g = fresh = group_new(t->receiver, key);
+		if ((g->labels = json_dumps(gl, JSON_COMPACT)) == NULL)
+			fatalx("out of memory");
+		g->due.at = now_ms + (r != NULL ? r->group_wait_ms
+		                                : SN_DEFAULT_GROUP_WAIT_MS);
+		g->tick_ms = g->due.at - interval;
+	}
 
-	notify_alert_copy(&copy, al);
+	starts = al->starts_ms;
 	/* a resolve keeps the time the alert started firing */
-	if (i >= 0 && copy.resolved && !g->alerts[i].resolved)
-		copy.starts_ms = g->alerts[i].starts_ms;
-	if (group_save(gs, g) < 0 || group_save_alert(gs, g, &copy) < 0) {
-		notify_alert_free(&copy);
-		if (fresh != NULL)
-			group_free(fresh);
-		goto done;
+	if (i >= 0 && al->resolved && !g->alerts[i].resolved)
+		starts = g->alerts[i].starts_ms;
+	doc = notify_alert_json(al);
+	json_object_set_new(doc, "starts_ms", json_integer(starts));
+	text = json_dumps(doc, JSON_COMPACT);
+	if (text == NULL)
+		fatalx("out of memory");
+
+	if (fresh != NULL || g->interval_ms != interval ||
+	    g->repeat_ms != repeat) {
+		int64_t old_i = g->interval_ms, old_r = g->repeat_ms;
+
+		g->interval_ms = interval;
+		g->repeat_ms = repeat;
+		if (group_save_now(gs, g) < 0) {
+			g->interval_ms = old_i;
+			g->repeat_ms = old_r;
+			goto fail;
+		}
 	}
+	if (group_save_alert(gs, g, al->fingerprint, text) < 0)
+		goto fail;
+
+	free(text);
 	if (i >= 0) {
-		notify_alert_free(&g->alerts[i]);
-		g->alerts[i] = copy;
-	} else {
-		group_append(g, &copy);
-		notify_alert_free(&copy);
-	}
-	if (fresh != NULL)
-		group_link(gs, fresh);
+		json_decref(g->alerts[i].doc);
+		g->alerts[i].doc = doc;
+		g->alerts[i].resolved = (unsigned char)al->resolved;
+		g->alerts[i].starts_ms = starts;
+	} else
+		group_append(g, al->fingerprint, al->resolved, starts, doc);
+	if (fresh != NULL) {
+		htab_put(&gs->byid, g);
+		dheap_set(&gs->due, &g->due, g->due.at);
+	} else
+		group_wake(gs, g, now_ms);
 	rc = 1;
+	goto done;
+fail:
+	free(text);
+	json_decref(doc);
+	if (fresh != NULL)
+		group_free(fresh);
 done:
-	free(id.data);
 	free(key);
 	json_decref(gl);
 	return rc;
+}
+
+void
+groups_changed(struct groups *gs, int64_t now_ms)
+{
+	struct group *g;
+	size_t i = 0;
+
+	while ((g = htab_next(&gs->byid, &i)) != NULL)
+		group_wake(gs, g, now_ms);
 }
 
 /* flushing ------------------------------------------------------------ */
@@ -559,83 +832,9 @@ done:
 int64_t
 groups_next_due(const struct groups *gs)
 {
-	const struct group *g;
-	int64_t due = -1;
+	const struct dheap_item *top = dheap_top(&gs->due);
 
-	for (g = gs->list; g != NULL; g = g->next)
-		if (due < 0 || g->next_ms < due)
-			due = g->next_ms;
-	return due;
-}
-
-/* 1 when the sorted fingerprint array a is in the sorted array b. */
-static int
-group_subset(const json_t *a, const json_t *b)
-{
-	size_t i, j = 0, nb = json_array_size(b);
-
-	for (i = 0; i < json_array_size(a); i++) {
-		const char *x = json_string_value(json_array_get(a, i));
-
-		while (j < nb &&
-		       strcmp(json_string_value(json_array_get(b, j)), x) < 0)
-			j++;
-		if (j == nb ||
-		    strcmp(json_string_value(json_array_get(b, j)), x) != 0)
-			return 0;
-	}
-	return 1;
-}
-
-static int
-group_cmp_json_str(const void *a, const void *b)
-{
-	return strcmp(json_string_value(*(json_t *const *)a),
-	              json_string_value(*(json_t *const *)b));
-}
-
-/* Sorts an array of strings in place. */
-static void
-group_sort(json_t *arr)
-{
-	size_t i, n = json_array_size(arr);
-	json_t **v = sn_xcalloc(n ? n : 1, sizeof(*v));
-
-	for (i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(arr, i));
-	qsort(v, n, sizeof(*v), group_cmp_json_str);
-	json_array_clear(arr);
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, v[i]);
-	free(v);
-}
-
-/* 1 when fp is in the array of strings arr. */
-static int
-group_has(const json_t *arr, const char *fp)
-{
-	size_t i;
-
-	for (i = 0; i < json_array_size(arr); i++)
-		if (strcmp(json_string_value(json_array_get(arr, i)), fp) == 0)
-			return 1;
-	return 0;
-}
-
-/* arr without the fingerprints in drop.  New reference. */
-static json_t *
-group_without(const json_t *arr, const json_t *drop)
-{
-	json_t *out = json_array();
-	size_t i;
-
-	for (i = 0; i < json_array_size(arr); i++) {
-		json_t *v = json_array_get(arr, i);
-
-		if (!group_has(drop, json_string_value(v)))
-			json_array_append(out, v);
-	}
-	return out;
+	return top != NULL ? top->at : -1;
 }
 
 static const struct sn_receiver *
@@ -649,264 +848,343 @@ group_receiver(const struct sn_alerts *al, const char *name)
 	return NULL;
 }
 
-/* Asks the mute function about each alert; logs changes. */
+/*
+ * The alerts' documents (docs[i], NULL when unreadable or not needed)
+ * and whether each is muted now (muted[i]); logs what changed since the
+ * last look.  Documents are read when there is a mute function to ask.
+ */
 static void
-group_mute_pass(struct groups *gs, struct group *g, int64_t now,
+group_mute_pass(struct groups *gs, struct group *g, int64_t now, json_t **docs,
                 unsigned char *muted)
 {
 	const char *why;
-	size_t i;
+	json_t *labels;
+	uint32_t i;
 
 	for (i = 0; i < g->nalerts; i++) {
 		why = NULL;
-		if (!g->alerts[i].resolved && gs->mute != NULL)
-			why = gs->mute(g->alerts[i].labels,
-			               g->alerts[i].fingerprint, now,
-			               gs->mute_arg);
+		if (!g->alerts[i].resolved && gs->mute != NULL) {
+			docs[i] = group_alert_doc(gs, g, &g->alerts[i]);
+			labels = json_object_get(docs[i], "labels");
+			if (json_is_object(labels))
+				why = gs->mute(labels, g->alerts[i].fp, now,
+				               gs->mute_arg);
+		}
 		muted[i] = why != NULL;
-		if (muted[i] != g->muted[i])
-			log_info("alert %s (%s) for %s: %s",
-			         g->alerts[i].fingerprint,
-			         alert_label(g->alerts[i].labels, "alertname"),
+		if (muted[i] != g->alerts[i].muted && docs[i] == NULL)
+			docs[i] = group_alert_doc(gs, g, &g->alerts[i]);
+		if (muted[i] != g->alerts[i].muted)
+			log_info("alert %s (%s) for %s: %s", g->alerts[i].fp,
+			         alert_label(json_object_get(docs[i], "labels"),
+			                     "alertname"),
 			         g->receiver, why != NULL ? why : "unmuted");
 	}
 }
 
+/* The notification of g now: its alerts to send are those of docs
+ * (read here when not yet) marked in pick.  0, or -1 when an alert
+ * cannot be read. */
+static int
+group_notification(struct groups *gs, const struct group *g,
+                   const struct sn_alerts *al, json_t **docs,
+                   const unsigned char *pick, struct notification *n)
+{
+	json_t *labels = json_loads(g->labels, 0, NULL);
+	uint32_t i;
+	int rc = 0;
+
+	notify_init(n, g->receiver, g->key,
+	            json_is_object(labels) ? labels : NULL, al->external_url);
+	json_decref(labels);
+	n->seq = g->seq + 1;
+	for (i = 0; rc == 0 && i < g->nalerts; i++) {
+		if (!pick[i])
+			continue;
+		if (docs[i] == NULL)
+			docs[i] = group_alert_doc(gs, g, &g->alerts[i]);
+		if (docs[i] == NULL || notify_add_alert_json(n, docs[i]) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc < 0)
+		notify_free(n);
+	return rc;
+}
+
 /*
- * Flushes group g: decides, queues the notification if any, and writes
- * the group's new state, all in one transaction; then updates memory.
- * 1 when a notification was queued, 0 when not, -1 on a storage error.
- * *gone is set when the group was deleted (and freed).
+ * Looks at group g: decides, queues the notification if any, and writes
+ * the group's new state, all in one unit; then updates memory and parks
+ * g until something can change.  1 when a notification was queued, 0
+ * when not, -1 on a storage error (g stays due).  *gone is set when the
+ * group was deleted (and freed).
  */
 static int
 group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
                 int64_t now, int *gone)
 {
 	const struct sn_receiver *rc = group_receiver(al, g->receiver);
-	unsigned char *muted = sn_xcalloc(g->nalerts + 1, 1);
-	json_t *firing = json_array(), *resolved = json_array();
-	json_t *dropped = json_array(), *new_firing = NULL;
+	uint32_t i, na = g->nalerts, ndropped = 0;
+	unsigned char *muted = sn_xcalloc(na + 1, 1);
+	unsigned char *pick = sn_xcalloc(na + 1, 1);
+	json_t **docs = sn_xcalloc(na + 1, sizeof(*docs));
+	struct fpset firing = {0}, resolved = {0}, new_firing = {0};
 	struct notification n;
 	char id[NOTIFY_ID_LEN + 1], *payload = NULL;
-	size_t i, nmuted = 0;
-	int send = 0, send_resolved, ok = 1, queued = 0;
+	size_t nmuted = 0;
+	int send = 0, send_resolved, ok = 1, queued = 0, have_n = 0;
 	json_t *doc;
 
 	*gone = 0;
 	if (rc == NULL) {
 		/* the receiver left alerts.yaml: its groups go with it */
 		log_warnx("group %s: receiver %s is no longer configured; "
-		          "its %zu alerts are dropped",
-		          g->key, g->receiver, g->nalerts);
+		          "its %u alerts are dropped",
+		          g->key, g->receiver, na);
 		ok = groups_begin(gs) == 0 && group_delete(gs, g) == 0;
 		if (groups_end(gs, ok) < 0)
 			goto fail;
-		group_unlink(gs, g);
-		group_free(g);
+		group_drop(gs, g);
 		*gone = 1;
 		goto out;
 	}
 	send_resolved = rc->send_resolved;
-	group_mute_pass(gs, g, now, muted);
-	for (i = 0; i < g->nalerts; i++) {
-		const char *fp = g->alerts[i].fingerprint;
+	group_mute_pass(gs, g, now, docs, muted);
+	for (i = 0; i < na; i++) {
+		const char *fp = g->alerts[i].fp;
 
 		if (g->alerts[i].resolved) {
-			json_array_append_new(dropped, json_string(fp));
-			if (group_has(g->last_firing, fp))
-				json_array_append_new(resolved,
-				                      json_string(fp));
+			ndropped++;
+			if (fpset_has(&g->last_firing, fp))
+				fpset_add(&resolved, fp);
 		} else if (muted[i])
 			nmuted++;
 		else
-			json_array_append_new(firing, json_string(fp));
+			fpset_add(&firing, fp);
 	}
-	group_sort(firing);
-	group_sort(resolved);
+	fpset_sort(&firing);
+	fpset_sort(&resolved);
 
 	/* Alertmanager's rules (its notification log's needsUpdate). */
 	if (g->last_sent_ms == 0)
-		send = json_array_size(firing) > 0;
-	else if (!group_subset(firing, g->last_firing))
+		send = firing.n > 0;
+	else if (!fpset_subset(&firing, &g->last_firing))
 		send = 1;
-	else if (json_array_size(firing) == 0)
-		send = send_resolved && json_array_size(resolved) > 0;
-	else if (send_resolved && !group_subset(resolved, g->last_resolved))
+	else if (firing.n == 0)
+		send = send_resolved && resolved.n > 0;
+	else if (send_resolved && !fpset_subset(&resolved, &g->last_resolved))
 		send = 1;
 	else
 		send = now - g->last_sent_ms >= g->repeat_ms;
 
 	if (send) {
-		notify_init(&n, g->receiver, g->key, g->labels,
-		            al->external_url);
-		n.seq = g->seq + 1;
-		for (i = 0; i < g->nalerts; i++) {
-			const struct notify_alert *a = &g->alerts[i];
-
-			if ((!a->resolved && !muted[i]) ||
-			    (a->resolved && send_resolved &&
-			     group_has(resolved, a->fingerprint)))
-				notify_add_alert(&n, a);
-		}
+		for (i = 0; i < na; i++)
+			pick[i] = g->alerts[i].resolved
+			                  ? send_resolved &&
+			                            fpset_has(&resolved,
+			                                      g->alerts[i].fp)
+			                  : !muted[i];
+		if (group_notification(gs, g, al, docs, pick, &n) < 0)
+			goto fail;
+		have_n = 1;
 		notify_id(&n, id);
 		doc = notify_to_json(&n);
 		payload = json_dumps(doc, JSON_COMPACT);
 		json_decref(doc);
 		if (payload == NULL)
 			fatalx("out of memory");
-		new_firing = json_deep_copy(firing);
-	} else if (json_array_size(firing) == 0 && nmuted == 0) {
-		/* everything announced is gone, unannounced: start over */
-		new_firing = json_array();
-	} else
+		new_firing = firing;
+		memset(&firing, 0, sizeof(firing));
+	} else if (firing.n > 0 || nmuted > 0) {
 		/* resolved alerts leave the log as they leave the group */
-		new_firing = group_without(g->last_firing, dropped);
+		for (i = 0; i < g->last_firing.n; i++) {
+			ssize_t j = group_alert_index(g, g->last_firing.v[i]);
+
+			if (j < 0 || !g->alerts[j].resolved)
+				fpset_add(&new_firing, g->last_firing.v[i]);
+		}
+	}
+	/* else everything announced is gone, unannounced: start over */
 
 	/*
-	 * Nothing to say and nothing changed: the next tick, in memory
-	 * only (after a restart the group is merely looked at early).
+	 * Nothing to say and nothing changed: in memory only (after a
+	 * restart the group is merely looked at early).
 	 */
-	if (!send && json_array_size(dropped) == 0 &&
-	    json_equal(new_firing, g->last_firing)) {
-		g->next_ms = now + g->interval_ms;
-		memcpy(g->muted, muted, g->nalerts);
+	if (!send && ndropped == 0 &&
+	    fpset_equal(&new_firing, &g->last_firing)) {
+		for (i = 0; i < na; i++) {
+			g->alerts[i].muted = muted[i];
+			json_decref(g->alerts[i].doc); /* the row has it */
+			g->alerts[i].doc = NULL;
+		}
+		group_park(gs, g, now);
 		goto out;
 	}
 
-	/* The transaction: the outbox row, the group's state, its alerts. */
+	/* The unit: the outbox row, the group's state, its alerts. */
 	if (groups_begin(gs) < 0)
 		goto fail;
 	if (send && outbox_enqueue(gs->ob, id, g->receiver, payload, now) < 0)
 		ok = 0;
-	for (i = 0; ok && i < json_array_size(dropped); i++)
-		if (group_delete_alert(
-		            gs, g,
-		            json_string_value(json_array_get(dropped, i))) < 0)
+	for (i = 0; ok && i < na; i++)
+		if (g->alerts[i].resolved &&
+		    group_delete_alert(gs, g, g->alerts[i].fp) < 0)
 			ok = 0;
 	if (ok) {
-		struct group next = *g;
+		struct fpset none = {0};
+		struct group_state next = {now + g->interval_ms,
+		                           g->last_sent_ms, &new_firing,
+		                           &g->last_resolved, g->seq};
 
-		next.next_ms = now + g->interval_ms;
 		if (send) {
 			next.last_sent_ms = now;
 			next.seq = g->seq + 1;
-			next.last_resolved =
-			        send_resolved ? resolved : json_array();
+			next.last_resolved = send_resolved ? &resolved : &none;
 		}
-		next.last_firing = new_firing;
-		if (g->nalerts == json_array_size(dropped))
+		if (na == ndropped)
 			ok = group_delete(gs, g) == 0;
 		else
-			ok = group_save(gs, &next) == 0;
-		if (send && !send_resolved)
-			json_decref(next.last_resolved);
+			ok = group_save(gs, g, &next) == 0;
 	}
 	if (groups_end(gs, ok) < 0)
 		goto fail;
 
-	/* Committed: memory follows. */
+	/* Written: memory follows. */
 	if (send) {
-		log_info("group %s for %s: notification %s queued (%zu "
-		         "firing, %zu resolved, %zu muted, flush %llu)",
-		         g->key, g->receiver, id, json_array_size(firing),
-		         send_resolved ? json_array_size(resolved) : 0, nmuted,
+		log_info("group %s for %s: notification %s queued (%u "
+		         "firing, %u resolved, %zu muted, flush %llu)",
+		         g->key, g->receiver, id, new_firing.n,
+		         send_resolved ? resolved.n : 0, nmuted,
 		         (unsigned long long)(g->seq + 1));
-		notify_free(&n);
 		g->last_sent_ms = now;
 		g->seq++;
-		json_decref(g->last_resolved);
-		g->last_resolved =
-		        send_resolved ? json_incref(resolved) : json_array();
+		fpset_clear(&g->last_resolved);
+		if (send_resolved) {
+			g->last_resolved = resolved;
+			memset(&resolved, 0, sizeof(resolved));
+		}
 		queued = 1;
 	}
-	json_decref(g->last_firing);
+	fpset_clear(&g->last_firing);
 	g->last_firing = new_firing;
-	new_firing = NULL;
-	g->next_ms = now + g->interval_ms;
-	memcpy(g->muted, muted, g->nalerts);
-	for (i = g->nalerts; i-- > 0;)
+	memset(&new_firing, 0, sizeof(new_firing));
+	for (i = 0; i < na; i++) {
+		g->alerts[i].muted = muted[i];
+		json_decref(g->alerts[i].doc); /* the row has it */
+		g->alerts[i].doc = NULL;
+	}
+	for (i = na; i-- > 0;)
 		if (g->alerts[i].resolved)
 			group_remove(g, i);
 	if (g->nalerts == 0) {
-		group_unlink(gs, g);
-		group_free(g);
+		group_drop(gs, g);
 		*gone = 1;
-	}
+	} else
+		group_park(gs, g, now);
 	goto out;
 fail:
-	if (send && payload != NULL)
-		notify_free(&n);
 	queued = -1;
 out:
+	if (have_n)
+		notify_free(&n);
+	for (i = 0; i < na; i++)
+		json_decref(docs[i]);
+	free(docs);
 	free(payload);
 	free(muted);
-	json_decref(new_firing);
-	json_decref(firing);
-	json_decref(resolved);
-	json_decref(dropped);
+	free(pick);
+	fpset_clear(&firing);
+	fpset_clear(&resolved);
+	fpset_clear(&new_firing);
 	return queued;
 }
 
 int
 groups_flush(struct groups *gs, const struct sn_alerts *al, int64_t now_ms)
 {
-	struct group *g, *next;
-	int n = 0, rc, gone, failed = 0;
+	struct dheap_item *top;
+	struct group *g;
+	int n = 0, rc, gone, failed = 0, looked = 0;
+	struct group **retry = NULL;
+	size_t nretry = 0, i;
 
-	for (g = gs->list; g != NULL; g = next) {
-		next = g->next;
-		if (g->next_ms > now_ms)
-			continue;
+	while (looked < GROUP_FLUSH_MAX &&
+	       (top = dheap_top(&gs->due)) != NULL && top->at <= now_ms) {
+		g = dheap_rec(top, struct group, due);
+		looked++;
 		rc = group_flush_one(gs, g, al, now_ms, &gone);
-		if (rc < 0)
-			failed = 1;
-		else
+		if (rc >= 0) {
 			n += rc;
+			continue;
+		}
+		/* stays due, out of this round's way */
+		failed = 1;
+		dheap_del(&gs->due, &g->due);
+		retry = realloc(retry, (nretry + 1) * sizeof(*retry));
+		if (retry == NULL)
+			fatalx("out of memory");
+		retry[nretry++] = g;
 	}
+	for (i = 0; i < nretry; i++)
+		dheap_set(&gs->due, &retry[i]->due, now_ms);
+	free(retry);
 	return failed ? -1 : n;
 }
 
 size_t
 groups_count(const struct groups *gs)
 {
-	return gs != NULL ? gs->count : 0;
+	return gs != NULL ? gs->byid.n : 0;
 }
 
 json_t *
 groups_json(const struct groups *gs)
 {
 	const struct group *g;
-	json_t *arr = json_array(), *alerts;
-	size_t i;
+	json_t *arr = json_array(), *alerts, *doc, *labels;
+	size_t i, slot = 0;
+	int64_t next;
 
 	if (arr == NULL)
 		fatalx("out of memory");
-	for (g = gs->list; g != NULL; g = g->next) {
+	while ((g = htab_next(&gs->byid, &slot)) != NULL) {
 		if ((alerts = json_array()) == NULL)
 			fatalx("out of memory");
 		for (i = 0; i < g->nalerts; i++) {
-			const struct notify_alert *a = &g->alerts[i];
+			const struct galert *a = &g->alerts[i];
 
+			doc = group_alert_doc(gs, g, a);
 			json_array_append_new(
 			        alerts,
-			        json_pack("{s:s, s:O, s:s, s:I, s:b}",
-			                  "fingerprint", a->fingerprint,
-			                  "labels", a->labels, "status",
-			                  a->resolved ? "resolved" : "firing",
-			                  "starts_ms", (json_int_t)a->starts_ms,
-			                  "muted", g->muted[i]));
+			        json_pack(
+			                "{s:s, s:O, s:s, s:I, s:b}",
+			                "fingerprint", a->fp, "labels",
+			                json_object_get(doc, "labels")
+			                        ? json_object_get(doc, "labels")
+			                        : json_null(),
+			                "status",
+			                a->resolved ? "resolved" : "firing",
+			                "starts_ms", (json_int_t)a->starts_ms,
+			                "muted", a->muted));
+			json_decref(doc);
 		}
+		/* parked for good: looked at the next tick after a change */
+		next = g->due.pos != DHEAP_OUT
+		               ? g->due.at
+		               : group_tick_after(g, sn_now_ms());
+		labels = json_loads(g->labels, 0, NULL);
 		json_array_append_new(
-		        arr,
-		        json_pack("{s:s, s:s, s:O, s:I, s:o, s:I, s:o}",
-		                  "receiver", g->receiver, "group_key", g->key,
-		                  "group_labels", g->labels, "next_flush_ms",
-		                  (json_int_t)g->next_ms, "last_sent_ms",
-		                  g->last_sent_ms
-		                          ? json_integer(g->last_sent_ms)
-		                          : json_null(),
-		                  "notifications", (json_int_t)g->seq, "alerts",
-		                  alerts));
+		        arr, json_pack("{s:s, s:s, s:o, s:I, s:o, s:I, s:o}",
+		                       "receiver", g->receiver, "group_key",
+		                       g->key, "group_labels",
+		                       labels != NULL ? labels : json_object(),
+		                       "next_flush_ms", (json_int_t)next,
+		                       "last_sent_ms",
+		                       g->last_sent_ms
+		                               ? json_integer(g->last_sent_ms)
+		                               : json_null(),
+		                       "notifications", (json_int_t)g->seq,
+		                       "alerts", alerts));
 	}
 	return arr;
 }

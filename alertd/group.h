@@ -22,7 +22,8 @@
  * Groups and their alerts live in alertd's database (tables groups and
  * group_alerts beside the outbox in <storage.path>/alerts.db) and in
  * memory; a flush writes the outbox row and the group's new state in one
- * transaction, so a kill -9 at any point neither loses a notification
+ * unit of the outbox's transaction (outbox.h), which commits before the
+ * row is sent, so a kill -9 at any point neither loses a notification
  * nor queues the same flush twice, and a restarted alertd flushes its
  * groups on their old schedule.  Each flush of a group has its own
  * number (seq), so a repeat is a new notification id while a replay of
@@ -76,17 +77,35 @@ void groups_free(struct groups *gs);
 int groups_add(struct groups *gs, const struct route_target *t,
                const struct notify_alert *al, int64_t now_ms);
 
-/* The earliest time a group is due, or -1 when there are no groups. */
+/*
+ * The earliest time a group is due, or -1 when none is: no groups, or
+ * all of them looked at and waiting for a change (they send nothing
+ * until one).
+ */
 int64_t groups_next_due(const struct groups *gs);
 
 /*
- * Flushes every group due at now_ms (see above), with each receiver's
- * send_resolved and the external_url from al.  Returns how many
- * notifications were queued in the outbox, or -1 when a group could not
- * be flushed for a storage error (that group stays due, to try again;
- * the others are flushed).
+ * Looks at the groups due at now_ms (see above), earliest first, at most
+ * a few hundred per call so that the loop goes on between them:
+ * groups_next_due tells when to call again.  Each receiver's
+ * send_resolved and the external_url are read from al.  Returns how
+ * many notifications were queued in the outbox, or -1 when a group could
+ * not be flushed for a storage error (that group stays due, to try
+ * again; the others are flushed).
+ *
+ * A look that sends nothing new parks the group: it is not looked at
+ * again until an alert joins or changes in it, repeat_interval falls
+ * due, or groups_changed says that what mutes alerts changed.
  */
 int groups_flush(struct groups *gs, const struct sn_alerts *al, int64_t now_ms);
+
+/*
+ * What the mute function answers may have changed (a silence added,
+ * expired, started or ended; an alert that can inhibit others fired or
+ * resolved; a reload): every parked group is looked at at its next
+ * group_interval tick after now_ms.
+ */
+void groups_changed(struct groups *gs, int64_t now_ms);
 
 /* How many groups hold alerts. */
 size_t groups_count(const struct groups *gs);
@@ -100,8 +119,8 @@ size_t groups_count(const struct groups *gs);
  */
 json_t *groups_json(const struct groups *gs);
 
-/* BEGIN and COMMIT (or ROLLBACK when ok is 0) on the groups' database,
- * so several adds cost one fsync.  0 or -1. */
+/* A unit of writes (outbox_unit_begin/end): several adds happen
+ * together or not at all.  0 or -1. */
 int groups_begin(struct groups *gs);
 int groups_end(struct groups *gs, int ok);
 

@@ -1,10 +1,13 @@
 /*
  * inhibit.c: the firing alerts and the inhibit rules (see inhibit.h).
  *
- * The firing alerts are kept in an array (they are few: one per
- * detector and group that fires now) and written through to sqlite.
- * inhibitor_muting is asked at every flush for every grouped alert, so
- * it reads memory only.
+ * The firing alerts can be many (one per detector and group that fires
+ * now: 10 000 with as many groups), so they are found by fingerprint
+ * through a hash table, and each keeps only its fingerprint until an
+ * inhibit rule needs its labels: they are read from its row then, once,
+ * and kept.  inhibitor_muting, asked at group flushes for every grouped
+ * alert when inhibit rules exist, then reads memory only.  Each change
+ * is written through to sqlite.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +16,23 @@
 
 #include "alertd.h"
 #include "alertdb.h"
+#include "index.h"
 #include "inhibit.h"
 #include "log.h"
 #include "util.h"
 
 struct active {
 	char fingerprint[NOTIFY_ID_LEN + 1];
-	json_t *labels;
+	json_t *labels; /* read from the row when a rule first needs it */
 	int64_t since_ms;
+	size_t pos; /* in v */
 };
 
 struct inhibitor {
 	sqlite3 *db;
-	struct active *v;
+	struct active **v;
 	size_t n, cap;
+	struct htab byfp; /* struct active by fingerprint */
 };
 
 static const char inhibit_schema[] =
@@ -35,21 +41,68 @@ static const char inhibit_schema[] =
         " labels TEXT NOT NULL,"
         " since_ms INTEGER NOT NULL);";
 
-static void
-inhibit_push(struct inhibitor *in, const char *fp, json_t *labels,
-             int64_t since)
+static const char *
+inhibit_key(const void *rec)
 {
-	struct active *a;
+	return ((const struct active *)rec)->fingerprint;
+}
+
+/* Adds a firing alert. */
+static void
+inhibit_push(struct inhibitor *in, const char *fp, int64_t since)
+{
+	struct active *a = sn_xcalloc(1, sizeof(*a));
 
 	if (in->n == in->cap) {
 		in->cap = in->cap ? in->cap * 2 : 16;
 		if ((in->v = realloc(in->v, in->cap * sizeof(*in->v))) == NULL)
 			fatalx("out of memory");
 	}
-	a = &in->v[in->n++];
 	snprintf(a->fingerprint, sizeof(a->fingerprint), "%s", fp);
-	a->labels = labels;
 	a->since_ms = since;
+	a->pos = in->n;
+	in->v[in->n++] = a;
+	htab_put(&in->byfp, a);
+}
+
+static void
+inhibit_free_one(struct active *a)
+{
+	json_decref(a->labels);
+	free(a);
+}
+
+/* The labels of a's row: a new reference, NULL when unreadable. */
+static json_t *
+inhibit_read_labels(sqlite3 *db, const struct active *a)
+{
+	sqlite3_stmt *st = adb_stmt(db, "active_alerts",
+	                            "SELECT labels FROM active_alerts"
+	                            " WHERE fingerprint = ?");
+	json_t *labels = NULL;
+
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_text(st, 1, a->fingerprint, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		labels = json_loadb((const char *)sqlite3_column_text(st, 0),
+		                    (size_t)sqlite3_column_bytes(st, 0), 0,
+		                    NULL);
+	adb_finish(st);
+	if (!json_is_object(labels)) {
+		json_decref(labels);
+		return NULL;
+	}
+	return labels;
+}
+
+/* The labels of a, read once; NULL when unreadable. */
+static const json_t *
+inhibit_labels(const struct inhibitor *in, struct active *a)
+{
+	if (a->labels == NULL)
+		a->labels = inhibit_read_labels(in->db, a);
+	return a->labels;
 }
 
 struct inhibitor *
@@ -57,27 +110,25 @@ inhibitor_open(sqlite3 *db)
 {
 	struct inhibitor *in = sn_xcalloc(1, sizeof(*in));
 	sqlite3_stmt *st;
-	json_t *labels;
+	const char *fp, *text;
 	int rc;
 
 	in->db = db;
+	htab_init(&in->byfp, inhibit_key);
 	if (adb_exec(db, "active_alerts", inhibit_schema) < 0 ||
 	    (st = adb_prepare(db, "active_alerts",
 	                      "SELECT fingerprint, labels, since_ms FROM"
 	                      " active_alerts")) == NULL) {
-		free(in);
+		inhibitor_free(in);
 		return NULL;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		labels = json_loadb((const char *)sqlite3_column_text(st, 1),
-		                    (size_t)sqlite3_column_bytes(st, 1), 0,
-		                    NULL);
-		if (!json_is_object(labels)) {
-			json_decref(labels);
+		fp = (const char *)sqlite3_column_text(st, 0);
+		text = (const char *)sqlite3_column_text(st, 1);
+		if (fp == NULL || text == NULL || *text != '{' ||
+		    htab_get(&in->byfp, fp) != NULL)
 			continue;
-		}
-		inhibit_push(in, (const char *)sqlite3_column_text(st, 0),
-		             labels, sqlite3_column_int64(st, 2));
+		inhibit_push(in, fp, sqlite3_column_int64(st, 2));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -96,59 +147,49 @@ inhibitor_free(struct inhibitor *in)
 	if (in == NULL)
 		return;
 	for (i = 0; i < in->n; i++)
-		json_decref(in->v[i].labels);
+		inhibit_free_one(in->v[i]);
 	free(in->v);
+	htab_free(&in->byfp);
 	free(in);
-}
-
-static ssize_t
-inhibit_find(const struct inhibitor *in, const char *fp)
-{
-	size_t i;
-
-	for (i = 0; i < in->n; i++)
-		if (strcmp(in->v[i].fingerprint, fp) == 0)
-			return (ssize_t)i;
-	return -1;
 }
 
 int
 inhibitor_observe(struct inhibitor *in, const struct notify_alert *al,
                   int64_t now_ms)
 {
-	ssize_t i = inhibit_find(in, al->fingerprint);
+	struct active *a = htab_get(&in->byfp, al->fingerprint);
 	sqlite3_stmt *st;
-	char *labels;
+	char *text = NULL;
+	int rc;
 
-	if (al->resolved ? i < 0 : i >= 0)
+	if (al->resolved ? a == NULL : a != NULL)
 		return 0; /* no change */
-	st = adb_prepare(in->db, "active_alerts",
-	                 al->resolved ? "DELETE FROM active_alerts WHERE"
-	                                " fingerprint = ?"
-	                              : "INSERT OR REPLACE INTO active_alerts"
-	                                " (fingerprint, labels, since_ms)"
-	                                " VALUES (?, ?, ?)");
+	st = adb_stmt(in->db, "active_alerts",
+	              al->resolved ? "DELETE FROM active_alerts WHERE"
+	                             " fingerprint = ?"
+	                           : "INSERT OR REPLACE INTO active_alerts"
+	                             " (fingerprint, labels, since_ms)"
+	                             " VALUES (?, ?, ?)");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, al->fingerprint, -1, SQLITE_STATIC);
 	if (!al->resolved) {
-		if ((labels = json_dumps(al->labels, JSON_COMPACT)) == NULL)
+		if ((text = json_dumps(al->labels, JSON_COMPACT)) == NULL)
 			fatalx("out of memory");
-		sqlite3_bind_text(st, 2, labels, -1, free);
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, now_ms);
 	}
-	if (adb_done(in->db, "active_alerts", st) < 0)
+	rc = adb_done(in->db, "active_alerts", st);
+	free(text);
+	if (rc < 0)
 		return -1;
 	if (al->resolved) {
-		json_decref(in->v[i].labels);
-		in->v[i] = in->v[--in->n];
-	} else {
-		json_t *copy = json_deep_copy(al->labels);
-
-		if (copy == NULL)
-			fatalx("out of memory");
-		inhibit_push(in, al->fingerprint, copy, now_ms);
-	}
+		htab_del(&in->byfp, a->fingerprint);
+		in->v[a->pos] = in->v[--in->n];
+		in->v[a->pos]->pos = a->pos;
+		inhibit_free_one(a);
+	} else
+		inhibit_push(in, al->fingerprint, now_ms);
 	return 0;
 }
 
@@ -179,14 +220,17 @@ inhibitor_muting(const struct inhibitor *in, const struct sn_alerts *al,
 		                  r->target_match_re, r->ntarget_match_re))
 			continue;
 		for (j = 0; j < in->n; j++) {
-			const struct active *s = &in->v[j];
+			struct active *s = in->v[j];
+			const json_t *sl;
 
 			if (strcmp(s->fingerprint, fingerprint) == 0)
 				continue; /* never itself */
-			if (labels_match(s->labels, r->source_match,
-			                 r->nsource_match, r->source_match_re,
+			if ((sl = inhibit_labels(in, s)) == NULL)
+				continue;
+			if (labels_match(sl, r->source_match, r->nsource_match,
+			                 r->source_match_re,
 			                 r->nsource_match_re) &&
-			    inhibit_equal(r, s->labels, labels))
+			    inhibit_equal(r, sl, labels))
 				return r;
 		}
 	}
@@ -207,11 +251,15 @@ inhibitor_json(const struct inhibitor *in)
 
 	if (arr == NULL)
 		fatalx("out of memory");
-	for (i = 0; i < in->n; i++)
+	for (i = 0; i < in->n; i++) {
+		json_t *labels = inhibit_read_labels(in->db, in->v[i]);
+
 		json_array_append_new(
-		        arr, json_pack("{s:s, s:O, s:I}", "fingerprint",
-		                       in->v[i].fingerprint, "labels",
-		                       in->v[i].labels, "since_ms",
-		                       (json_int_t)in->v[i].since_ms));
+		        arr,
+		        json_pack("{s:s, s:o, s:I}", "fingerprint",
+		                  in->v[i]->fingerprint, "labels",
+		                  labels != NULL ? labels : json_object(),
+		                  "since_ms", (json_int_t)in->v[i]->since_ms));
+	}
 	return arr;
 }

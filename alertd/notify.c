@@ -404,6 +404,16 @@ notify_add_alert(struct notification *n, const struct notify_alert *al)
 }
 
 int
+notify_add_alert_json(struct notification *n, json_t *a)
+{
+	if (notify_alert_from_json(notify_grow(n), a) < 0) {
+		n->nalerts--;
+		return -1;
+	}
+	return 0;
+}
+
+int
 notify_from_json(struct notification *n, json_t *doc)
 {
 	const char *receiver, *group_key, *url = "";

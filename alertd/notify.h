@@ -70,6 +70,10 @@ void notify_add_anomaly(struct notification *n, const struct sn_anomaly *a);
 /* Appends a copy of al to n. */
 void notify_add_alert(struct notification *n, const struct notify_alert *al);
 
+/* Appends the alert of notify_alert_json's document a to n.  0, or -1
+ * when a is not one (n is unchanged). */
+int notify_add_alert_json(struct notification *n, json_t *a);
+
 /* Deep copy of src into dst; free with notify_alert_free. */
 void notify_alert_copy(struct notify_alert *dst,
                        const struct notify_alert *src);

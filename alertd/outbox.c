@@ -12,9 +12,23 @@
 #include "outbox.h"
 #include "util.h"
 
+/* A row queued in the open transaction, told to on_row once committed. */
+struct outbox_fresh {
+	char *id;
+	int64_t next_ms;
+};
+
 struct outbox {
 	sqlite3 *db;
 	struct outbox_policy policy;
+	int batching; /* units are savepoints of one open transaction */
+	int units;    /* units open */
+	size_t mark;  /* fresh rows before the open unit */
+	outbox_open_fn on_open; /* a batch transaction began */
+	outbox_row_fn on_row;   /* a queued row committed */
+	void *arg;
+	struct outbox_fresh *fresh; /* queued, not yet committed */
+	size_t nfresh, capfresh;
 };
 
 /*
@@ -62,12 +76,23 @@ outbox_open(const char *path, struct outbox_policy policy)
 	sqlite3_busy_timeout(ob->db, 5000);
 	/*
 	 * WAL with synchronous=FULL: a row the caller saw committed
-	 * survives kill -9 and power loss; notifications are few, so an
-	 * fsync each costs nothing that matters.
+	 * survives kill -9 and power loss.  alertd commits once per loop
+	 * iteration (outbox_batch), so the fsyncs are few.
+	 *
+	 * Most keys here are hashes (notification ids, fingerprints): each
+	 * alert dirties a few index leaves at random places, and a commit
+	 * writes every dirty page whole to the WAL (and a checkpoint again
+	 * to the database).  1 KiB pages write a quarter of what the
+	 * default 4 KiB do for the same rows.  It applies when the file is
+	 * created; an older database keeps its page size.
 	 */
 	if (sqlite3_exec(ob->db,
+	                 "PRAGMA page_size=1024;"
 	                 "PRAGMA journal_mode=WAL;"
-	                 "PRAGMA synchronous=FULL;",
+	                 "PRAGMA synchronous=FULL;"
+	                 /* 4 MB of WAL between checkpoints, as sqlite's default
+	                    with 4 KiB pages */
+	                 "PRAGMA wal_autocheckpoint=4000;",
 	                 NULL, NULL, &err) != SQLITE_OK ||
 	    sqlite3_exec(ob->db, outbox_schema, NULL, NULL, &err) !=
 	            SQLITE_OK) {
@@ -77,7 +102,7 @@ outbox_open(const char *path, struct outbox_policy policy)
 	}
 	return ob;
 fail:
-	sqlite3_close(ob->db);
+	adb_close(ob->db);
 	free(ob);
 	return NULL;
 }
@@ -88,19 +113,138 @@ outbox_db(struct outbox *ob)
 	return ob->db;
 }
 
+/* Drops the fresh rows from index from on (their unit rolled back). */
+static void
+outbox_fresh_drop(struct outbox *ob, size_t from)
+{
+	while (ob->nfresh > from)
+		free(ob->fresh[--ob->nfresh].id);
+}
+
+/* Tells on_row of the rows that are now committed. */
+static void
+outbox_fresh_tell(struct outbox *ob)
+{
+	size_t i, n = ob->nfresh;
+
+	ob->nfresh = 0;
+	ob->mark = 0;
+	for (i = 0; i < n; i++) {
+		if (ob->on_row != NULL)
+			ob->on_row(ob->fresh[i].id, ob->fresh[i].next_ms,
+			           ob->arg);
+		free(ob->fresh[i].id);
+	}
+}
+
 void
 outbox_close(struct outbox *ob)
 {
 	if (ob == NULL)
 		return;
-	sqlite3_close(ob->db);
+	if (!sqlite3_get_autocommit(ob->db))
+		outbox_commit(ob);
+	outbox_fresh_drop(ob, 0);
+	free(ob->fresh);
+	adb_close(ob->db);
 	free(ob);
+}
+
+void
+outbox_batch(struct outbox *ob, outbox_open_fn on_open, outbox_row_fn on_row,
+             void *arg)
+{
+	ob->batching = on_open != NULL;
+	ob->on_open = on_open;
+	ob->on_row = on_row;
+	ob->arg = arg;
+}
+
+/* Before a write: in batch mode, opens the batch transaction if none
+ * is open.  0 or -1. */
+static int
+outbox_write(struct outbox *ob)
+{
+	if (!ob->batching || !sqlite3_get_autocommit(ob->db))
+		return 0;
+	if (adb_exec(ob->db, "begin", "BEGIN IMMEDIATE") < 0)
+		return -1;
+	ob->on_open(ob->arg);
+	return 0;
+}
+
+int
+outbox_commit(struct outbox *ob)
+{
+	if (sqlite3_get_autocommit(ob->db)) {
+		outbox_fresh_tell(ob); /* rows queued outside a transaction */
+		return 0;
+	}
+	if (adb_exec(ob->db, "commit", "COMMIT") < 0) {
+		/* sqlite may have rolled back already; make sure */
+		if (!sqlite3_get_autocommit(ob->db))
+			adb_exec(ob->db, "rollback", "ROLLBACK");
+		outbox_fresh_drop(ob, 0);
+		ob->mark = 0;
+		return -1;
+	}
+	outbox_fresh_tell(ob);
+	return 0;
+}
+
+int
+outbox_unit_begin(struct outbox *ob)
+{
+	if (ob->batching) {
+		if (outbox_write(ob) < 0 ||
+		    adb_exec(ob->db, "savepoint", "SAVEPOINT unit") < 0)
+			return -1;
+	} else if (adb_exec(ob->db, "begin", "BEGIN IMMEDIATE") < 0)
+		return -1;
+	ob->units++;
+	ob->mark = ob->nfresh;
+	return 0;
+}
+
+int
+outbox_unit_end(struct outbox *ob, int ok)
+{
+	ob->units--;
+	if (ob->batching) {
+		if (ok && adb_exec(ob->db, "release", "RELEASE unit") == 0)
+			return 0;
+		/*
+		 * Some errors (a full disk, an I/O error) make sqlite roll
+		 * back the whole transaction, other units' writes with it:
+		 * what the caller holds in memory of them is then ahead of
+		 * the database, as when a commit fails.
+		 */
+		if (sqlite3_get_autocommit(ob->db))
+			fatalx("alerts.db: the transaction was rolled back; "
+			       "restarting from what it holds");
+		adb_exec(ob->db, "rollback", "ROLLBACK TO unit; RELEASE unit");
+		outbox_fresh_drop(ob, ob->mark);
+		return -1;
+	}
+	if (ok && outbox_commit(ob) == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(ob->db))
+		adb_exec(ob->db, "rollback", "ROLLBACK");
+	outbox_fresh_drop(ob, ob->mark);
+	return -1;
 }
 
 static sqlite3_stmt *
 outbox_prepare(struct outbox *ob, const char *sql)
 {
 	return adb_prepare(ob->db, "outbox", sql);
+}
+
+/* A statement run for every notification: kept compiled. */
+static sqlite3_stmt *
+outbox_stmt(struct outbox *ob, const char *sql)
+{
+	return adb_stmt(ob->db, "outbox", sql);
 }
 
 /* Steps a statement that returns no rows, then finalizes it.  The number
@@ -115,11 +259,15 @@ int
 outbox_enqueue(struct outbox *ob, const char *id, const char *receiver,
                const char *payload, int64_t now_ms)
 {
-	sqlite3_stmt *st = outbox_prepare(
+	sqlite3_stmt *st;
+	int rc;
+
+	if (outbox_write(ob) < 0)
+		return -1;
+	st = outbox_stmt(
 	        ob,
 	        "INSERT OR IGNORE INTO outbox (id, receiver, payload,"
 	        " created_ms, next_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)");
-
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -128,7 +276,22 @@ outbox_enqueue(struct outbox *ob, const char *id, const char *receiver,
 	sqlite3_bind_int64(st, 4, now_ms);
 	sqlite3_bind_int64(st, 5, now_ms);
 	sqlite3_bind_int64(st, 6, now_ms);
-	return outbox_run(ob, st);
+	if ((rc = outbox_run(ob, st)) <= 0)
+		return rc;
+	if (ob->nfresh == ob->capfresh) {
+		ob->capfresh = ob->capfresh ? ob->capfresh * 2 : 16;
+		ob->fresh =
+		        realloc(ob->fresh, ob->capfresh * sizeof(*ob->fresh));
+		if (ob->fresh == NULL)
+			fatalx("out of memory");
+	}
+	ob->fresh[ob->nfresh].id = sn_xstrdup(id);
+	ob->fresh[ob->nfresh].next_ms = now_ms;
+	ob->nfresh++;
+	/* outside a transaction it is committed already */
+	if (sqlite3_get_autocommit(ob->db))
+		outbox_fresh_tell(ob);
+	return rc;
 }
 
 static char *
@@ -193,7 +356,11 @@ outbox_next_due(struct outbox *ob)
 int
 outbox_sent(struct outbox *ob, const char *id, int64_t now_ms)
 {
-	sqlite3_stmt *st = outbox_prepare(
+	sqlite3_stmt *st;
+
+	if (outbox_write(ob) < 0)
+		return -1;
+	st = outbox_stmt(
 	        ob, "UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
 	            " sent_ms = ?1, updated_ms = ?1, last_error = NULL"
 	            " WHERE id = ?2");
@@ -209,7 +376,11 @@ int
 outbox_failed(struct outbox *ob, const char *id, const char *error,
               int64_t now_ms)
 {
-	sqlite3_stmt *st = outbox_prepare(
+	sqlite3_stmt *st;
+
+	if (outbox_write(ob) < 0)
+		return -1;
+	st = outbox_prepare(
 	        ob,
 	        "UPDATE outbox SET state = 'failed', attempts = attempts + 1,"
 	        " updated_ms = ?1, last_error = ?2 WHERE id = ?3");
@@ -243,10 +414,22 @@ int
 outbox_retry(struct outbox *ob, const char *id, const char *error,
              int64_t retry_after_ms, int64_t now_ms, double u)
 {
+	int64_t next;
+
+	return outbox_retry_at(ob, id, error, retry_after_ms, now_ms, u, &next);
+}
+
+int
+outbox_retry_at(struct outbox *ob, const char *id, const char *error,
+                int64_t retry_after_ms, int64_t now_ms, double u,
+                int64_t *next_ms)
+{
 	sqlite3_stmt *st;
 	int64_t created, next, deadline;
 	int attempts, rc;
 
+	if (outbox_write(ob) < 0)
+		return -1;
 	st = outbox_prepare(ob, "SELECT attempts, created_ms FROM outbox"
 	                        " WHERE id = ? AND state = 'pending'");
 	if (st == NULL)
@@ -282,6 +465,7 @@ outbox_retry(struct outbox *ob, const char *id, const char *error,
 	sqlite3_bind_int64(st, 3, now_ms);
 	sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 5, id, -1, SQLITE_TRANSIENT);
+	*next_ms = next;
 	return outbox_run(ob, st) < 0 ? -1 : 1;
 }
 
@@ -366,12 +550,54 @@ outbox_status_of(struct outbox *ob, const char *id, struct outbox_status *os)
 int
 outbox_prune(struct outbox *ob, int64_t before_ms)
 {
-	sqlite3_stmt *st =
-	        outbox_prepare(ob, "DELETE FROM outbox WHERE state != 'pending'"
-	                           " AND updated_ms < ?");
+	sqlite3_stmt *st;
 
+	if (outbox_write(ob) < 0)
+		return -1;
+	st = outbox_prepare(ob, "DELETE FROM outbox WHERE state != 'pending'"
+	                        " AND updated_ms < ?");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, before_ms);
 	return outbox_run(ob, st);
+}
+
+int
+outbox_get(struct outbox *ob, const char *id, struct outbox_row *row)
+{
+	sqlite3_stmt *st = outbox_stmt(
+	        ob, "SELECT id, receiver, payload, attempts, created_ms,"
+	            " next_ms FROM outbox WHERE id = ? AND state = 'pending'");
+	int rc;
+
+	memset(row, 0, sizeof(*row));
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row->id = outbox_col_text(st, 0);
+		row->receiver = outbox_col_text(st, 1);
+		row->payload = outbox_col_text(st, 2);
+		row->attempts = sqlite3_column_int(st, 3);
+		row->created_ms = sqlite3_column_int64(st, 4);
+		row->next_ms = sqlite3_column_int64(st, 5);
+	}
+	adb_finish(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+outbox_each_pending(struct outbox *ob, outbox_row_fn fn, void *arg)
+{
+	sqlite3_stmt *st = outbox_prepare(
+	        ob, "SELECT id, next_ms FROM outbox WHERE state = 'pending'");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(st, 0),
+		   sqlite3_column_int64(st, 1), arg);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

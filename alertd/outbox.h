@@ -132,4 +132,54 @@ struct sqlite3 *outbox_db(struct outbox *ob);
 /* Deletes sent and failed rows last touched before before_ms; count. */
 int outbox_prune(struct outbox *ob, int64_t before_ms);
 
+/* outbox_retry, also giving the time of the next attempt in *next_ms
+ * when it returns 1. */
+int outbox_retry_at(struct outbox *ob, const char *id, const char *error,
+                    int64_t retry_after_ms, int64_t now_ms, double u,
+                    int64_t *next_ms);
+
+/* The pending row id into row (free with outbox_row_free): 1, 0 when
+ * there is no such pending row, -1 on error. */
+int outbox_get(struct outbox *ob, const char *id, struct outbox_row *row);
+
+/* A row: its id and when it is due. */
+typedef void (*outbox_row_fn)(const char *id, int64_t next_ms, void *arg);
+
+/* Calls fn for every pending row (a restart's backlog).  0 or -1. */
+int outbox_each_pending(struct outbox *ob, outbox_row_fn fn, void *arg);
+
+/*
+ * Transactions.  Every write of alertd's tables goes through the
+ * outbox's handle.  By default each unit (outbox_unit_begin/end: a
+ * group's flush, a message's alerts) and each other write is its own
+ * transaction, committed (fsync'd) before the call returns.
+ *
+ * outbox_batch turns on batch mode, for alertd's loop: the first write
+ * opens one transaction and calls on_open, and everything written until
+ * outbox_commit commits together, one fsync for all a loop iteration
+ * decided.  A unit is then a savepoint in it, undone alone on error.
+ * Whatever depends on a write being durable (sending a row, answering a
+ * command that changed something) waits for outbox_commit.
+ *
+ * on_row is told of each queued row once it is committed (in either
+ * mode), so that only committed rows are ever sent.  on_open NULL: no
+ * batch mode, on_row only.
+ */
+typedef void (*outbox_open_fn)(void *arg);
+void outbox_batch(struct outbox *ob, outbox_open_fn on_open,
+                  outbox_row_fn on_row, void *arg);
+
+/*
+ * Commits the open transaction, if any, then tells on_row of the rows it
+ * queued.  0, or -1 when the commit failed: everything since the last
+ * commit is rolled back (logged), and what the caller holds in memory
+ * of it is ahead of the database.
+ */
+int outbox_commit(struct outbox *ob);
+
+/* A unit: its writes all happen or none (ok 0 or an error undoes them).
+ * 0 or -1. */
+int outbox_unit_begin(struct outbox *ob);
+int outbox_unit_end(struct outbox *ob, int ok);
+
 #endif

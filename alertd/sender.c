@@ -1,10 +1,21 @@
 /*
  * sender.c: the delivery loop (see sender.h).
  *
- * A single timer drives it: sender_pump sends every due outbox row that
- * is not already in flight, then arms the timer for the next due row.
- * Each finished request records its outcome in the outbox (sent, retry
- * with backoff, failed) and pumps again.
+ * The sender knows every pending row of the outbox by id and due time,
+ * in a heap in memory: loaded at start (what a restart left behind),
+ * then told of each row the outbox committed (outbox_batch's on_row)
+ * and of each retry it schedules.  A single timer drives it:
+ * sender_pump starts the due rows, at most SENDER_MAX_INFLIGHT requests
+ * at a time and SENDER_BATCH per call (the loop stays responsive), then
+ * arms the timer for the next due row.  Each finished request records
+ * its outcome in the outbox (sent, retry with backoff, failed) and pumps
+ * again.
+ *
+ * The sender also owns the loop's transaction (outbox.h, batch mode):
+ * the first write of a loop iteration opens it, and a timer set then
+ * commits it once the iteration's callbacks have run (or, when the last
+ * commit was less than SENDER_COMMIT_GAP_US ago, then); rows are only
+ * sent once committed.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -14,6 +25,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "index.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -21,8 +33,26 @@
 #include "sender.h"
 #include "util.h"
 
-/* Rows fetched per pump; more wait for the next pump. */
-#define SENDER_BATCH 64
+/*
+ * Rows started per pump (about 10 ms of work); more wait for the next
+ * loop iteration.
+ */
+#define SENDER_BATCH 128
+/*
+ * Commits at most this often (a commit is an fsync and rewrites the
+ * pages its rows share with the last one's): under load the loop's
+ * iterations share a commit, at the cost of this much latency at most.
+ */
+#define SENDER_COMMIT_GAP_US 5000
+/* Requests in flight at most: beyond some hundreds curl spends more on
+ * its lists of transfers than on the transfers. */
+#define SENDER_MAX_INFLIGHT 256
+
+/* A pending row not in flight: when it is due. */
+struct sender_row {
+	struct dheap_item due;
+	char *id;
+};
 
 /* One request in flight. */
 struct sender_job {
@@ -32,7 +62,7 @@ struct sender_job {
 	int attempts; /* before this one */
 	int64_t created_ms;
 	int64_t start_ms;
-	struct sender_job *next;
+	struct sender_job *next, *prev;
 };
 
 /* The metrics series of a receiver, looked up once. */
@@ -49,10 +79,33 @@ struct sender {
 	struct outbox *ob;
 	struct deliver *dl;
 	struct event *wake;
+	struct event *commit;    /* commits the loop's transaction */
+	int64_t committed_us;    /* the last commit, monotonic */
+	struct dheap rows;       /* pending rows not in flight */
 	struct sender_job *jobs; /* in flight */
+	size_t njobs;
 };
 
 static void sender_pump(struct sender *s);
+
+/* Knows row id, due at next_ms. */
+static void
+sender_add_row(const char *id, int64_t next_ms, void *arg)
+{
+	struct sender *s = arg;
+	struct sender_row *r = sn_xcalloc(1, sizeof(*r));
+
+	r->id = sn_xstrdup(id);
+	r->due.pos = DHEAP_OUT;
+	dheap_set(&s->rows, &r->due, next_ms);
+}
+
+static void
+sender_row_free(struct sender_row *r)
+{
+	free(r->id);
+	free(r);
+}
 
 /* The receiver named name in the current config, or NULL. */
 static const struct sn_receiver *
@@ -65,17 +118,6 @@ sender_receiver(struct sender *s, const char *name)
 		if (strcmp(al->receivers[i].name, name) == 0)
 			return &al->receivers[i];
 	return NULL;
-}
-
-static int
-sender_inflight(struct sender *s, const char *id)
-{
-	struct sender_job *j;
-
-	for (j = s->jobs; j != NULL; j = j->next)
-		if (strcmp(j->id, id) == 0)
-			return 1;
-	return 0;
 }
 
 /* Runs sender_pump after delay_ms on the loop. */
@@ -128,9 +170,9 @@ sender_count(struct sender *s, const char *name)
 static void
 sender_on_done(const struct receiver_outcome *o, void *arg)
 {
-	struct sender_job *job = arg, **pp;
+	struct sender_job *job = arg;
 	struct sender *s = job->s;
-	int64_t now = sn_now_ms();
+	int64_t now = sn_now_ms(), next = 0;
 	json_t *f;
 	int rc = -1;
 
@@ -150,8 +192,11 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 		log_json(LOG_LEVEL_INFO, "notification sent", f);
 		break;
 	case RECEIVER_RETRY:
-		rc = outbox_retry(s->ob, job->id, o->reason, o->retry_after_ms,
-		                  now, sender_jitter());
+		rc = outbox_retry_at(s->ob, job->id, o->reason,
+		                     o->retry_after_ms, now, sender_jitter(),
+		                     &next);
+		if (rc == 1)
+			sender_add_row(job->id, next, s);
 		if (o->retry_after_ms > 0)
 			json_object_set_new(f, "retry_after_ms",
 			                    json_integer(o->retry_after_ms));
@@ -169,11 +214,13 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 	if (rc < 0)
 		log_warnx("outbox: could not record the outcome of %s",
 		          job->id);
-	for (pp = &s->jobs; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == job) {
-			*pp = job->next;
-			break;
-		}
+	if (job->prev != NULL)
+		job->prev->next = job->next;
+	else
+		s->jobs = job->next;
+	if (job->next != NULL)
+		job->next->prev = job->prev;
+	s->njobs--;
 	free(job->id);
 	free(job->receiver);
 	free(job);
@@ -213,39 +260,102 @@ sender_start(struct sender *s, struct outbox_row *row, int64_t now)
 	job->created_ms = row->created_ms;
 	job->start_ms = now;
 	job->next = s->jobs;
+	if (s->jobs != NULL)
+		s->jobs->prev = job;
 	s->jobs = job;
+	s->njobs++;
 	/* may call back at once (config error): job is linked already */
 	deliver_send(s->dl, rc, &n, row->id, sender_on_done, job);
 	notify_free(&n);
 }
 
 /*
- * Sends the due rows not in flight and arms the timer for the next.  A
- * row in flight keeps outbox_next_due at or before now: its completion
- * pumps again, so the timer then only backs that up.
+ * Starts the due rows, as many as SENDER_BATCH and the room in flight
+ * allow, and arms the timer for the next.  With no room, a request's
+ * completion pumps again.
  */
 static void
 sender_pump(struct sender *s)
 {
-	struct outbox_row rows[SENDER_BATCH];
-	int64_t now = sn_now_ms(), next;
-	int i, n;
+	struct dheap_item *top;
+	struct sender_row *r;
+	struct outbox_row row;
+	int64_t now = sn_now_ms();
+	int started = 0, rc;
 
-	n = outbox_due(s->ob, now, rows, SENDER_BATCH);
-	for (i = 0; i < n; i++) {
-		if (!sender_inflight(s, rows[i].id))
-			sender_start(s, &rows[i], now);
-		outbox_row_free(&rows[i]);
+	while (s->njobs < SENDER_MAX_INFLIGHT &&
+	       (top = dheap_top(&s->rows)) != NULL && top->at <= now) {
+		if (started == SENDER_BATCH) {
+			sender_wake_in(s, 0);
+			return;
+		}
+		r = dheap_rec(top, struct sender_row, due);
+		rc = outbox_get(s->ob, r->id, &row);
+		if (rc < 0) {
+			/* storage trouble: try again in a second */
+			sender_wake_in(s, 1000);
+			return;
+		}
+		dheap_del(&s->rows, &r->due);
+		if (rc == 1) {
+			sender_start(s, &row, now);
+			outbox_row_free(&row);
+			started++;
+		}
+		sender_row_free(r);
 	}
-	if (n == SENDER_BATCH) {
-		sender_wake_in(s, 0);
-		return;
-	}
-	next = outbox_next_due(s->ob);
-	if (next < 0)
+	if (s->njobs >= SENDER_MAX_INFLIGHT ||
+	    (top = dheap_top(&s->rows)) == NULL)
 		evtimer_del(s->wake);
 	else
-		sender_wake_in(s, next > now ? next - now : 1000);
+		sender_wake_in(s, top->at > now ? top->at - now : 0);
+}
+
+/*
+ * outbox_batch: the loop's transaction began; commit it once every
+ * callback of this loop iteration has run.  A timer due at once fires at
+ * the start of the next iteration, before its callbacks: everything the
+ * iteration decided commits together, with one fsync.
+ */
+static void
+sender_on_open(void *arg)
+{
+	struct sender *s = arg;
+	int64_t wait = s->committed_us + SENDER_COMMIT_GAP_US - sn_mono_us();
+	struct timeval tv = {0, 0};
+
+	if (wait > 0)
+		tv.tv_usec = (suseconds_t)wait;
+	evtimer_add(s->commit, &tv);
+}
+
+int
+sender_commit(struct sender *s)
+{
+	if (outbox_commit(s->ob) < 0) {
+		log_warnx("alerts.db: commit failed");
+		return -1;
+	}
+	s->committed_us = sn_mono_us();
+	return 0;
+}
+
+static void
+sender_on_commit(evutil_socket_t fd, short what, void *arg)
+{
+	struct sender *s = arg;
+
+	(void)fd;
+	(void)what;
+	/*
+	 * What alertd holds in memory (groups, silences, firing alerts)
+	 * went ahead of a database that refused it: start again from
+	 * what the database holds.
+	 */
+	if (sender_commit(s) < 0)
+		fatalx("alerts.db: could not commit; restarting from what it "
+		       "holds");
+	sender_pump(s);
 }
 
 /* The retry policy of the current config, defaults for what is unset. */
@@ -298,8 +408,13 @@ sender_open(struct sn_daemon *d)
 	sender_receivers(s, &d->cfg->alerts);
 	srandom((unsigned)(sn_mono_us() ^ (int64_t)getpid()));
 	s->dl = deliver_new(d->base);
-	if ((s->wake = evtimer_new(d->base, sender_on_wake, s)) == NULL)
+	if ((s->wake = evtimer_new(d->base, sender_on_wake, s)) == NULL ||
+	    (s->commit = evtimer_new(d->base, sender_on_commit, s)) == NULL)
 		fatalx("out of memory");
+	if (outbox_each_pending(s->ob, sender_add_row, s) < 0)
+		log_warnx("alerts.db: could not read the pending "
+		          "notifications; they are sent after a restart");
+	outbox_batch(s->ob, sender_on_open, sender_add_row, s);
 	/* crash recovery: what is pending goes out now */
 	sender_wake_in(s, 0);
 	return s;
@@ -310,9 +425,12 @@ sender_close(struct sender *s)
 {
 	struct sender_job *j;
 	struct sender_count *c;
+	struct dheap_item *top;
 
 	if (s == NULL)
 		return;
+	if (sender_commit(s) < 0)
+		log_warnx("alerts.db: what this run decided last is lost");
 	while ((c = s->counts) != NULL) {
 		s->counts = c->next;
 		free(c->receiver);
@@ -326,7 +444,13 @@ sender_close(struct sender *s)
 		free(j->receiver);
 		free(j);
 	}
+	while ((top = dheap_top(&s->rows)) != NULL) {
+		dheap_del(&s->rows, top);
+		sender_row_free(dheap_rec(top, struct sender_row, due));
+	}
+	dheap_free(&s->rows);
 	event_free(s->wake);
+	event_free(s->commit);
 	outbox_close(s->ob);
 	free(s);
 }
@@ -347,8 +471,7 @@ sender_enqueue(struct sender *s, const struct notification *n)
 	if (rc == 0)
 		log_info("notification %s for %s already queued", id,
 		         n->receiver);
-	else if (rc > 0)
-		sender_wake_in(s, 0);
+	/* sent once committed (sender_on_commit) */
 	return rc;
 }
 
@@ -356,6 +479,12 @@ void
 sender_kick(struct sender *s)
 {
 	sender_wake_in(s, 0);
+}
+
+size_t
+sender_waiting(const struct sender *s)
+{
+	return s->rows.n + s->njobs;
 }
 
 struct outbox *

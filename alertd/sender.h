@@ -3,8 +3,8 @@
  * notifications, queues them in the outbox (outbox.h) and sends due
  * rows through the receivers (receiver.h), recording each outcome.
  *
- * Grouping (group.h) writes its notifications into the outbox itself,
- * in its own transactions, then calls sender_kick.
+ * Grouping (group.h) writes its notifications into the outbox itself;
+ * the sender sends each once the loop's transaction committed it.
  */
 #ifndef SN_SENDER_H
 #define SN_SENDER_H
@@ -35,6 +35,13 @@ int sender_enqueue(struct sender *s, const struct notification *n);
 void sender_kick(struct sender *s);
 
 /*
+ * Commits the loop's open transaction now (outbox_commit), for what
+ * must be durable before the loop iteration ends: a command's answer.
+ * Rows it queued are then sent.  0 or -1 (logged).
+ */
+int sender_commit(struct sender *s);
+
+/*
  * Creates, at 0, the series sentinel_alerts_sent_total (notifications
  * delivered) and sentinel_alert_failures_total (attempts that failed,
  * whether retried or given up) of every receiver of al, so that they
@@ -43,6 +50,10 @@ void sender_kick(struct sender *s);
  * receivers a reload removed stay, with what they counted.
  */
 void sender_receivers(struct sender *s, const struct sn_alerts *al);
+
+/* Notifications committed and not delivered yet: due, waiting for a
+ * retry, or in flight. */
+size_t sender_waiting(const struct sender *s);
 
 /* The outbox the sender sends from (borrowed). */
 struct outbox *sender_outbox(struct sender *s);

@@ -631,6 +631,22 @@ silences_active(const struct silences *s, int64_t now_ms)
 	return n;
 }
 
+int64_t
+silences_next_change(const struct silences *s, int64_t now_ms)
+{
+	int64_t next = -1;
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		int64_t t = s->v[i].starts_ms > now_ms ? s->v[i].starts_ms
+		                                       : s->v[i].ends_ms;
+
+		if (t > now_ms && (next < 0 || t < next))
+			next = t;
+	}
+	return next;
+}
+
 static json_t *
 silence_json(const struct silence *sl, int64_t now_ms)
 {

@@ -115,6 +115,10 @@ const char *silences_muting(const struct silences *s, const json_t *labels,
 /* How many silences are active at now_ms. */
 size_t silences_active(const struct silences *s, int64_t now_ms);
 
+/* The next time after now_ms a silence starts or ends (what it mutes
+ * changes then), or -1 when none will. */
+int64_t silences_next_change(const struct silences *s, int64_t now_ms);
+
 /*
  * The silences as a JSON array, newest first: {"id", "matchers":
  * ["k=v", ...], "starts_ms", "ends_ms", "created_ms", "created_by",

@@ -399,12 +399,74 @@ test_muted_alerts_left_out(void **state)
 	        "search");
 	json_decref(q);
 
-	/* unmuted: never announced, so announced at the next interval */
+	/* unmuted (alertd tells the groups, as it does when a silence
+	 * ends): never announced, so announced at the next interval */
 	f->mute_app = NULL;
+	groups_changed(f->gs, T0 + 30 * SEC + 5 * MIN + 1);
 	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 10 * MIN),
 	                 1);
 	q = queued(f);
 	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	json_decref(q);
+}
+
+/*
+ * A group that has said what it had to is not looked at every
+ * group_interval: it waits for the tick at which repeat_interval falls
+ * due, and a change (an alert joining, groups_changed) brings it back to
+ * its next group_interval tick, on the same schedule.
+ */
+static void
+test_quiet_group_parked_until_change_or_repeat(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 1);
+	json_decref(queued(f));
+	/* repeat_interval (1h) is the next time it can have something */
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 60 * MIN);
+
+	/* what mutes may have changed: looked at at the next tick */
+	groups_changed(f->gs, T0 + 7 * MIN);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 10 * MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 10 * MIN),
+	                 0);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 60 * MIN);
+
+	/* a sibling joins: the next tick of the same schedule */
+	fire(f, "high-latency", "critical", "search", "gpt-4", 0,
+	     T0 + 20 * MIN);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 20 * MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 20 * MIN),
+	                 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 2);
+	json_decref(q);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 80 * MIN);
+}
+
+/* A group whose alerts are all muted waits for a change, not a tick. */
+static void
+test_all_muted_group_waits_for_change(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+
+	f->mute_app = "chat";
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 0);
+	assert_int_equal(groups_count(f->gs), 1);
+	assert_true(groups_next_due(f->gs) == -1);
+
+	f->mute_app = NULL;
+	groups_changed(f->gs, T0 + MIN);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC + 5 * MIN);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC + 5 * MIN),
+	                 1);
+	q = queued(f);
+	assert_int_equal(nalerts(json_array_get(q, 0)), 1);
 	json_decref(q);
 }
 
@@ -549,6 +611,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(
+	                test_quiet_group_parked_until_change_or_repeat, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_all_muted_group_waits_for_change, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_group_wait_collects_siblings, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_group_interval_and_repeat,

@@ -2,7 +2,10 @@
  * test_outbox.c: the outbox queues a notification once however often it
  * is enqueued, hands out due rows, retries with capped exponential
  * backoff and jitter honouring Retry-After, gives up at the maximum age,
- * and keeps its rows across close and reopen.  Time is a fake clock.
+ * and keeps its rows across close and reopen.  In batch mode (alertd's
+ * loop) writes wait for one commit, rows are told to the sender only
+ * once committed, and a failed unit undoes its own writes only.  Time is
+ * a fake clock.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -213,6 +216,92 @@ test_reopen(void **state)
 	assert_int_equal(outbox_enqueue(f->ob, "q", "hooks", "{}", T0), 0);
 }
 
+/* What outbox_batch's callbacks saw. */
+struct batch_seen {
+	int opened;
+	char ids[8][32];
+	int n;
+};
+
+static void
+batch_open(void *arg)
+{
+	((struct batch_seen *)arg)->opened++;
+}
+
+static void
+batch_row(const char *id, int64_t next_ms, void *arg)
+{
+	struct batch_seen *b = arg;
+
+	(void)next_ms;
+	snprintf(b->ids[b->n++], sizeof(b->ids[0]), "%s", id);
+}
+
+static void
+test_batch_commits_once_and_tells_committed_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct batch_seen seen = {0};
+	struct outbox *other;
+	struct outbox_row rows[4];
+
+	outbox_batch(f->ob, batch_open, batch_row, &seen);
+	/* a unit that works, one that fails, a write outside any unit */
+	assert_int_equal(outbox_unit_begin(f->ob), 0);
+	assert_int_equal(outbox_enqueue(f->ob, "kept", "hooks", "{}", T0), 1);
+	assert_int_equal(outbox_unit_end(f->ob, 1), 0);
+	assert_int_equal(outbox_unit_begin(f->ob), 0);
+	assert_int_equal(outbox_enqueue(f->ob, "undone", "hooks", "{}", T0), 1);
+	assert_int_equal(outbox_unit_end(f->ob, 0), -1);
+	assert_int_equal(outbox_enqueue(f->ob, "alone", "hooks", "{}", T0), 1);
+	/* one transaction for all three; nothing told, nothing visible to
+	 * another connection before the commit */
+	assert_int_equal(seen.opened, 1);
+	assert_int_equal(seen.n, 0);
+	other = outbox_open(f->path, outbox_policy_default());
+	assert_non_null(other);
+	assert_int_equal(outbox_due(other, T0, rows, 4), 0);
+
+	assert_int_equal(outbox_commit(f->ob), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.ids[0], "kept");
+	assert_string_equal(seen.ids[1], "alone");
+	/* committed: the other connection sees both, not the undone one */
+	assert_int_equal(outbox_due(other, T0, rows, 4), 2);
+	outbox_row_free(&rows[0]);
+	outbox_row_free(&rows[1]);
+	assert_int_equal(outbox_get(other, "undone", &rows[0]), 0);
+	assert_int_equal(outbox_get(other, "kept", &rows[0]), 1);
+	assert_string_equal(rows[0].receiver, "hooks");
+	outbox_row_free(&rows[0]);
+	outbox_close(other);
+
+	/* the next write opens the next transaction */
+	assert_int_equal(outbox_sent(f->ob, "kept", T0 + 1), 0);
+	assert_int_equal(seen.opened, 2);
+	assert_int_equal(outbox_commit(f->ob), 0);
+	assert_int_equal(outbox_get(f->ob, "kept", &rows[0]), 0);
+}
+
+/* Without batch mode a committed row is told at once. */
+static void
+test_unbatched_rows_told_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct batch_seen seen = {0};
+
+	outbox_batch(f->ob, NULL, batch_row, &seen);
+	assert_int_equal(outbox_enqueue(f->ob, "now", "hooks", "{}", T0), 1);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(outbox_unit_begin(f->ob), 0);
+	assert_int_equal(outbox_enqueue(f->ob, "unit", "hooks", "{}", T0), 1);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(outbox_unit_end(f->ob, 1), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.ids[1], "unit");
+}
+
 int
 main(void)
 {
@@ -224,6 +313,11 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_give_up, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_batch_commits_once_and_tells_committed_rows, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_unbatched_rows_told_at_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
