@@ -171,7 +171,18 @@ class Bare:
         self.port = free_port()
         self.proc = subprocess.Popen([os.path.join(BUILD, "bench", "bare_evhttp"),
                                       str(self.port)])
-        wait_for(lambda: Nginx.answers(self), 10, what="bare_evhttp")
+        wait_for(self.answers, 10, what="bare_evhttp")
+
+    def answers(self):
+        """Any answer: it refuses the empty object of the probe (400)."""
+        req = urllib.request.Request(self.url(), data=b"{}", method="POST")
+        try:
+            urllib.request.urlopen(req, timeout=2)
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+        return True
 
     def url(self):
         return "http://127.0.0.1:%d/api/v1/telemetry/events" % self.port
@@ -498,6 +509,29 @@ def case_overload(s, res):
                           out["errors"], res["overload_peak_rss_mb"]))
 
 
+def case_flood(s, res):
+    """Case 4 (the issue's overload): 64 clients sending 100-event bodies
+    flat out (wrk, closed loop) for 20 s: the set's peak resident memory,
+    and how the excess was refused (429 and 503 are fine; a socket error
+    is a dropped connection, which must not happen)."""
+    surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    peak, stop = {}, threading.Event()
+    t = threading.Thread(target=sample_rss, args=(s, peak, stop), daemon=True)
+    t.start()
+    secs = 5 if QUICK else 20
+    out = wrk(surl, "batch.lua", 64, secs)
+    stop.set()
+    t.join()
+    res["flood_peak_rss_mb"] = sum(peak.values()) / 2**20
+    res["detail"]["flood"] = {"peak_rss_mb": {d: v / 2**20 for d, v in peak.items()},
+                              "wrk": out}
+    log("flood, 64 clients x 100-event bodies for %d s: %d requests, %d "
+        "refused (429/503), %d socket errors; peak %.1f MB"
+        % (secs, out["requests"], out["non2xx"], out["errors"],
+           res["flood_peak_rss_mb"]))
+    assert out["errors"] == 0, "connections dropped under overload: %r" % out
+
+
 def case_soak(s, res):
     """Case 4 (bounded): BENCH_SOAK_SECONDS (default 60, 0 when quick;
     the goal asks 600) of batches at half the batch rate, the set's
@@ -589,6 +623,11 @@ def table(res):
     if "overload_peak_rss_mb" in res:
         rows.append(("peak resident memory at 3x overload (MB)",
                      "%.1f" % res["overload_peak_rss_mb"]))
+    if "flood_peak_rss_mb" in res:
+        fl = res["detail"]["flood"]["wrk"]
+        rows.append(("64 clients flat out, 100-event bodies: peak MB, refused, dropped",
+                     "%.1f, %d of %d, %d" % (res["flood_peak_rss_mb"], fl["non2xx"],
+                                             fl["requests"], fl["errors"])))
     rows += [
         ("detection engine, detector updates/s (goal >= 2M)", "%.0f" % res["engine_updates_per_s"]),
         ("detectd checkpoint of 10 000 groups, save (ms)", "%.1f" % res["checkpoint_save_ms_10k_groups"]),
@@ -653,6 +692,7 @@ def main():
         case_groups(s, res)
         case_soak(s, res)
         case_overload(s, res)
+        case_flood(s, res)
         samples = scrape(s)
         cpu1 = sum(metric_by_daemon(samples, "sentinel_process_cpu_seconds_total").values())
         ev1 = sum(v for k, v in samples.items() if k[0] == "sentinel_telemetry_events_total")
