@@ -44,6 +44,14 @@
 #include "store.h"
 #include "util.h"
 
+/*
+ * A commit when the loop runs out of input, but not sooner than this
+ * after the last one: under single events each message carries only the
+ * events of one spool sync (tens), and a commit per message cost more
+ * than the rows in it.  Events wait in the spool meanwhile, so nothing
+ * is at risk; queries see them this much later at most.
+ */
+#define STORED_COMMIT_MIN_MS 10
 /* Period of the info summary line. */
 #define STORED_SUMMARY_SECS 60
 /* Period of store_tick, which writes the rollups when due (every second,
@@ -57,6 +65,7 @@ struct stored {
 	char *folder;               /* storage.path the store was opened with */
 	struct ipc_in *in;          /* stored.ipc */
 	struct event *commit_ev;    /* activated when rows are pending */
+	int64_t commit_mono;        /* when the last commit ended */
 	struct event *summary_ev;
 	struct event *flush_ev; /* every STORED_TICK_MS: rollups out */
 	struct retention *retention;
@@ -74,6 +83,22 @@ stored_commit(struct stored *st)
 {
 	if (st->store != NULL)
 		store_commit(st->store);
+	st->commit_mono = sn_mono_ms();
+}
+
+/* Rows are pending and the loop may run dry: commit at its end, or
+ * STORED_COMMIT_MIN_MS after the last commit if that is later. */
+static void
+stored_commit_soon(struct stored *st)
+{
+	int64_t wait = st->commit_mono + STORED_COMMIT_MIN_MS - sn_mono_ms();
+	struct timeval tv = {0, 0};
+
+	if (event_pending(st->commit_ev, EV_TIMEOUT, NULL))
+		return;
+	if (wait > 0)
+		tv.tv_usec = (suseconds_t)(wait * 1000);
+	event_add(st->commit_ev, &tv);
 }
 
 static void
@@ -232,7 +257,7 @@ stored_on_msg(const void *data, size_t len, void *arg)
 	if (store_pending(st->store) >= STORE_BATCH_ROWS)
 		stored_commit(st);
 	else if (store_pending(st->store) > 0)
-		event_active(st->commit_ev, EV_TIMEOUT, 0);
+		stored_commit_soon(st);
 }
 
 /* Every STORED_SUMMARY_SECS: one info line with what changed, if any. */
