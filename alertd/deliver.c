@@ -14,12 +14,23 @@
 #include "log.h"
 #include "receiver.h"
 
+/*
+ * Finished easy handles kept for the next requests (curl_easy_reset
+ * clears their options but keeps their buffers): a new handle per
+ * request costs its allocations and its 16 KiB receive buffer every
+ * time.  The connections themselves are the multi handle's, reused
+ * whichever easy handle runs the next request to the same peer.
+ */
+#define DELIVER_IDLE_MAX 32
+
 struct deliver {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer; /* curl's timeout */
 	size_t inflight;
-	struct deliver_job *jobs; /* in flight, to cancel on free */
+	struct deliver_job *jobs;     /* in flight, to cancel on free */
+	CURL *idle[DELIVER_IDLE_MAX]; /* finished handles, reset for reuse */
+	size_t nidle;
 };
 
 /* One transfer in flight. */
@@ -97,8 +108,6 @@ int
 receiver_post_json(struct receiver_request *req, const char *url, json_t *doc,
                    const char *id, char *reason, size_t len)
 {
-	char *s;
-
 	if (url == NULL || *url == '\0') {
 		snprintf(reason, len, "no url configured");
 		return -1;
@@ -109,10 +118,7 @@ receiver_post_json(struct receiver_request *req, const char *url, json_t *doc,
 		snprintf(reason, len, "url %s is not http(s)", req->where);
 		return -1;
 	}
-	if ((s = json_dumps(doc, JSON_COMPACT)) == NULL)
-		fatalx("out of memory");
-	sn_buf_append(&req->body, s, strlen(s));
-	free(s);
+	notify_dump(doc, &req->body); /* json_dumps' bytes, faster */
 	receiver_header(req, "Content-Type", "application/json");
 	receiver_header(req, "X-Sentinel-Notification-Id", id);
 	/* no "Expect: 100-continue" round trip */
@@ -172,6 +178,30 @@ receiver_classify(int smtp, CURLcode code, long status, int64_t retry_after_s,
 	snprintf(o->reason, sizeof(o->reason), "HTTP %ld", status);
 }
 
+/* A handle for a new request: a kept one, reset, or a new one. */
+static CURL *
+deliver_get_easy(struct deliver *dl)
+{
+	CURL *easy;
+
+	if (dl->nidle > 0)
+		return dl->idle[--dl->nidle];
+	if ((easy = curl_easy_init()) == NULL)
+		fatalx("out of memory");
+	return easy;
+}
+
+/* Done with easy (out of the multi): kept for reuse, or cleaned up. */
+static void
+deliver_put_easy(struct deliver *dl, CURL *easy)
+{
+	if (dl->nidle < DELIVER_IDLE_MAX) {
+		curl_easy_reset(easy);
+		dl->idle[dl->nidle++] = easy;
+	} else
+		curl_easy_cleanup(easy);
+}
+
 /* Frees a job's request (the easy handle is already out of the multi). */
 static void
 deliver_job_free(struct deliver_job *job)
@@ -184,7 +214,7 @@ deliver_job_free(struct deliver_job *job)
 		dl->jobs = job->next;
 	if (job->next)
 		job->next->prev = job->prev;
-	curl_easy_cleanup(job->req.easy);
+	deliver_put_easy(dl, job->req.easy);
 	curl_slist_free_all(job->req.headers);
 	curl_slist_free_all(job->req.rcpt);
 	sn_buf_free(&job->req.body);
@@ -329,6 +359,8 @@ deliver_free(struct deliver *dl)
 		curl_multi_remove_handle(dl->multi, dl->jobs->req.easy);
 		deliver_job_free(dl->jobs);
 	}
+	while (dl->nidle > 0)
+		curl_easy_cleanup(dl->idle[--dl->nidle]);
 	curl_multi_cleanup(dl->multi);
 	event_free(dl->timer);
 	free(dl);
@@ -372,8 +404,7 @@ deliver_send(struct deliver *dl, const struct sn_receiver *rc,
 	job->dl = dl;
 	job->cb = cb;
 	job->arg = arg;
-	if ((job->req.easy = curl_easy_init()) == NULL)
-		fatalx("out of memory");
+	job->req.easy = deliver_get_easy(dl);
 	curl_easy_setopt(job->req.easy, CURLOPT_PRIVATE, job);
 	curl_easy_setopt(job->req.easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(job->req.easy, CURLOPT_TIMEOUT_MS, timeout);
@@ -388,7 +419,7 @@ deliver_send(struct deliver *dl, const struct sn_receiver *rc,
 	                 "http,https,smtp,smtps");
 	if (t->prepare(rc, n, id, &job->req, o.reason, sizeof(o.reason)) < 0) {
 		/* not linked into dl->jobs yet */
-		curl_easy_cleanup(job->req.easy);
+		deliver_put_easy(dl, job->req.easy);
 		curl_slist_free_all(job->req.headers);
 		curl_slist_free_all(job->req.rcpt);
 		sn_buf_free(&job->req.body);

@@ -59,6 +59,7 @@ struct galert {
 	 * kept from an add to the next look only, else read from the row
 	 * when needed */
 	json_t *doc;
+	char *text; /* doc's text (the row's), kept with doc, or NULL */
 };
 
 struct group {
@@ -240,11 +241,9 @@ static void
 group_bind_fps(sqlite3_stmt *st, int col, const struct fpset *set)
 {
 	json_t *v = fpset_json(set);
-	char *s = json_dumps(v, JSON_COMPACT);
+	char *s = notify_dumps(v);
 
 	json_decref(v);
-	if (s == NULL)
-		fatalx("out of memory");
 	sqlite3_bind_text(st, col, s, -1, free);
 }
 
@@ -377,13 +376,23 @@ group_new(const char *receiver, const char *key)
 	return g;
 }
 
+/* Drops what a keeps of its row between an add and a look. */
+static void
+galert_forget(struct galert *a)
+{
+	json_decref(a->doc);
+	a->doc = NULL;
+	free(a->text);
+	a->text = NULL;
+}
+
 static void
 group_free(struct group *g)
 {
 	uint32_t i;
 
 	for (i = 0; i < g->nalerts; i++)
-		json_decref(g->alerts[i].doc);
+		galert_forget(&g->alerts[i]);
 	free(g->alerts);
 	free(g->id);
 	free(g->labels);
@@ -416,7 +425,7 @@ group_alert_index(const struct group *g, const char *fp)
 /* Appends an alert to g; doc (may be NULL) is taken over. */
 static void
 group_append(struct group *g, const char *fp, int resolved, int64_t starts_ms,
-             json_t *doc)
+             json_t *doc, char *text)
 {
 	struct galert *a;
 
@@ -429,13 +438,14 @@ group_append(struct group *g, const char *fp, int resolved, int64_t starts_ms,
 	a->resolved = (unsigned char)resolved;
 	a->starts_ms = starts_ms;
 	a->doc = doc;
+	a->text = text;
 }
 
 /* Removes alert i of g (order is not kept). */
 static void
 group_remove(struct group *g, size_t i)
 {
-	json_decref(g->alerts[i].doc);
+	galert_forget(&g->alerts[i]);
 	g->nalerts--;
 	if (i != g->nalerts)
 		g->alerts[i] = g->alerts[g->nalerts];
@@ -578,7 +588,7 @@ group_load(struct groups *gs)
 		                "resolved", &resolved, "starts_ms",
 		                &starts) == 0 &&
 		    strlen(fp) <= NOTIFY_ID_LEN && group_alert_index(g, fp) < 0)
-			group_append(g, fp, resolved, starts, NULL);
+			group_append(g, fp, resolved, starts, NULL, NULL);
 		else
 			log_warnx("alerts.db: an unreadable grouped alert "
 			          "skipped");
@@ -643,10 +653,11 @@ group_key_pair(struct sn_buf *b, int *first, const char *name, const char *op,
                const char *value)
 {
 	json_t *q = json_string(value);
-	char *s = q ? json_dumps(q, JSON_ENCODE_ANY) : NULL;
+	char *s;
 
-	if (s == NULL)
+	if (q == NULL)
 		fatalx("out of memory");
+	s = notify_dumps(q);
 	if (!*first)
 		sn_buf_append(b, ",", 1);
 	*first = 0;
@@ -759,8 +770,7 @@ groups_add(struct groups *gs, const struct route_target *t,
 	                   : SN_DEFAULT_REPEAT_INTERVAL_MS;
 	if (g == NULL) {
 		g = fresh = group_new(t->receiver, key);
-		if ((g->labels = json_dumps(gl, JSON_COMPACT)) == NULL)
-			fatalx("out of memory");
+		g->labels = notify_dumps(gl);
 		g->due.at = now_ms + (r != NULL ? r->group_wait_ms
 		                                : SN_DEFAULT_GROUP_WAIT_MS);
 		g->tick_ms = g->due.at - interval;
@@ -772,9 +782,7 @@ groups_add(struct groups *gs, const struct route_target *t,
 		starts = g->alerts[i].starts_ms;
 	doc = notify_alert_json(al);
 	json_object_set_new(doc, "starts_ms", json_integer(starts));
-	text = json_dumps(doc, JSON_COMPACT);
-	if (text == NULL)
-		fatalx("out of memory");
+	text = notify_dumps(doc);
 
 	if (fresh != NULL || g->interval_ms != interval ||
 	    g->repeat_ms != repeat) {
@@ -791,14 +799,15 @@ groups_add(struct groups *gs, const struct route_target *t,
 	if (group_save_alert(gs, g, al->fingerprint, text) < 0)
 		goto fail;
 
-	free(text);
 	if (i >= 0) {
-		json_decref(g->alerts[i].doc);
+		galert_forget(&g->alerts[i]);
 		g->alerts[i].doc = doc;
+		g->alerts[i].text = text;
 		g->alerts[i].resolved = (unsigned char)al->resolved;
 		g->alerts[i].starts_ms = starts;
 	} else
-		group_append(g, al->fingerprint, al->resolved, starts, doc);
+		group_append(g, al->fingerprint, al->resolved, starts, doc,
+		             text);
 	if (fresh != NULL) {
 		htab_put(&gs->byid, g);
 		dheap_set(&gs->due, &g->due, g->due.at);
@@ -913,6 +922,61 @@ group_notification(struct groups *gs, const struct group *g,
 }
 
 /*
+ * The outbox payload of n, g's notification of the alerts marked in
+ * pick: notify_to_json's document, written from the alerts' texts where
+ * g still has them (the rows' text, notify_alert_json's document as n's
+ * alert was read from) rather than rendered again.
+ */
+static char *
+group_payload(const struct group *g, const struct notification *n,
+              json_t **docs, const unsigned char *pick)
+{
+	struct sn_buf b = {0};
+	json_t *head;
+	char *s;
+	uint32_t i;
+	int first = 1;
+
+	head = json_pack("{s:s, s:s, s:s, s:O, s:b, s:I}", "receiver",
+	                 n->receiver, "group_key", n->group_key, "external_url",
+	                 n->external_url, "group_labels", n->group_labels,
+	                 "test", n->test, "seq", (json_int_t)n->seq);
+	if (head == NULL)
+		fatalx("out of memory");
+	s = notify_dumps(head);
+	json_decref(head);
+	/* {...} less its '}', then the alerts */
+	sn_buf_append(&b, s, strlen(s) - 1);
+	free(s);
+	sn_buf_append(&b, ",\"alerts\":[", 11);
+	for (i = 0; i < g->nalerts; i++) {
+		if (!pick[i])
+			continue;
+		if (!first)
+			sn_buf_append(&b, ",", 1);
+		first = 0;
+		if (g->alerts[i].text != NULL) {
+			sn_buf_append(&b, g->alerts[i].text,
+			              strlen(g->alerts[i].text));
+			continue;
+		}
+		notify_dump(docs[i], &b);
+	}
+	sn_buf_append(&b, "]}", 3); /* with the NUL */
+	return (char *)b.data;
+}
+
+/* outbox_enqueue_memo's memo_free: the notification a flush queued. */
+static void
+group_memo_free(void *memo)
+{
+	struct notification *n = memo;
+
+	notify_free(n);
+	free(n);
+}
+
+/*
  * Looks at group g: decides, queues the notification if any, and writes
  * the group's new state, all in one unit; then updates memory and parks
  * g until something can change.  1 when a notification was queued, 0
@@ -933,7 +997,6 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 	char id[NOTIFY_ID_LEN + 1], *payload = NULL;
 	size_t nmuted = 0;
 	int send = 0, send_resolved, ok = 1, queued = 0, have_n = 0;
-	json_t *doc;
 
 	*gone = 0;
 	if (rc == NULL) {
@@ -988,11 +1051,7 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 			goto fail;
 		have_n = 1;
 		notify_id(&n, id);
-		doc = notify_to_json(&n);
-		payload = json_dumps(doc, JSON_COMPACT);
-		json_decref(doc);
-		if (payload == NULL)
-			fatalx("out of memory");
+		payload = group_payload(g, &n, docs, pick);
 		new_firing = firing;
 		memset(&firing, 0, sizeof(firing));
 	} else if (firing.n > 0 || nmuted > 0) {
@@ -1014,8 +1073,7 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 	    fpset_equal(&new_firing, &g->last_firing)) {
 		for (i = 0; i < na; i++) {
 			g->alerts[i].muted = muted[i];
-			json_decref(g->alerts[i].doc); /* the row has it */
-			g->alerts[i].doc = NULL;
+			galert_forget(&g->alerts[i]); /* the row has it */
 		}
 		group_park(gs, g, now);
 		goto out;
@@ -1024,8 +1082,16 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 	/* The unit: the outbox row, the group's state, its alerts. */
 	if (groups_begin(gs) < 0)
 		goto fail;
-	if (send && outbox_enqueue(gs->ob, id, g->receiver, payload, now) < 0)
-		ok = 0;
+	if (send) {
+		/* the sender's first attempt sends from this copy of n */
+		struct notification *memo = sn_xcalloc(1, sizeof(*memo));
+
+		*memo = n;
+		have_n = 0;
+		if (outbox_enqueue_memo(gs->ob, id, g->receiver, payload, now,
+		                        memo, group_memo_free) < 0)
+			ok = 0;
+	}
 	for (i = 0; ok && i < na; i++)
 		if (g->alerts[i].resolved &&
 		    group_delete_alert(gs, g, g->alerts[i].fp) < 0)
@@ -1051,11 +1117,13 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 
 	/* Written: memory follows. */
 	if (send) {
-		log_info("group %s for %s: notification %s queued (%u "
-		         "firing, %u resolved, %zu muted, flush %llu)",
-		         g->key, g->receiver, id, new_firing.n,
-		         send_resolved ? resolved.n : 0, nmuted,
-		         (unsigned long long)(g->seq + 1));
+		/* debug: with a group per alert this was a line per alert,
+		 * and "notification sent" (sender.c) tells the outcome */
+		log_debug("group %s for %s: notification %s queued (%u "
+		          "firing, %u resolved, %zu muted, flush %llu)",
+		          g->key, g->receiver, id, new_firing.n,
+		          send_resolved ? resolved.n : 0, nmuted,
+		          (unsigned long long)(g->seq + 1));
 		g->last_sent_ms = now;
 		g->seq++;
 		fpset_clear(&g->last_resolved);
@@ -1070,8 +1138,7 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 	memset(&new_firing, 0, sizeof(new_firing));
 	for (i = 0; i < na; i++) {
 		g->alerts[i].muted = muted[i];
-		json_decref(g->alerts[i].doc); /* the row has it */
-		g->alerts[i].doc = NULL;
+		galert_forget(&g->alerts[i]); /* the row has it */
 	}
 	for (i = na; i-- > 0;)
 		if (g->alerts[i].resolved)

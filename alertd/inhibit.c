@@ -174,8 +174,7 @@ inhibitor_observe(struct inhibitor *in, const struct notify_alert *al,
 		return -1;
 	sqlite3_bind_text(st, 1, al->fingerprint, -1, SQLITE_STATIC);
 	if (!al->resolved) {
-		if ((text = json_dumps(al->labels, JSON_COMPACT)) == NULL)
-			fatalx("out of memory");
+		text = notify_dumps(al->labels);
 		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, now_ms);
 	}

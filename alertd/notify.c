@@ -444,6 +444,156 @@ notify_from_json(struct notification *n, json_t *doc)
 	return 0;
 }
 
+/* A string as jansson writes it: \\ \" \b \f \n \r \t, other controls
+ * as \u00XX, the rest (UTF-8 included) as is. */
+static void
+notify_dump_str(const char *s, size_t len, struct sn_buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, run = 0;
+	char esc[7];
+	unsigned char c;
+
+	sn_buf_reserve(out, len + 2);
+	sn_buf_append(out, "\"", 1);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sn_buf_append(out, s + run, i - run);
+		run = i + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			esc[1] = (char)c;
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			sn_buf_append(out, esc, 6);
+			continue;
+		}
+		sn_buf_append(out, esc, 2);
+	}
+	sn_buf_append(out, s + run, len - run);
+	sn_buf_append(out, "\"", 1);
+}
+
+/* A real as jansson writes it (jsonp_dtostr): %.17g, ".0" when that
+ * looks like an integer, no '+' or leading zeros in the exponent. */
+static void
+notify_dump_real(double v, struct sn_buf *out)
+{
+	char buf[64], *e, *start, *end;
+	int n = snprintf(buf, sizeof(buf), "%.17g", v);
+	size_t len;
+
+	if (n < 0 || (size_t)n >= sizeof(buf) - 3)
+		fatalx("real too long");
+	len = (size_t)n;
+	if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
+		memcpy(buf + len, ".0", 3);
+		len += 2;
+	}
+	if ((e = strchr(buf, 'e')) != NULL) {
+		start = e + 1;
+		end = start + 1;
+		if (*start == '-')
+			start++;
+		while (*end == '0')
+			end++;
+		if (end != start) {
+			memmove(start, end, len - (size_t)(end - buf) + 1);
+			len -= (size_t)(end - start);
+		}
+	}
+	sn_buf_append(out, buf, len);
+}
+
+void
+notify_dump(const json_t *v, struct sn_buf *out)
+{
+	const char *k;
+	json_t *x;
+	size_t i, n;
+	char num[32];
+	int first = 1;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		sn_buf_append(out, "{", 1);
+		json_object_foreach((json_t *)v, k, x)
+		{
+			if (!first)
+				sn_buf_append(out, ",", 1);
+			first = 0;
+			notify_dump_str(k, strlen(k), out);
+			sn_buf_append(out, ":", 1);
+			notify_dump(x, out);
+		}
+		sn_buf_append(out, "}", 1);
+		break;
+	case JSON_ARRAY:
+		sn_buf_append(out, "[", 1);
+		n = json_array_size(v);
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				sn_buf_append(out, ",", 1);
+			notify_dump(json_array_get(v, i), out);
+		}
+		sn_buf_append(out, "]", 1);
+		break;
+	case JSON_STRING:
+		notify_dump_str(json_string_value(v), json_string_length(v),
+		                out);
+		break;
+	case JSON_INTEGER:
+		n = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		                     json_integer_value(v));
+		sn_buf_append(out, num, n);
+		break;
+	case JSON_REAL:
+		notify_dump_real(json_real_value(v), out);
+		break;
+	case JSON_TRUE:
+		sn_buf_append(out, "true", 4);
+		break;
+	case JSON_FALSE:
+		sn_buf_append(out, "false", 5);
+		break;
+	default:
+		sn_buf_append(out, "null", 4);
+		break;
+	}
+}
+
+char *
+notify_dumps(const json_t *v)
+{
+	struct sn_buf b = {0};
+
+	notify_dump(v, &b);
+	sn_buf_append(&b, "", 1);
+	return (char *)b.data;
+}
+
 /* The label value of alert i, or "" when it has none. */
 static const char *
 notify_label(const struct notify_alert *al, const char *key)

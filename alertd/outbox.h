@@ -177,6 +177,29 @@ void outbox_batch(struct outbox *ob, outbox_open_fn on_open,
  */
 int outbox_commit(struct outbox *ob);
 
+/*
+ * outbox_enqueue with a memo: what the caller holds of the row (alertd:
+ * the notification its payload was made of), so that the first attempt
+ * needs neither the row read back nor its payload parsed.  Once the row
+ * is committed the memo goes to on_fresh (outbox_on_fresh) with it,
+ * which takes it over; when the row is not queued (a duplicate, an
+ * error) or its unit or transaction is undone, memo_free(memo) is
+ * called.  The row and its payload are written exactly as by
+ * outbox_enqueue: the memo only saves work.
+ */
+int outbox_enqueue_memo(struct outbox *ob, const char *id, const char *receiver,
+                        const char *payload, int64_t now_ms, void *memo,
+                        void (*memo_free)(void *));
+
+/* A committed row queued with or without a memo (NULL: none), for the
+ * sender; the callee owns memo. */
+typedef void (*outbox_fresh_fn)(const char *id, const char *receiver,
+                                int64_t created_ms, void *memo, void *arg);
+
+/* Tells fn (with outbox_batch's arg), instead of on_row, of the rows
+ * committed from now on. */
+void outbox_on_fresh(struct outbox *ob, outbox_fresh_fn fn);
+
 /* A unit: its writes all happen or none (ok 0 or an error undoes them).
  * 0 or -1. */
 int outbox_unit_begin(struct outbox *ob);

@@ -48,10 +48,22 @@
  * its lists of transfers than on the transfers. */
 #define SENDER_MAX_INFLIGHT 256
 
-/* A pending row not in flight: when it is due. */
+/*
+ * Rows waiting beyond which a fresh row's notification is not kept (it
+ * is read back from alerts.db when due): under overload the waiting
+ * rows stay small (an id each), as they were.
+ */
+#define SENDER_MEMO_MAX 4096
+
+/* A pending row not in flight: when it is due.  A row just committed
+ * by a group's flush also has its notification (the outbox memo) and
+ * receiver: its first attempt reads nothing back from alerts.db. */
 struct sender_row {
 	struct dheap_item due;
 	char *id;
+	char *receiver;         /* with n */
+	int64_t created_ms;     /* with n */
+	struct notification *n; /* NULL: read the row when due */
 };
 
 /* One request in flight. */
@@ -100,9 +112,36 @@ sender_add_row(const char *id, int64_t next_ms, void *arg)
 	dheap_set(&s->rows, &r->due, next_ms);
 }
 
+/* outbox_on_fresh: a committed row, with its notification when its
+ * flush gave one (a malloc'd struct notification: group.c's memo). */
+static void
+sender_add_fresh(const char *id, const char *receiver, int64_t created_ms,
+                 void *memo, void *arg)
+{
+	struct sender *s = arg;
+	struct sender_row *r = sn_xcalloc(1, sizeof(*r));
+
+	r->id = sn_xstrdup(id);
+	if (memo != NULL && s->rows.n >= SENDER_MEMO_MAX) {
+		notify_free(memo);
+		free(memo);
+	} else if (memo != NULL) {
+		r->n = memo;
+		r->receiver = sn_xstrdup(receiver);
+		r->created_ms = created_ms;
+	}
+	r->due.pos = DHEAP_OUT;
+	dheap_set(&s->rows, &r->due, created_ms);
+}
+
 static void
 sender_row_free(struct sender_row *r)
 {
+	if (r->n != NULL) {
+		notify_free(r->n);
+		free(r->n);
+	}
+	free(r->receiver);
 	free(r->id);
 	free(r);
 }
@@ -228,13 +267,44 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 	sender_wake_in(s, 0);
 }
 
-/* Starts sending one due row. */
+/* Starts sending notification n, row id for receiver (attempts made
+ * before, created_ms when queued). */
+static void
+sender_start_n(struct sender *s, const char *id, const char *receiver,
+               int attempts, int64_t created_ms, const struct notification *n,
+               int64_t now)
+{
+	const struct sn_receiver *rc = sender_receiver(s, receiver);
+	struct sender_job *job;
+
+	if (rc == NULL) {
+		log_warnx("notification %s: receiver %s is no longer "
+		          "configured; failed",
+		          id, receiver);
+		outbox_failed(s->ob, id, "receiver not configured", now);
+		return;
+	}
+	job = sn_xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->id = sn_xstrdup(id);
+	job->receiver = sn_xstrdup(receiver);
+	job->attempts = attempts;
+	job->created_ms = created_ms;
+	job->start_ms = now;
+	job->next = s->jobs;
+	if (s->jobs != NULL)
+		s->jobs->prev = job;
+	s->jobs = job;
+	s->njobs++;
+	/* may call back at once (config error): job is linked already */
+	deliver_send(s->dl, rc, n, id, sender_on_done, job);
+}
+
+/* Starts sending one due row read from the outbox. */
 static void
 sender_start(struct sender *s, struct outbox_row *row, int64_t now)
 {
-	const struct sn_receiver *rc = sender_receiver(s, row->receiver);
 	struct notification n;
-	struct sender_job *job;
 	json_t *doc = json_loads(row->payload, 0, NULL);
 
 	if (doc == NULL || notify_from_json(&n, doc) < 0) {
@@ -244,28 +314,8 @@ sender_start(struct sender *s, struct outbox_row *row, int64_t now)
 		return;
 	}
 	json_decref(doc);
-	if (rc == NULL) {
-		log_warnx("notification %s: receiver %s is no longer "
-		          "configured; failed",
-		          row->id, row->receiver);
-		outbox_failed(s->ob, row->id, "receiver not configured", now);
-		notify_free(&n);
-		return;
-	}
-	job = sn_xcalloc(1, sizeof(*job));
-	job->s = s;
-	job->id = sn_xstrdup(row->id);
-	job->receiver = sn_xstrdup(row->receiver);
-	job->attempts = row->attempts;
-	job->created_ms = row->created_ms;
-	job->start_ms = now;
-	job->next = s->jobs;
-	if (s->jobs != NULL)
-		s->jobs->prev = job;
-	s->jobs = job;
-	s->njobs++;
-	/* may call back at once (config error): job is linked already */
-	deliver_send(s->dl, rc, &n, row->id, sender_on_done, job);
+	sender_start_n(s, row->id, row->receiver, row->attempts,
+	               row->created_ms, &n, now);
 	notify_free(&n);
 }
 
@@ -290,6 +340,16 @@ sender_pump(struct sender *s)
 			return;
 		}
 		r = dheap_rec(top, struct sender_row, due);
+		if (r->n != NULL) {
+			/* just committed, never attempted: as its flush
+			 * made it */
+			dheap_del(&s->rows, &r->due);
+			sender_start_n(s, r->id, r->receiver, 0, r->created_ms,
+			               r->n, now);
+			started++;
+			sender_row_free(r);
+			continue;
+		}
 		rc = outbox_get(s->ob, r->id, &row);
 		if (rc < 0) {
 			/* storage trouble: try again in a second */
@@ -415,6 +475,7 @@ sender_open(struct sn_daemon *d)
 		log_warnx("alerts.db: could not read the pending "
 		          "notifications; they are sent after a restart");
 	outbox_batch(s->ob, sender_on_open, sender_add_row, s);
+	outbox_on_fresh(s->ob, sender_add_fresh);
 	/* crash recovery: what is pending goes out now */
 	sender_wake_in(s, 0);
 	return s;

@@ -183,8 +183,21 @@ queued(struct fixture *f)
 
 	assert_true(n >= 0);
 	for (i = 0; i < n; i++) {
+		struct notification nt;
+		char id[NOTIFY_ID_LEN + 1];
+		json_t *again;
+
 		doc = json_loads(rows[i].payload, 0, NULL);
 		assert_non_null(doc);
+		/* the payload (written from the alerts' texts) is the
+		 * document of the notification its id names */
+		assert_int_equal(notify_from_json(&nt, doc), 0);
+		notify_id(&nt, id);
+		assert_string_equal(id, rows[i].id);
+		again = notify_to_json(&nt);
+		assert_true(json_equal(again, doc));
+		json_decref(again);
+		notify_free(&nt);
 		json_object_set_new(doc, "id", json_string(rows[i].id));
 		json_array_append_new(arr, doc);
 		assert_int_equal(outbox_sent(f->ob, rows[i].id, T0), 0);

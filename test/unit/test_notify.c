@@ -372,11 +372,89 @@ test_json_roundtrip(void **state)
 	notify_free(&n);
 }
 
+/* notify_dumps writes what json_dumps(JSON_COMPACT) writes. */
+static void
+check_dump(json_t *v)
+{
+	char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *got = notify_dumps(v);
+
+	assert_non_null(want);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	json_decref(v);
+}
+
+static void
+test_dump_as_jansson(void **state)
+{
+	static const double reals[] = {0.0,
+	                               -0.0,
+	                               1.0,
+	                               1.5,
+	                               -2.25,
+	                               0.1,
+	                               1e20,
+	                               1e21,
+	                               1e22,
+	                               1e-5,
+	                               1e-7,
+	                               1e300,
+	                               -2.5e-300,
+	                               7300,
+	                               123456789012345678.0,
+	                               3.14159265358979,
+	                               5e-324,
+	                               1.7976931348623157e308};
+	static const json_int_t ints[] = {0, -1, 42, INT64_MAX, INT64_MIN};
+	char ctl[40];
+	struct notification n;
+	struct sn_anomaly a;
+	json_t *o;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(reals) / sizeof(reals[0]); i++)
+		check_dump(json_real(reals[i]));
+	for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+		check_dump(json_integer(ints[i]));
+	for (i = 0; i < 32; i++)
+		ctl[i] = (char)(i + 1 < 32 ? i + 1 : 0x7f);
+	check_dump(json_stringn(ctl, 32));
+	check_dump(json_stringn("a\0b", 3));
+	check_dump(json_string("q\"b\\s/ \xc3\xa9 \xe6\x97\xa5 "
+	                       "\xf0\x9f\x9a\xa8 \xe2\x80\xa8 end"));
+	check_dump(json_string(""));
+	check_dump(json_true());
+	check_dump(json_false());
+	check_dump(json_null());
+	check_dump(json_object());
+	check_dump(json_array());
+	o = json_pack("{s:[i, f, s, {}], s:{s:n, s:b}, s:s, s:i}", "a", 1, 2.5,
+	              "x", "b", "c", "d", 1, "z", "last", "k\n", 3);
+	assert_non_null(o);
+	check_dump(o);
+	/* a whole webhook payload and an outbox document */
+	a = anomaly("an-1", 0);
+	a.value = 7300.5;
+	a.expected = NAN;
+	a.score = 1e-9;
+	a.alert = str("high \"latency\"");
+	a.application_id = str("chat\tbot \xc3\xa9");
+	notify_init(&n, "hooks", "{}:{}", NULL, "http://x/");
+	notify_add_anomaly(&n, &a);
+	check_dump(notify_webhook_json(&n));
+	check_dump(notify_to_json(&n));
+	notify_free(&n);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_webhook_v4),
+	        cmocka_unit_test(test_dump_as_jansson),
 	        cmocka_unit_test(test_resolved_and_id),
 	        cmocka_unit_test(test_slack),
 	        cmocka_unit_test(test_pagerduty),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -302,6 +303,124 @@ test_unbatched_rows_told_at_once(void **state)
 	assert_string_equal(seen.ids[1], "unit");
 }
 
+/* What outbox_on_fresh was told: ids and the memos it took over. */
+struct fresh_seen {
+	char ids[8][32];
+	int memos[8];
+	int n;
+};
+
+static int memos_freed;
+
+static void
+memo_free(void *memo)
+{
+	memos_freed++;
+	free(memo);
+}
+
+static void
+fresh_row(const char *id, const char *receiver, int64_t created_ms, void *memo,
+          void *arg)
+{
+	struct fresh_seen *b = arg;
+
+	assert_string_equal(receiver, "hooks");
+	assert_int_equal(created_ms, T0);
+	b->memos[b->n] = memo != NULL ? *(int *)memo : 0;
+	snprintf(b->ids[b->n++], sizeof(b->ids[0]), "%s", id);
+	free(memo);
+}
+
+static void *
+memo_of(int v)
+{
+	int *p = malloc(sizeof(*p));
+
+	assert_non_null(p);
+	*p = v;
+	return p;
+}
+
+/* A memo goes with its row once committed; it is freed when its row is
+ * not queued or undone. */
+static void
+test_memo_follows_committed_row(void **state)
+{
+	struct fixture *f = *state;
+	struct fresh_seen seen = {0};
+
+	memos_freed = 0;
+	outbox_batch(f->ob, batch_open, batch_row, &seen);
+	outbox_on_fresh(f->ob, fresh_row);
+	assert_int_equal(outbox_enqueue_memo(f->ob, "m1", "hooks", "{}", T0,
+	                                     memo_of(1), memo_free),
+	                 1);
+	/* a duplicate: not queued, its memo freed */
+	assert_int_equal(outbox_enqueue_memo(f->ob, "m1", "hooks", "{}", T0,
+	                                     memo_of(2), memo_free),
+	                 0);
+	assert_int_equal(memos_freed, 1);
+	/* undone with its unit: freed, never told */
+	assert_int_equal(outbox_unit_begin(f->ob), 0);
+	assert_int_equal(outbox_enqueue_memo(f->ob, "m3", "hooks", "{}", T0,
+	                                     memo_of(3), memo_free),
+	                 1);
+	assert_int_equal(outbox_unit_end(f->ob, 0), -1);
+	assert_int_equal(memos_freed, 2);
+	assert_int_equal(outbox_enqueue(f->ob, "plain", "hooks", "{}", T0), 1);
+	assert_int_equal(seen.n, 0);
+	assert_int_equal(outbox_commit(f->ob), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.ids[0], "m1");
+	assert_int_equal(seen.memos[0], 1);
+	assert_string_equal(seen.ids[1], "plain");
+	assert_int_equal(seen.memos[1], 0);
+	assert_int_equal(memos_freed, 2);
+}
+
+/* Many commits: the WAL is copied into the database off the commits and
+ * starts over, so it stays bounded, and nothing is lost. */
+static void
+test_wal_stays_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct batch_seen seen = {0};
+	char id[32], wal[160], *payload;
+	struct outbox *other;
+	struct stat sb;
+	int i, j;
+	int64_t n;
+
+	payload = malloc(2001);
+	assert_non_null(payload);
+	memset(payload, 'x', 2000);
+	payload[0] = '"';
+	payload[1999] = '"';
+	payload[2000] = '\0';
+	outbox_batch(f->ob, batch_open, NULL, &seen);
+	/* 30 MB of rows, 600 commits */
+	for (i = 0; i < 600; i++) {
+		for (j = 0; j < 25; j++) {
+			snprintf(id, sizeof(id), "r%d-%d", i, j);
+			assert_int_equal(
+			        outbox_enqueue(f->ob, id, "hooks", payload, T0),
+			        1);
+		}
+		assert_int_equal(outbox_commit(f->ob), 0);
+	}
+	free(payload);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	/* the cap (16 MB) and some slack */
+	assert_true(sb.st_size < 20 * 1024 * 1024);
+	other = outbox_open(f->path, outbox_policy_default());
+	assert_non_null(other);
+	n = outbox_pending(other);
+	assert_int_equal(n, 600 * 25);
+	outbox_close(other);
+}
+
 int
 main(void)
 {
@@ -318,6 +437,10 @@ main(void)
 	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_unbatched_rows_told_at_once, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_memo_follows_committed_row,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup,
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
