@@ -80,6 +80,22 @@ def log(msg):
 
 # --- peers -------------------------------------------------------------------
 
+def events_url(port):
+    return "http://127.0.0.1:%d/api/v1/telemetry/events" % port
+
+
+def post_status(url):
+    """The status a POST of {} to url gets, None when nothing answers."""
+    req = urllib.request.Request(url, data=b"{}", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
 class Nginx:
     """nginx-light with one worker answering 202 to everything."""
 
@@ -110,18 +126,10 @@ http {
         wait_for(lambda: self.answers(), 10, what="nginx")
 
     def answers(self):
-        req = urllib.request.Request("http://127.0.0.1:%d/" % self.port,
-                                     data=b"{}", method="POST")
-        try:
-            urllib.request.urlopen(req, timeout=2)
-        except urllib.error.HTTPError as e:
-            return e.code == 202
-        except OSError:
-            return False
-        return True
+        return post_status(self.url()) == 202
 
     def url(self):
-        return "http://127.0.0.1:%d/api/v1/telemetry/events" % self.port
+        return events_url(self.port)
 
     def close(self):
         if self.proc.poll() is None:
@@ -175,17 +183,10 @@ class Bare:
 
     def answers(self):
         """Any answer: it refuses the empty object of the probe (400)."""
-        req = urllib.request.Request(self.url(), data=b"{}", method="POST")
-        try:
-            urllib.request.urlopen(req, timeout=2)
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            return False
-        return True
+        return post_status(self.url()) is not None
 
     def url(self):
-        return "http://127.0.0.1:%d/api/v1/telemetry/events" % self.port
+        return events_url(self.port)
 
     def close(self):
         self.proc.terminate()
