@@ -6,6 +6,7 @@
 
 #include "index.h"
 #include "log.h"
+#include "util.h"
 
 struct htab_slot {
 	uint64_t hash;
@@ -30,13 +31,7 @@ htab_free(struct htab *t)
 uint64_t
 htab_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return sn_fnv1a(SN_FNV1A_INIT, s, strlen(s));
 }
 
 /* The slot of key s, or of the empty slot that ends its probe. */

@@ -27,7 +27,7 @@ struct htab {
 void htab_init(struct htab *t, htab_key_fn key);
 void htab_free(struct htab *t); /* the slots, not the records */
 
-/* 64-bit FNV-1a of the string s. */
+/* The hash of the string s (sn_fnv1a). */
 uint64_t htab_hash(const char *s);
 
 /* The record with key s, or NULL. */

@@ -21,14 +21,7 @@
 uint64_t
 notify_hash(uint64_t h, const void *p, size_t len)
 {
-	const unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= c[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return sn_fnv1a(h, p, len);
 }
 
 /* Hashes a NUL-terminated string and its terminator (so "a","bc" differs

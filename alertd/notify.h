@@ -122,7 +122,7 @@ void notify_dump(const json_t *v, struct sn_buf *out);
 char *notify_dumps(const json_t *v);
 
 /* 64-bit FNV-1a of p[0..len), continuing from h (start: NOTIFY_FNV0). */
-#define NOTIFY_FNV0 0xcbf29ce484222325ULL
+#define NOTIFY_FNV0 SN_FNV1A_INIT
 uint64_t notify_hash(uint64_t h, const void *p, size_t len);
 
 /*

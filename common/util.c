@@ -53,6 +53,19 @@ sn_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+uint64_t
+sn_fnv1a(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= c[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 /* Reads exactly n digits at *p; -1 when any is not a digit. */
 static int
 digits(const char **p, const char *end, int n)

@@ -22,6 +22,15 @@ int64_t sn_now_us(void);
 int64_t sn_mono_us(void);
 
 /*
+ * 64-bit FNV-1a of p[0..len), continuing from h (start: SN_FNV1A_INIT):
+ * the hash of every in-memory table (detectd's groups, alertd's index)
+ * and of alertd's notification ids, which alerts.db keeps, so it must
+ * never change.
+ */
+#define SN_FNV1A_INIT 0xcbf29ce484222325ULL
+uint64_t sn_fnv1a(uint64_t h, const void *p, size_t len);
+
+/*
  * Parses an RFC 3339 timestamp ("2025-11-06T12:00:00Z",
  * "2025-11-06T12:00:00.123+02:00"; 't' and 'z' accepted, a space is not)
  * into milliseconds since the epoch, UTC.  Fractions finer than a

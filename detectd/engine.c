@@ -820,14 +820,7 @@ engine_running(const struct engine *e)
 static uint64_t
 engine_hash_more(uint64_t h, const void *p, size_t len)
 {
-	const uint8_t *s = p;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return sn_fnv1a(h, p, len);
 }
 
 static struct sn_str

@@ -12,15 +12,7 @@
 uint64_t
 group_hash(const void *p, size_t len)
 {
-	const uint8_t *s = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return sn_fnv1a(SN_FNV1A_INIT, p, len);
 }
 
 void
