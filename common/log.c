@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "util.h"
 #include "logring.h"
 
 #define LOG_LINE_MAX 8192
@@ -94,14 +95,11 @@ static void
 line_begin(struct line *l, enum log_level level, const char *msg)
 {
 	struct timespec ts;
-	struct tm tm;
 	char tbuf[64];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(tbuf, sizeof(tbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+	sn_rfc3339_format((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	                  tbuf, sizeof(tbuf));
 	l->len = 0;
 	if (log_fmt == LOG_FORMAT_TEXT) {
 		line_puts(l, tbuf);

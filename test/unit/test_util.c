@@ -7,8 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -172,6 +174,80 @@ test_size(void **state)
 			fail_msg("\"%s\" accepted", bad[i]);
 }
 
+/* The civil-date arithmetic against gmtime_r, over 0000..9999 and
+ * around the edges: day and era boundaries, leap days, negative times,
+ * and times whose year is out of range (the gmtime_r path). */
+static void
+rfc3339_ref(int64_t ms, char *buf, size_t size)
+{
+	time_t sec = (time_t)(ms / 1000);
+	int frac = (int)(ms % 1000);
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000;
+		sec--;
+	}
+	assert_non_null(gmtime_r(&sec, &tm));
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, frac);
+}
+
+static void
+test_rfc3339_format(void **state)
+{
+	static const int64_t edges[] = {
+	        0,
+	        -1,
+	        1,
+	        -999,
+	        -1000,
+	        -1001,
+	        86399999,
+	        86400000,
+	        -86400000,
+	        -86400001,
+	        951782400000, /* 2000-02-29 */
+	        951868799999,
+	        4107542400000,   /* 2100-03-01 */
+	        -62135596800000, /* 0001-01-01 */
+	        -62167219200000, /* 0000-01-01 */
+	        -62167219200001, /* year -1 */
+	        253402300799999, /* 9999-12-31 */
+	        253402300800000, /* 10000-01-01 */
+	        1762430400123,
+	};
+	char got[64], want[64], small[8];
+	uint64_t x = 88172645463325252ULL;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SN_ARRAY_LEN(edges); i++) {
+		sn_rfc3339_format(edges[i], got, sizeof(got));
+		rfc3339_ref(edges[i], want, sizeof(want));
+		if (strcmp(got, want) != 0)
+			fail_msg("%lld: got %s, want %s", (long long)edges[i],
+			         got, want);
+	}
+	for (i = 0; i < 200000; i++) {
+		int64_t ms;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		/* -62167219200000 .. 253402300799999 and a little beyond */
+		ms = (int64_t)(x % 316000000000000ULL) - 62200000000000LL;
+		sn_rfc3339_format(ms, got, sizeof(got));
+		rfc3339_ref(ms, want, sizeof(want));
+		if (strcmp(got, want) != 0)
+			fail_msg("%lld: got %s, want %s", (long long)ms, got,
+			         want);
+	}
+	sn_rfc3339_format(1762430400123, small, sizeof(small));
+	assert_string_equal(small, "2025-11");
+}
+
 static int
 parse(const char *s, int64_t *ms)
 {
@@ -305,6 +381,7 @@ main(void)
 	        cmocka_unit_test(test_duration_bad),
 	        cmocka_unit_test(test_duration_format),
 	        cmocka_unit_test(test_size),
+	        cmocka_unit_test(test_rfc3339_format),
 	        cmocka_unit_test(test_rfc3339_good),
 	        cmocka_unit_test(test_rfc3339_bad),
 	        cmocka_unit_test(test_rfc3339_format_round_trip),
