@@ -194,6 +194,65 @@ fuzz-clean:
 clean: fuzz-clean
 # --- end of fuzzing ---------------------------------------------------------
 
+# --- install and packages (packaging/, docs/deployment.md) ---------------
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#   make deb                    .deb of the build in $(BUILD)/deb/; its path
+#                               is the last line printed
+# sentinel and sentinel-cli go to $(BINDIR), the four daemons to
+# $(LIBEXECDIR) (the supervisor finds them as ../libexec/sentinel beside
+# its own binary, so an installed tree works wherever it is put), the
+# configuration to $(SYSCONFDIR) without overwriting a file already
+# there, the systemd unit to $(UNITDIR) with ExecStart pointing at
+# $(BINDIR).  The package is built from the same install with PREFIX=/usr.
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc/sentinel
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/sentinel
+INSTALL    ?= install
+ETC_FILES  := config.yaml detectors.yaml alerts.yaml sentinel.env
+DOC_FILES  := README.md docs/deployment.md docs/configuration.md \
+              docs/cli.md docs/operations.md docs/http-api.md
+
+.PHONY: install deb
+install: $(PROGS)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+		$(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 0755 $(BUILD)/sentinel $(BUILD)/sentinel-cli \
+		$(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0755 $(BUILD)/sentinel-ingestd $(BUILD)/sentinel-detectd \
+		$(BUILD)/sentinel-stored $(BUILD)/sentinel-alertd \
+		$(DESTDIR)$(LIBEXECDIR)/
+	sed 's|/usr/bin/sentinel|$(BINDIR)/sentinel|' \
+		packaging/systemd/sentinel.service >$(BUILD)/sentinel.service
+	$(INSTALL) -m 0644 $(BUILD)/sentinel.service $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 $(addprefix packaging/etc/,$(ETC_FILES)) \
+		$(DESTDIR)$(DOCDIR)/examples/
+	@# alerts.yaml and sentinel.env hold secrets: not world-readable,
+	@# group sentinel when that group exists (the package's postinst
+	@# does it after creating the user).
+	@for f in $(ETC_FILES); do \
+		t=$(DESTDIR)$(SYSCONFDIR)/$$f; \
+		case $$f in alerts.yaml|sentinel.env) m=0640 ;; *) m=0644 ;; esac; \
+		if [ -e $$t ]; then \
+			echo "keeping $$t (the shipped one: $(DOCDIR)/examples/$$f)"; \
+		else \
+			echo "$(INSTALL) -m $$m packaging/etc/$$f $$t"; \
+			$(INSTALL) -m $$m packaging/etc/$$f $$t || exit 1; \
+			if [ -z "$(DESTDIR)" ] && getent group sentinel >/dev/null; \
+			then chgrp sentinel $$t; fi; \
+		fi; \
+	done
+
+deb: $(PROGS)
+	@rm -rf $(BUILD)/deb
+	@$(MAKE) --no-print-directory -s install PREFIX=/usr \
+		UNITDIR=/lib/systemd/system \
+		DESTDIR=$(abspath $(BUILD))/deb/debian/sentinel >/dev/null
+	@sh packaging/deb/build-deb.sh $(BUILD) $(VERSION)
+# --- end of install and packages ---------------------------------------------
+
 format:
 	clang-format -i $(wildcard */*.c */*.h test/*/*.c)
 

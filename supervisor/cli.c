@@ -33,6 +33,10 @@
 #include "control_proto.h"
 #include "util.h"
 
+/* run_dir of the packaged config (packaging/etc/config.yaml, the
+ * unit's RuntimeDirectory=sentinel, the container image). */
+#define CLI_PACKAGED_RUN_DIR "/run/sentinel"
+
 /* Longest answer accepted (a status is about a kilobyte). */
 #define CLI_MAX_REPLY (16 * 1024 * 1024)
 /* How long to wait for the supervisor (a reload parses three files). */
@@ -186,17 +190,34 @@ cli_usage(FILE *f)
 	        "\noptions:\n"
 	        "  --json          print JSON (the answer, or replay's "
 	        "summary)\n"
-	        "  --socket PATH   control socket (default %s/%s);\n"
+	        "  --socket PATH   control socket (default %s/%s, else\n"
+	        "                  " CLI_PACKAGED_RUN_DIR "/%s when only that "
+	        "exists);\n"
 	        "                  detectd's, stored's and alertd's sockets "
 	        "are "
 	        "in the same\n"
 	        "                  folder\n"
 	        "  --config FILE   use the run_dir of this config file\n"
 	        "  -h, --help      show this help\n",
-	        SN_DEFAULT_RUN_DIR, SN_CONTROL_SOCKET);
+	        SN_DEFAULT_RUN_DIR, SN_CONTROL_SOCKET, SN_CONTROL_SOCKET);
 }
 
 /* --- talking to the supervisor ------------------------------------------ */
+
+/*
+ * The run_dir used without --socket and --config: the built-in default
+ * (./var/run), unless it holds no control socket and the packaged one
+ * does, so that `sentinel-cli status` works from any folder on a
+ * packaged install (docs/deployment.md).
+ */
+static const char *
+cli_default_run_dir(void)
+{
+	if (access(SN_DEFAULT_RUN_DIR "/" SN_CONTROL_SOCKET, F_OK) != 0 &&
+	    access(CLI_PACKAGED_RUN_DIR "/" SN_CONTROL_SOCKET, F_OK) == 0)
+		return CLI_PACKAGED_RUN_DIR;
+	return SN_DEFAULT_RUN_DIR;
+}
 
 /*
  * Finds the control socket: --socket, else the run_dir of --config,
@@ -220,8 +241,8 @@ cli_socket_path(struct cli_opts *o)
 		return 0;
 	}
 	if (o->config == NULL) {
-		snprintf(o->path, sizeof(o->path), "%s/%s", SN_DEFAULT_RUN_DIR,
-		         SN_CONTROL_SOCKET);
+		snprintf(o->path, sizeof(o->path), "%s/%s",
+		         cli_default_run_dir(), SN_CONTROL_SOCKET);
 		return 0;
 	}
 	if ((cfg = config_load_main(o->config, &errs)) == NULL) {
@@ -258,7 +279,7 @@ cli_run_dir(const struct cli_opts *o, char *buf, size_t size)
 		n = snprintf(buf, size, "%s", dir);
 		free(dir);
 	} else if (o->config == NULL) {
-		n = snprintf(buf, size, "%s", SN_DEFAULT_RUN_DIR);
+		n = snprintf(buf, size, "%s", cli_default_run_dir());
 	} else {
 		if ((cfg = config_load_main(o->config, &errs)) == NULL) {
 			for (i = 0; i < errs.count; i++)

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -80,6 +81,20 @@ sup_notify_systemd(const char *state)
 	           (struct sockaddr *)&sun, len) < 0)
 		log_warn("cannot notify systemd (%s)", path);
 	close(fd);
+}
+
+/* RELOADING=1 with the time it began, as systemd 253+ asks of
+ * Type=notify-reload (older ones ignore MONOTONIC_USEC). */
+static void
+sup_notify_reloading(void)
+{
+	struct timespec ts;
+	char msg[64];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%lld",
+	         (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	sup_notify_systemd(msg);
 }
 
 char *
@@ -198,16 +213,19 @@ sup_child_argv(const struct sup *s, const struct sup_child *c)
 
 /*
  * Resolves every child's executable: $SENTINEL_LIBEXEC_DIR alone when
- * set, else the folder of this binary, then SENTINEL_LIBEXECDIR.
- * Returns 0, or -1 after logging each one missing.
+ * set, else the folder of this binary, then ../libexec/sentinel beside
+ * it (an installed tree wherever it was put: /usr/bin/sentinel finds
+ * /usr/libexec/sentinel, an extracted package its own), then
+ * SENTINEL_LIBEXECDIR.  Returns 0, or -1 after logging each one missing.
  */
 static int
 sup_find_executables(struct sup *s)
 {
-	char self[PATH_MAX], searched[2 * PATH_MAX + 8];
-	const char *dirs[2] = {NULL, NULL};
-	char *selfdir = NULL;
+	char self[PATH_MAX], rel[PATH_MAX + 32], searched[4 * PATH_MAX];
+	const char *dirs[3] = {NULL, NULL, NULL};
+	char *selfdir = NULL, *relreal = NULL;
 	const char *env = getenv(SUP_LIBEXEC_ENV);
+	size_t used = 0;
 	ssize_t n;
 	int i, rv = 0;
 
@@ -219,17 +237,27 @@ sup_find_executables(struct sup *s)
 			self[n] = '\0';
 			selfdir = sn_path_dirname(self);
 			dirs[0] = selfdir;
+			snprintf(rel, sizeof(rel), "%s/../libexec/sentinel",
+			         selfdir);
+			/* /usr/libexec/sentinel rather than /usr/bin/../ */
+			if ((relreal = realpath(rel, NULL)) != NULL)
+				dirs[1] = relreal;
 		}
-		dirs[1] = SENTINEL_LIBEXECDIR;
+		dirs[2] = SENTINEL_LIBEXECDIR;
 	}
-	snprintf(searched, sizeof(searched), "%s%s%s",
-	         dirs[0] != NULL ? dirs[0] : "",
-	         dirs[0] != NULL && dirs[1] != NULL ? ", " : "",
-	         dirs[1] != NULL ? dirs[1] : "");
+	searched[0] = '\0';
+	for (i = 0; i < 3; i++) {
+		if (dirs[i] == NULL || used >= sizeof(searched))
+			continue;
+		n = snprintf(searched + used, sizeof(searched) - used, "%s%s",
+		             used > 0 ? ", " : "", dirs[i]);
+		if (n > 0)
+			used += (size_t)n;
+	}
 	for (i = 0; i < PROC_COUNT; i++) {
 		struct sup_child *c = &s->children[i];
 
-		c->exe_path = sup_find_exe(proc_table[i].exe, dirs, 2);
+		c->exe_path = sup_find_exe(proc_table[i].exe, dirs, 3);
 		if (c->exe_path == NULL) {
 			log_kv(LOG_LEVEL_ERROR, "daemon executable not found",
 			       "exe", proc_table[i].exe, "searched", searched,
@@ -238,6 +266,7 @@ sup_find_executables(struct sup *s)
 		}
 	}
 	free(selfdir);
+	free(relreal);
 	if (sup_check_wrapper() < 0)
 		rv = -1;
 	return rv;
@@ -986,8 +1015,14 @@ sup_on_signal(evutil_socket_t sig, short what, void *arg)
 		sup_reap(s);
 		break;
 	case SIGHUP:
+		/* systemd (ExecReload=kill -HUP) waits for READY=1 again;
+		 * before the set was first ready there is nothing to tell. */
+		if (s->ready_announced && !s->stopping)
+			sup_notify_reloading();
 		(void)sup_reload(s, &errs);
 		cfg_errors_free(&errs);
+		if (s->ready_announced && !s->stopping)
+			sup_notify_systemd("READY=1");
 		break;
 	default:
 		log_kv(LOG_LEVEL_INFO, "signal received", "signal",
