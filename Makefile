@@ -33,7 +33,8 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
 LDFLAGS  += $(SAN)
 
 COMMON_SRCS := $(wildcard common/*.c)
-INGESTD_SRCS := $(wildcard ingestd/*.c)
+# ingestd/grpc*.c link gRPC: sentinel-ingestd only (GRPC_OBJS below).
+INGESTD_SRCS := $(filter-out ingestd/grpc%.c,$(wildcard ingestd/*.c))
 DETECTD_SRCS := $(wildcard detectd/*.c)
 STORED_SRCS := $(wildcard stored/*.c)
 ALERTD_SRCS := $(wildcard alertd/*.c)
@@ -51,6 +52,35 @@ PROGS := $(BUILD)/sentinel $(BUILD)/sentinel-cli $(BUILD)/sentinel-ingestd \
 
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
+
+# --- gRPC ingestion (ingestd/grpc*.c, docs/grpc.md) -----------------------
+# The messages are generated at build time from common/proto/ by
+# protoc-c into $(BUILD)/gen/ (never committed) and compiled without our
+# warning flags (generated code); gRPC core and protobuf-c are linked
+# into sentinel-ingestd only.
+PROTO_DIR   := common/proto
+PROTOS      := sentinel/v1/telemetry.proto grpc_health/v1/health.proto
+PROTO_GEN   := $(BUILD)/gen
+PROTO_C     := $(patsubst %.proto,$(PROTO_GEN)/%.pb-c.c,$(PROTOS))
+PROTO_H     := $(PROTO_C:.c=.h)
+GRPC_PKGS   := grpc libprotobuf-c
+GRPC_SRCS   := $(wildcard ingestd/grpc*.c)
+GRPC_OBJS   := $(call obj,$(GRPC_SRCS)) \
+               $(patsubst $(PROTO_GEN)/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
+GRPC_LDLIBS := $(shell pkg-config --libs $(GRPC_PKGS) 2>/dev/null)
+
+$(PROTO_GEN)/%.pb-c.c $(PROTO_GEN)/%.pb-c.h: $(PROTO_DIR)/%.proto
+	@mkdir -p $(PROTO_GEN)
+	protoc-c --c_out=$(PROTO_GEN) -I$(PROTO_DIR) $<
+$(BUILD)/obj/gen/%.o: $(PROTO_GEN)/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -I$(PROTO_GEN) -std=c11 $(OPT) $(SAN) -MMD -MP \
+		$(shell pkg-config --cflags libprotobuf-c 2>/dev/null) -c -o $@ $<
+$(call obj,$(GRPC_SRCS)): $(PROTO_H)
+$(call obj,$(GRPC_SRCS)): CPPFLAGS += -I$(PROTO_GEN)
+$(call obj,$(GRPC_SRCS)): CFLAGS += $(shell pkg-config --cflags $(GRPC_PKGS) 2>/dev/null)
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+# --- end of gRPC ingestion ---------------------------------------------------
 
 .PHONY: all deps run test check unit integration asan bench nab format clean
 all: $(PROGS) $(UNIT_BINS)
@@ -76,8 +106,8 @@ CLI_LDLIBS := -larchive
 $(BUILD)/sentinel-cli: $(call obj,$(CLI_SRCS)) \
 		$(call lib_objs,$(INGESTD_SRCS) $(DETECTD_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CLI_LDLIBS)
-$(BUILD)/sentinel-ingestd: $(call obj,$(INGESTD_SRCS)) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sentinel-ingestd: $(call obj,$(INGESTD_SRCS)) $(GRPC_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LDLIBS)
 $(BUILD)/sentinel-detectd: $(call obj,$(DETECTD_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/sentinel-stored: $(call obj,$(STORED_SRCS)) $(LIB)
@@ -142,7 +172,7 @@ asan:
 # a test file fails on any memory error or definite leak in their logs.
 # The timing-sensitive files are left out (docs/testing.md).
 VALGRIND_BUILD ?= build-valgrind
-VALGRIND_TESTS ?= test_ingest test_limits test_auth_tls test_detection \
+VALGRIND_TESTS ?= test_ingest test_limits test_auth_tls test_grpc test_detection \
                   test_delivery test_alerts_cli test_storage test_exporter \
                   test_metrics_store_alert test_prometheus test_diagnostics
 

@@ -60,19 +60,10 @@
 
 /* An events request waiting for its batch to go out. */
 struct http_pending {
-	struct fwd_waiter w;
 	struct http_server *h;
 	struct evhttp_request *req;
-	json_t *answer;     /* the 202 body, owned */
-	uint32_t naccepted; /* events in the batch for this request */
-	int64_t t0_us;      /* when the request was complete (monotonic) */
-	/* The request's events by application, counted once they are
-	 * accepted: runs of equal application_id in arrival order. */
-	struct http_app_count {
-		struct sn_series *s;
-		uint32_t n;
-	} * apps;
-	size_t napps;
+	json_t *answer; /* the 202 body, owned */
+	int64_t t0_us;  /* when the request was complete (monotonic) */
 };
 
 const char *
@@ -245,15 +236,14 @@ http_err_count(const struct http_server *h, enum http_err e)
 	return (unsigned)e < HTTP_NERR ? h->errors[e] : 0;
 }
 
-static void
+void
 http_count(struct http_server *h, enum http_err e)
 {
 	h->errors[e]++;
 	metrics_add(h->err_series[e], 1);
 }
 
-/* The counter of an event rejected for kind. */
-static enum http_err
+enum http_err
 http_err_of_reject(enum ingest_reject_kind kind)
 {
 	switch (kind) {
@@ -287,7 +277,7 @@ http_err_of_reject(enum ingest_reject_kind kind)
  * next line says how many went unlogged.  A key's value never goes in:
  * fields name the key at most.
  */
-static void
+void
 http_seclog(struct http_server *h, enum http_seclog_kind kind,
             struct evhttp_connection *evcon, const char *msg, json_t *fields)
 {
@@ -360,48 +350,66 @@ http_forbidden(struct http_server *h, struct evhttp_request *req,
 }
 
 int
+http_check_key(struct http_server *h, const char *authorization,
+               const char *x_api_key, unsigned scopes,
+               const struct auth_key **key, const char **why)
+{
+	const struct auth_key *k;
+	const char *tok;
+	size_t len;
+
+	*key = NULL;
+	*why = NULL;
+	if (h->auth == NULL)
+		return HTTP_KEY_OK;
+	if (auth_request_token(authorization, x_api_key, &tok, &len, why) < 0)
+		return HTTP_KEY_MISSING;
+	if ((k = auth_match(h->auth, tok, len)) == NULL) {
+		*why = "the API key is not valid (unknown or revoked)";
+		return HTTP_KEY_INVALID;
+	}
+	*key = k;
+	if ((k->scope & scopes) == 0) {
+		*why = k->scope == AUTH_SCOPE_QUERY
+		               ? "this is a query key: sending events needs a "
+		                 "key of ingestion.http.auth.keys"
+		               : "this key may only send events: the query API "
+		                 "needs a key of "
+		                 "ingestion.http.auth.query_keys";
+		return HTTP_KEY_FORBIDDEN;
+	}
+	return HTTP_KEY_OK;
+}
+
+int
 http_authorize(struct http_server *h, struct evhttp_request *req,
                unsigned scopes, const struct auth_key **key)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	const struct auth_key *k;
-	const char *tok, *why;
-	size_t len;
+	const char *why;
 
-	*key = NULL;
-	if (h->auth == NULL)
+	switch (http_check_key(h, evhttp_find_header(in, "Authorization"),
+	                       evhttp_find_header(in, "X-API-Key"), scopes, key,
+	                       &why)) {
+	case HTTP_KEY_OK:
 		return 1;
-	if (auth_request_token(evhttp_find_header(in, "Authorization"),
-	                       evhttp_find_header(in, "X-API-Key"), &tok, &len,
-	                       &why) < 0) {
+	case HTTP_KEY_MISSING:
 		http_unauthorized(h, req, why, 0);
-		return 0;
+		break;
+	case HTTP_KEY_INVALID:
+		http_unauthorized(h, req, why, 1);
+		break;
+	default:
+		http_forbidden(h, req, *key, why, NULL);
+		*key = NULL;
+		break;
 	}
-	if ((k = auth_match(h->auth, tok, len)) == NULL) {
-		http_unauthorized(
-		        h, req, "the API key is not valid (unknown or revoked)",
-		        1);
-		return 0;
-	}
-	if ((k->scope & scopes) == 0) {
-		http_forbidden(h, req, k,
-		               k->scope == AUTH_SCOPE_QUERY
-		                       ? "this is a query key: sending events "
-		                         "needs a key of ingestion.http.auth."
-		                         "keys"
-		                       : "this key may only send events: the "
-		                         "query API needs a key of "
-		                         "ingestion.http.auth.query_keys",
-		               NULL);
-		return 0;
-	}
-	*key = k;
-	return 1;
+	return 0;
 }
 
 /* The application_id of the first accepted event of res that k may not
  * send, or NULL when it may send them all. */
-static const char *
+const char *
 http_foreign_app(const struct auth_key *k, const struct ingest_result *res)
 {
 	const struct sn_str *app;
@@ -583,14 +591,33 @@ http_body_error(struct http_server *h, struct evhttp_request *req,
 	}
 }
 
-static void
-http_refuse_pipeline(struct http_server *h, struct evhttp_request *req,
-                     const char *failed, size_t nevents)
+int
+http_count_refusal(struct http_server *h, size_t nevents)
 {
+	int status = fwd_refusal_status(h->fwd);
+
 	h->refused += nevents;
-	if (fwd_refusal_status(h->fwd) == 429) {
+	http_count(h, status == 429 ? HTTP_ERR_TOO_MANY_REQUESTS
+	                            : HTTP_ERR_PIPELINE_UNAVAILABLE);
+	return status;
+}
+
+void
+http_count_rejects(struct http_server *h, const struct ingest_result *res)
+{
+	size_t i;
+
+	h->rejected += res->nrejects;
+	for (i = 0; i < res->nrejects; i++)
+		http_count(h, http_err_of_reject(res->rejects[i].kind));
+}
+
+/* 429 or 503 (status) for a refusal of the pipeline. */
+static void
+http_answer_refusal(struct evhttp_request *req, int status, const char *failed)
+{
+	if (status == 429) {
 		/* consumers behind: slow down, nothing is wrong */
-		http_count(h, HTTP_ERR_TOO_MANY_REQUESTS);
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		                  "Retry-After", "1");
 		http_reply(req, 429,
@@ -598,38 +625,50 @@ http_refuse_pipeline(struct http_server *h, struct evhttp_request *req,
 		                     "reason", failed));
 		return;
 	}
-	http_count(h, HTTP_ERR_PIPELINE_UNAVAILABLE);
 	http_unavailable(req, "pipeline unavailable", failed);
 }
 
-static void http_pending_free(struct http_pending *p);
+/* --- the pipeline, shared with gRPC (grpc.c) ------------------------------ */
 
-/* Called by forward.c once the request's batch went out or failed. */
+/* Events of one request handed to the pipeline, waiting to be durable. */
+struct ingest_pending {
+	struct fwd_waiter w;
+	struct http_server *h;
+	fwd_done_cb done; /* the caller's, with arg */
+	void *arg;
+	uint32_t naccepted; /* events in the batch for this request */
+	/* The request's events by application, counted once they are
+	 * accepted: runs of equal application_id in arrival order. */
+	struct http_app_count {
+		struct sn_series *s;
+		uint32_t n;
+	} * apps;
+	size_t napps;
+};
+
 static void
-http_events_done(void *arg, const char *failed)
+ingest_pending_free(struct ingest_pending *p)
 {
-	struct http_pending *p = arg;
+	free(p->apps);
+	free(p);
+}
 
+/* Called by forward.c once the request's batch is durable or failed. */
+static void
+ingest_pending_done(void *arg, const char *failed)
+{
+	struct ingest_pending *p = arg;
 	size_t i;
 
 	if (failed != NULL) {
-		json_decref(p->answer);
-		http_refuse_pipeline(p->h, p->req, failed, p->naccepted);
+		http_count_refusal(p->h, p->naccepted);
 	} else {
 		p->h->accepted += p->naccepted;
 		for (i = 0; i < p->napps; i++)
 			metrics_add(p->apps[i].s, p->apps[i].n);
-		http_reply(p->req, 202, p->answer);
 	}
-	metrics_observe_us(p->h->latency, (uint64_t)(sn_mono_us() - p->t0_us));
-	http_pending_free(p);
-}
-
-static void
-http_pending_free(struct http_pending *p)
-{
-	free(p->apps);
-	free(p);
+	p->done(p->arg, failed);
+	ingest_pending_free(p);
 }
 
 /* Whether event i has the application_id of event i - 1. */
@@ -648,7 +687,7 @@ http_same_app(const struct ingest_result *res, size_t i)
  * Returns 0, or -1 out of memory.
  */
 static int
-http_pending_apps(struct http_pending *p, const struct ingest_result *res)
+ingest_pending_apps(struct ingest_pending *p, const struct ingest_result *res)
 {
 	size_t i, runs = 0;
 
@@ -667,6 +706,69 @@ http_pending_apps(struct http_pending *p, const struct ingest_result *res)
 	return 0;
 }
 
+int
+http_ingest(struct http_server *h, const struct ingest_result *res,
+            fwd_done_cb done, void *arg, const char **failed)
+{
+	struct ingest_pending *p;
+	size_t i, bytes = 0;
+	int64_t now;
+
+	for (i = 0; i < res->nevents; i++)
+		bytes += fwd_event_size(&res->events[i].ev);
+	if ((*failed = fwd_room(h->fwd, bytes)) != NULL) {
+		http_count_refusal(h, res->nevents);
+		return -1;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    ingest_pending_apps(p, res) < 0) {
+		if (p != NULL)
+			ingest_pending_free(p);
+		*failed = "out of memory";
+		return -2;
+	}
+	p->h = h;
+	p->done = done;
+	p->arg = arg;
+	p->naccepted = (uint32_t)res->nevents;
+	now = sn_now_ms();
+	for (i = 0; i < res->nevents; i++) {
+		struct sn_event ev = res->events[i].ev;
+
+		ev.recv_ms = now;
+		if (fwd_append(h->fwd, &ev, failed) < 0) {
+			/*
+			 * The batch holding our events was refused; any
+			 * earlier full batch of this request did go out
+			 * (stored deduplicates by event_id on a retry).
+			 */
+			ingest_pending_free(p);
+			http_count_refusal(h, res->nevents);
+			return -1;
+		}
+	}
+	fwd_wait(h->fwd, &p->w, ingest_pending_done, p);
+	return 0;
+}
+
+/* Called through http_ingest once the request's batch went out or
+ * failed. */
+static void
+http_events_done(void *arg, const char *failed)
+{
+	struct http_pending *p = arg;
+
+	if (failed != NULL) {
+		json_decref(p->answer);
+		http_answer_refusal(p->req, fwd_refusal_status(p->h->fwd),
+		                    failed);
+	} else {
+		http_reply(p->req, 202, p->answer);
+	}
+	metrics_observe_us(p->h->latency, (uint64_t)(sn_mono_us() - p->t0_us));
+	free(p);
+}
+
 /*
  * Hands the validated events of res to the pipeline and arranges the
  * answer.  res stays the caller's: the events are copied into the batch.
@@ -677,45 +779,26 @@ http_forward(struct http_server *h, struct evhttp_request *req,
 {
 	struct http_pending *p;
 	const char *failed;
-	size_t i, bytes = 0;
-	int64_t now;
+	int rc;
 
-	for (i = 0; i < res->nevents; i++)
-		bytes += fwd_event_size(&res->events[i].ev);
-	if ((failed = fwd_room(h->fwd, bytes)) != NULL) {
-		http_refuse_pipeline(h, req, failed, res->nevents);
-		return;
-	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    http_pending_apps(p, res) < 0 ||
 	    (p->answer = http_accepted_body(res)) == NULL) {
-		if (p != NULL)
-			http_pending_free(p);
+		free(p);
 		http_unavailable(req, "out of memory", NULL);
 		return;
 	}
 	p->h = h;
 	p->req = req;
 	p->t0_us = t0_us;
-	p->naccepted = (uint32_t)res->nevents;
-	now = sn_now_ms();
-	for (i = 0; i < res->nevents; i++) {
-		struct sn_event ev = res->events[i].ev;
-
-		ev.recv_ms = now;
-		if (fwd_append(h->fwd, &ev, &failed) < 0) {
-			/*
-			 * The batch holding our events was refused; any
-			 * earlier full batch of this request did go out
-			 * (stored deduplicates by event_id on a retry).
-			 */
-			json_decref(p->answer);
-			http_pending_free(p);
-			http_refuse_pipeline(h, req, failed, res->nevents);
-			return;
-		}
+	if ((rc = http_ingest(h, res, http_events_done, p, &failed)) < 0) {
+		json_decref(p->answer);
+		free(p);
+		if (rc == -1)
+			http_answer_refusal(req, fwd_refusal_status(h->fwd),
+			                    failed);
+		else
+			http_unavailable(req, "out of memory", NULL);
 	}
-	fwd_wait(h->fwd, &p->w, http_events_done, p);
 }
 
 static void
@@ -729,7 +812,7 @@ http_events_cb(struct evhttp_request *req, void *arg)
 	struct evbuffer *in;
 	const char *ct, *app;
 	const char *body = "";
-	size_t len, i;
+	size_t len;
 	int64_t t0_us = sn_mono_us();
 
 	/* Before anything else: a stranger learns nothing, not even which
@@ -774,9 +857,7 @@ http_events_cb(struct evhttp_request *req, void *arg)
 	} else if ((app = http_foreign_app(key, &res)) != NULL) {
 		http_app_forbidden(h, req, key, app);
 	} else {
-		h->rejected += res.nrejects;
-		for (i = 0; i < res.nrejects; i++)
-			http_count(h, http_err_of_reject(res.rejects[i].kind));
+		http_count_rejects(h, &res);
 		if (res.nevents > 0) {
 			/* observed when answered */
 			http_forward(h, req, &res, t0_us);
@@ -815,15 +896,44 @@ http_add_name(json_t *list, const char *name)
 	json_array_append_new(list, json_string(name));
 }
 
+int
+http_readiness(struct http_server *h, json_t *waiting, const char **reason)
+{
+	const struct setstate *s = h->state;
+	int ready = 1;
+	size_t i;
+	int j;
+
+	*reason = NULL;
+	if (h->stopping)
+		*reason = "shutting down";
+	else if (s->recv_mono_ms == 0)
+		*reason = "no state from supervisor";
+	else if (!setstate_fresh(s, sn_mono_ms()))
+		*reason = "state from supervisor is stale";
+	else
+		for (i = 0; i < s->ndaemons; i++)
+			if (s->daemons[i].state != SN_DAEMON_UP) {
+				ready = 0;
+				if (waiting != NULL)
+					http_add_name(waiting,
+					              s->daemons[i].name);
+			}
+	for (j = 0; j < FWD_NSINKS; j++)
+		if (fwd_peers(h->fwd, j) == 0) {
+			ready = 0;
+			if (waiting != NULL)
+				http_add_name(waiting, h->fwd->sinks[j].name);
+		}
+	return ready && *reason == NULL;
+}
+
 static void
 http_ready_cb(struct evhttp_request *req, void *arg)
 {
 	struct http_server *h = arg;
-	const struct setstate *s = h->state;
-	const char *reason = NULL;
+	const char *reason;
 	json_t *waiting, *body;
-	size_t i;
-	int j;
 
 	if (!http_method_ok(req, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"))
 		return;
@@ -831,21 +941,7 @@ http_ready_cb(struct evhttp_request *req, void *arg)
 		http_reply(req, 503, NULL);
 		return;
 	}
-	if (h->stopping)
-		reason = "shutting down";
-	else if (s->recv_mono_ms == 0)
-		reason = "no state from supervisor";
-	else if (!setstate_fresh(s, sn_mono_ms()))
-		reason = "state from supervisor is stale";
-	else
-		for (i = 0; i < s->ndaemons; i++)
-			if (s->daemons[i].state != SN_DAEMON_UP)
-				http_add_name(waiting, s->daemons[i].name);
-	for (j = 0; j < FWD_NSINKS; j++)
-		if (fwd_peers(h->fwd, j) == 0)
-			http_add_name(waiting, h->fwd->sinks[j].name);
-
-	if (reason == NULL && json_array_size(waiting) == 0) {
+	if (http_readiness(h, waiting, &reason)) {
 		json_decref(waiting);
 		http_reply(req, 200, json_pack("{s:s}", "status", "ready"));
 		return;

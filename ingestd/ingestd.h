@@ -20,6 +20,7 @@
 #include "event.h"
 #include "config.h"
 #include "util.h"
+#include "validate.h"
 
 struct event_base;
 struct event;
@@ -308,6 +309,60 @@ int http_authorize(struct http_server *h, struct evhttp_request *req,
  * timeout to connections accepted from now on.
  */
 void http_set_limits(struct http_server *h, const struct sn_config *cfg);
+/* --- shared with gRPC (grpc.c): one path after decoding ------------------ */
+
+/* Counts one refusal for reason e (h->errors and the metric). */
+void http_count(struct http_server *h, enum http_err e);
+/* The counter of an event rejected for kind. */
+enum http_err http_err_of_reject(enum ingest_reject_kind kind);
+/* Counts res's rejected events (h->rejected and each one's reason). */
+void http_count_rejects(struct http_server *h, const struct ingest_result *res);
+/* Counts nevents refused by the pipeline; returns the status to answer
+ * (429: consumers behind, 503: a consumer away or the spool failing). */
+int http_count_refusal(struct http_server *h, size_t nevents);
+/*
+ * Hands every event of res (validated by ingest_parse) to the pipeline.
+ * Returns 0: done(arg, failed) is called once, from the loop, when they
+ * are durable (failed NULL; counted as accepted) or could not be made so
+ * (counted as refused).  Returns -1 when the pipeline refuses them now
+ * (counted; *failed says why, fwd_refusal_status gives 429 or 503) or -2
+ * out of memory (nothing counted).  res stays the caller's.
+ */
+int http_ingest(struct http_server *h, const struct ingest_result *res,
+                fwd_done_cb done, void *arg, const char **failed);
+/* What http_check_key found. */
+enum http_key_check {
+	HTTP_KEY_OK = 0,    /* a key of the scope, or auth off */
+	HTTP_KEY_MISSING,   /* no token (401) */
+	HTTP_KEY_INVALID,   /* an unknown or revoked key (401) */
+	HTTP_KEY_FORBIDDEN, /* a key of another scope (403) */
+};
+/*
+ * The API key check of http_authorize on the header values (NULL when
+ * absent), without answering or counting: *key is the key (NULL when
+ * auth is off), *why the reason of a refusal.
+ */
+int http_check_key(struct http_server *h, const char *authorization,
+                   const char *x_api_key, unsigned scopes,
+                   const struct auth_key **key, const char **why);
+/* The application_id of the first event of res that k may not send, or
+ * NULL when it may send them all (k NULL: any). */
+const char *http_foreign_app(const struct auth_key *k,
+                             const struct ingest_result *res);
+/* Logs a refusal for a security reason, at most a line a second per
+ * kind (fields stolen; evcon may be NULL). */
+struct evhttp_connection;
+void http_seclog(struct http_server *h, enum http_seclog_kind kind,
+                 struct evhttp_connection *evcon, const char *msg,
+                 struct json_t *fields);
+/*
+ * /ready's notion of readiness: 1 when the set is up and both consumers
+ * are connected; else 0 with *reason (or NULL) and the names of the
+ * daemons waited for appended to waiting (a JSON array, may be NULL).
+ */
+int http_readiness(struct http_server *h, struct json_t *waiting,
+                   const char **reason);
+
 /* The label of a reason ("body_too_large"), and its count so far. */
 const char *http_err_name(enum http_err e);
 uint64_t http_err_count(const struct http_server *h, enum http_err e);

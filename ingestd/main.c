@@ -1,15 +1,16 @@
 /*
- * sentinel-ingestd: takes telemetry events over HTTP, validates them and
- * pushes them in batches to stored and detectd.
+ * sentinel-ingestd: takes telemetry events over HTTP and gRPC, validates
+ * them and pushes them in batches to stored and detectd.
  *
  * Started by the supervisor as `sentinel-ingestd [--config FILE]`.  Exit
- * 1 when the HTTP port cannot be bound (the supervisor retries with
+ * 1 when the HTTP or gRPC port cannot be bound (the supervisor retries with
  * backoff), 2 on a bad config (API keys and TLS certificate included).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
+#include "grpc.h"
 #include "ingestd.h"
 #include "log.h"
 
@@ -19,6 +20,7 @@ struct ingestd {
 	struct fwd fwd;
 	struct setstate state;
 	struct http_server http;
+	struct gsrv *grpc; /* gRPC on ingestion.grpc.port (grpc.c) */
 };
 
 /* SIGTERM: stop taking requests, send what is pending, then exit. */
@@ -28,6 +30,7 @@ ingestd_stop(struct sn_daemon *d)
 	struct ingestd *st = d->arg;
 
 	http_stop(&st->http);
+	gsrv_stop(st->grpc);
 	fwd_drain(&st->fwd, INGESTD_DRAIN_MS);
 	log_info("stopped after %llu events accepted, %llu rejected, "
 	         "%llu refused",
@@ -64,6 +67,12 @@ ingestd_reload(struct sn_daemon *d, struct sn_config *next)
 		          "%d: restart ingestd to listen there (still on "
 		          "%s port %d)",
 		          nh, next->http.port, oh, cur->http.port);
+	if (cur->grpc.port != next->grpc.port ||
+	    cur->grpc.tls.enabled != next->grpc.tls.enabled ||
+	    cur->http.max_body_bytes != next->http.max_body_bytes)
+		log_warnx(
+		        "ingestion.grpc (port, TLS) or max_body_size changed: "
+		        "restart ingestd for gRPC to use them");
 	if (strcmp(cur->run_dir, next->run_dir) != 0)
 		log_warnx("run_dir changed: restart the set to use it");
 	return 0;
@@ -88,10 +97,13 @@ main(int argc, char **argv)
 		fatalx("cannot subscribe to the set state");
 	if ((rc = http_open(&st.http, &d, &st.fwd, &st.state)) < 0)
 		exit(rc == -2 ? SN_EXIT_PERMANENT : 1);
+	if ((rc = gsrv_open(&st.grpc, &d, &st.http)) < 0)
+		exit(rc == -2 ? SN_EXIT_PERMANENT : 1);
 
 	daemon_ready(&d);
 	rc = daemon_run(&d);
 
+	gsrv_close(st.grpc);
 	http_close(&st.http);
 	fwd_close(&st.fwd);
 	setstate_close(&st.state);
