@@ -908,8 +908,9 @@ config_resolve_ingestion(struct cfg_ctx *c, const struct raw_ingestion *in,
 		config_resolve_http_security(c, h, cfg);
 	}
 	if (g != NULL) {
-		cfg->grpc.port = config_port(c, "ingestion.grpc.port", g->port,
-		                             cfg->grpc.port);
+		/* 0 turns the gRPC listener off (docs/grpc.md) */
+		cfg->grpc.port = (int)cfg_int(c, "ingestion.grpc.port", g->port,
+		                              cfg->grpc.port, 0, 65535);
 		if (g->tls != NULL) {
 			if (g->tls->enabled != NULL)
 				cfg->grpc.tls.enabled = *g->tls->enabled;

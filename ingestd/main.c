@@ -97,7 +97,9 @@ main(int argc, char **argv)
 		fatalx("cannot subscribe to the set state");
 	if ((rc = http_open(&st.http, &d, &st.fwd, &st.state)) < 0)
 		exit(rc == -2 ? SN_EXIT_PERMANENT : 1);
-	if ((rc = gsrv_open(&st.grpc, &d, &st.http)) < 0)
+	if (d.cfg->grpc.port == 0)
+		log_info("gRPC off (ingestion.grpc.port: 0)");
+	else if ((rc = gsrv_open(&st.grpc, &d, &st.http)) < 0)
 		exit(rc == -2 ? SN_EXIT_PERMANENT : 1);
 
 	daemon_ready(&d);

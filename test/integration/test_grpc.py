@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from harness import TOP, Sentinel, Tap, check_no_sanitizer_reports, iso, wait_for
+from harness import TOP, Sentinel, Tap, check_no_sanitizer_reports, event, iso, wait_for
 
 # --- stubs from the .proto files, made now ----------------------------------
 
@@ -369,6 +369,46 @@ def test_busy_port_is_reported():
         s.cleanup()
 
 
+def listening_tcp_ports(pid):
+    """The TCP ports pid listens on, from /proc (no ss or netstat)."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            link = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                if p[3] == "0A" and p[9] in inodes:  # LISTEN
+                    ports.add(int(p[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_port_0_turns_grpc_off():
+    """ingestion.grpc.port: 0: no gRPC listener, HTTP ingestion as usual."""
+    s = Sentinel()
+    s.grpc_port = 0
+    s.write_config()
+    try:
+        s.start()
+        assert "gRPC off (ingestion.grpc.port: 0)" in s.logs(), s.logs()[-2000:]
+        pid = s.daemon("ingestd")["pid"]
+        ports = listening_tcp_ports(pid)
+        assert ports == {s.http_port}, ports
+        status, _, body = s.post_events(event("grpc-off-1"))
+        assert status == 202, (status, body)
+        s.wait_event("grpc-off-1")
+    finally:
+        s.cleanup()
+
+
 def main():
     tap = Tap()
     s = Sentinel()
@@ -387,6 +427,7 @@ def main():
         tap.run(test_auth)
         tap.run(test_tls)
         tap.run(test_busy_port_is_reported)
+        tap.run(test_port_0_turns_grpc_off)
     finally:
         s.cleanup()
         shutil.rmtree(STUBS, ignore_errors=True)

@@ -621,7 +621,7 @@ test_bad_port(void **state)
 	assert_error(&e, "bad-port.yaml:3: ingestion.http.port: must be "
 	                 "between 1 and 65535, not 70000");
 	assert_error(&e, "bad-port.yaml:5: ingestion.grpc.port: must be "
-	                 "between 1 and 65535, not 0");
+	                 "between 0 and 65535, not 65536");
 	assert_error(&e, "bad-port.yaml:8: observability.metrics.port: must "
 	                 "be between 1 and 65535, not -1");
 	cfg_errors_free(&e);
