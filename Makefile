@@ -25,8 +25,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
             -Wno-format-nonliteral
 OPT      ?= -O2 -g
 SAN      ?=
-CPPFLAGS += -D_GNU_SOURCE -Icommon -DSENTINEL_VERSION='"$(VERSION)"' \
-            -DSENTINEL_LIBEXECDIR='"$(LIBEXECDIR)"'
+CPPFLAGS += -D_GNU_SOURCE -Icommon -DSENTINEL_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -MMD -MP \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
@@ -83,7 +82,7 @@ $(call obj,$(GRPC_SRCS)): CFLAGS += $(shell pkg-config --cflags $(GRPC_PKGS) 2>/
 # --- end of gRPC ingestion ---------------------------------------------------
 
 .PHONY: all deps run test check unit integration asan bench nab format clean
-all: $(PROGS) $(UNIT_BINS)
+all: $(PROGS) $(UNIT_BINS) $(BUILD)/dist/sentinel
 
 deps:
 	@sh packaging/install-deps.sh
@@ -98,6 +97,29 @@ $(LIB): $(call obj,$(COMMON_SRCS))
 
 $(BUILD)/sentinel: $(call obj,$(SUP_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The release tarball's sentinel (make dist) is multi-call: it also
+# carries the four daemons (supervisor/multicall.h), each daemon's
+# main.c compiled a second time with main renamed to sn_<daemon>_main,
+# so that the binary alone runs the set when no sentinel-<daemon> is
+# beside it or in ../libexec/sentinel (the deployment guide's `mv
+# sentinel /usr/local/bin/`).  Installs use the lean one: a daemon run
+# from the multi-call binary maps every daemon's libraries.
+MULTI_DAEMONS := ingestd detectd stored alertd
+MULTI_OBJS := $(patsubst %,$(BUILD)/obj/multi/%/main.o,$(MULTI_DAEMONS)) \
+              $(BUILD)/obj/multi/supervisor/main.o
+$(BUILD)/obj/multi/%/main.o: %/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Dmain=sn_$*_main \
+		-include supervisor/multicall.h -c -o $@ $<
+$(BUILD)/obj/multi/ingestd/main.o: CPPFLAGS += -I$(PROTO_GEN)
+$(BUILD)/obj/multi/supervisor/main.o: supervisor/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DSN_MULTICALL -c -o $@ $<
+$(BUILD)/dist/sentinel: $(MULTI_OBJS) \
+		$(call lib_objs,$(SUP_SRCS) $(INGESTD_SRCS) $(DETECTD_SRCS) \
+		$(STORED_SRCS) $(ALERTD_SRCS)) $(GRPC_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(GRPC_LDLIBS)
 # sentinel-cli writes the diagnostics archive with libarchive (tar and
 # gzip from a maintained library rather than our own tar writer).
 CLI_LDLIBS := -larchive
@@ -281,6 +303,21 @@ deb: $(PROGS)
 		UNITDIR=/lib/systemd/system \
 		DESTDIR=$(abspath $(BUILD))/deb/debian/sentinel >/dev/null
 	@sh packaging/deb/build-deb.sh $(BUILD) $(VERSION)
+# The release tarball of the guide's "Binary Installation":
+# sentinel-v$(VERSION)-linux-<arch>.tar.gz with sentinel (multi-call:
+# it runs the set alone, wherever it is moved), sentinel-cli and the
+# shipped configs under examples/.  Its path is the last line printed.
+DIST_ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || uname -m)
+DIST_NAME := sentinel-v$(VERSION)-linux-$(DIST_ARCH)
+.PHONY: dist
+dist: $(BUILD)/dist/sentinel $(BUILD)/sentinel-cli
+	@rm -rf $(BUILD)/dist/stage && mkdir -p $(BUILD)/dist/stage/examples
+	@cp $(BUILD)/dist/sentinel $(BUILD)/sentinel-cli $(BUILD)/dist/stage/
+	@cp $(addprefix packaging/etc/,$(ETC_FILES)) $(BUILD)/dist/stage/examples/
+	@tar -C $(BUILD)/dist/stage --owner=0 --group=0 -czf \
+		$(BUILD)/dist/$(DIST_NAME).tar.gz sentinel sentinel-cli examples
+	@rm -rf $(BUILD)/dist/stage
+	@echo $(abspath $(BUILD)/dist/$(DIST_NAME).tar.gz)
 # --- end of install and packages ---------------------------------------------
 
 format:

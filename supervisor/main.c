@@ -18,12 +18,16 @@
  */
 #include <getopt.h>
 #include <stdbool.h>
+#ifdef SN_MULTICALL
+#include <sys/prctl.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "log.h"
+#include "multicall.h"
 #include "privs.h"
 #include "sup.h"
 
@@ -47,6 +51,44 @@ print_errors(const struct sn_cfg_errors *errs)
 		fprintf(stderr, "%s\n", errs->msgs[i]);
 }
 
+#ifdef SN_MULTICALL
+/*
+ * `sentinel --run-daemon NAME ARGS...` (multicall.h): runs that daemon's
+ * main with argv[0] "sentinel-NAME" and the process named so, as if its
+ * own executable had been started.  -1 when argv is not such a call.
+ */
+static int
+run_daemon(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*main)(int, char **);
+	} daemons[] = {
+	        {"ingestd", sn_ingestd_main},
+	        {"detectd", sn_detectd_main},
+	        {"stored", sn_stored_main},
+	        {"alertd", sn_alertd_main},
+	};
+	static char name[32];
+	size_t i;
+
+	if (argc < 3 || strcmp(argv[1], SN_RUN_DAEMON_OPT) != 0)
+		return -1;
+	for (i = 0; i < sizeof(daemons) / sizeof(daemons[0]); i++)
+		if (strcmp(argv[2], daemons[i].name) == 0) {
+			snprintf(name, sizeof(name), "sentinel-%s",
+			         daemons[i].name);
+			/* comm as sentinel-<daemon>'s would be (15 bytes) */
+			prctl(PR_SET_NAME, name);
+			argv[2] = name;
+			return daemons[i].main(argc - 2, argv + 2);
+		}
+	fprintf(stderr, "sentinel: %s: unknown daemon %s\n", SN_RUN_DAEMON_OPT,
+	        argv[2]);
+	return 2;
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -67,6 +109,11 @@ main(int argc, char **argv)
 	size_t i;
 	int ch, rv;
 
+#ifdef SN_MULTICALL
+	sup_multicall = 1;
+	if ((rv = run_daemon(argc, argv)) >= 0)
+		return rv;
+#endif
 	/* Arguments. */
 	while ((ch = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
 		switch (ch) {

@@ -30,6 +30,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "multicall.h"
 #include "sup.h"
 #include "util.h"
 
@@ -191,9 +192,9 @@ sup_child_argv(const struct sup *s, const struct sup_child *c)
 		len = strlen(wrap) + 1;
 		elen = strlen(exe) + 1;
 	}
-	argv = sn_xcalloc(1, (n + 4) * sizeof(*argv) + len + elen);
+	argv = sn_xcalloc(1, (n + 6) * sizeof(*argv) + len + elen);
 	if (exe != NULL) {
-		words = (char *)(argv + n + 4);
+		words = (char *)(argv + n + 6);
 		memcpy(words, wrap, len);
 		for (w = strtok_r(words, " ", &save); w != NULL;
 		     w = strtok_r(NULL, " ", &save))
@@ -203,6 +204,10 @@ sup_child_argv(const struct sup *s, const struct sup_child *c)
 		free(exe);
 	}
 	argv[i++] = c->exe_path;
+	if (c->multicall) {
+		argv[i++] = SN_RUN_DAEMON_OPT;
+		argv[i++] = (char *)c->p.desc->name;
+	}
 	if (s->config_path != NULL) {
 		argv[i++] = "--config";
 		argv[i++] = s->config_path;
@@ -215,20 +220,27 @@ sup_child_argv(const struct sup *s, const struct sup_child *c)
  * Resolves every child's executable: $SENTINEL_LIBEXEC_DIR alone when
  * set, else the folder of this binary, then ../libexec/sentinel beside
  * it (an installed tree wherever it was put: /usr/bin/sentinel finds
- * /usr/libexec/sentinel, an extracted package its own), then
- * SENTINEL_LIBEXECDIR.  Returns 0, or -1 after logging each one missing.
+ * /usr/libexec/sentinel, an extracted package its own), and failing
+ * both, when this is the release tarball's binary that carries the
+ * daemons (multicall.h), itself: the guide's `mv sentinel
+ * /usr/local/bin/` runs with nothing beside it.  No folder compiled in:
+ * a moved binary must not pick up the daemons of an older install.
+ * Returns 0, or -1 after logging each one missing.
  */
+int sup_multicall;
+
 static int
 sup_find_executables(struct sup *s)
 {
-	char self[PATH_MAX], rel[PATH_MAX + 32], searched[4 * PATH_MAX];
-	const char *dirs[3] = {NULL, NULL, NULL};
+	char self[PATH_MAX], rel[PATH_MAX + 32], searched[3 * PATH_MAX];
+	const char *dirs[2] = {NULL, NULL};
 	char *selfdir = NULL, *relreal = NULL;
 	const char *env = getenv(SUP_LIBEXEC_ENV);
 	size_t used = 0;
 	ssize_t n;
 	int i, rv = 0;
 
+	self[0] = '\0';
 	if (env != NULL && env[0] != '\0')
 		dirs[0] = env;
 	else {
@@ -242,11 +254,11 @@ sup_find_executables(struct sup *s)
 			/* /usr/libexec/sentinel rather than /usr/bin/../ */
 			if ((relreal = realpath(rel, NULL)) != NULL)
 				dirs[1] = relreal;
-		}
-		dirs[2] = SENTINEL_LIBEXECDIR;
+		} else
+			self[0] = '\0';
 	}
 	searched[0] = '\0';
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 2; i++) {
 		if (dirs[i] == NULL || used >= sizeof(searched))
 			continue;
 		n = snprintf(searched + used, sizeof(searched) - used, "%s%s",
@@ -257,7 +269,11 @@ sup_find_executables(struct sup *s)
 	for (i = 0; i < PROC_COUNT; i++) {
 		struct sup_child *c = &s->children[i];
 
-		c->exe_path = sup_find_exe(proc_table[i].exe, dirs, 3);
+		c->exe_path = sup_find_exe(proc_table[i].exe, dirs, 2);
+		if (c->exe_path == NULL && sup_multicall && self[0] != '\0') {
+			c->exe_path = sn_xstrdup(self);
+			c->multicall = 1;
+		}
 		if (c->exe_path == NULL) {
 			log_kv(LOG_LEVEL_ERROR, "daemon executable not found",
 			       "exe", proc_table[i].exe, "searched", searched,

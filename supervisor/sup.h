@@ -38,6 +38,7 @@ struct sup_child {
 	struct proc p;
 	struct sup *sup;
 	char *exe_path;           /* resolved program path, owned */
+	int multicall;            /* exe_path is sentinel itself */
 	int notify_fd;            /* read end of the readiness pipe, or -1 */
 	struct event *notify_ev;  /* readable notify_fd */
 	struct event *restart_ev; /* backoff timer */

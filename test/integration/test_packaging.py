@@ -13,6 +13,7 @@ Needs (packaging/build-deps.txt): dpkg-dev, systemd (for
 systemd-analyze; it works without systemd as PID 1), python3-yaml.
 """
 
+import json
 import os
 import re
 import shutil
@@ -335,8 +336,17 @@ def test_make_deb(tmp):
     run_extracted_set(root, tmp)
 
 
-def run_extracted_set(root, tmp):
-    etc = os.path.join(root, "etc/sentinel")
+def run_extracted_set(root, tmp, exe=None, cli=None, etc=None,
+                      daemon_marker=None):
+    """The set from an unpacked tree: exe (default the package's
+    usr/bin/sentinel) on its config.yaml from etc, ready, answering
+    sentinel-cli status; daemon_marker must be in its log (where it took
+    the daemons from)."""
+    exe = exe or os.path.join(root, "usr/bin/sentinel")
+    cli = cli or os.path.join(root, "usr/bin/sentinel-cli")
+    etc = etc or os.path.join(root, "etc/sentinel")
+    if daemon_marker is None:
+        daemon_marker = os.path.join(root, "usr/libexec/sentinel/sentinel-stored")
     d = os.path.join(tmp, "set")
     os.makedirs(d)
     port = free_port()
@@ -352,7 +362,7 @@ def run_extracted_set(root, tmp):
            if not k.startswith("SENTINEL_") and k not in ("MODE", "LOG_LEVEL")}
     env.update(SECRETS_ENV)
     log = open(os.path.join(d, "log"), "wb")
-    p = subprocess.Popen([os.path.join(root, "usr/bin/sentinel"), "--config", cfg],
+    p = subprocess.Popen([exe, "--config", cfg],
                          stdout=log, stderr=subprocess.STDOUT, env=env, cwd=d)
     try:
         def ready():
@@ -364,13 +374,22 @@ def run_extracted_set(root, tmp):
             except OSError:
                 return False
         wait_for(ready, 30, what="/ready of the extracted package")
-        r = subprocess.run([os.path.join(root, "usr/bin/sentinel-cli"),
-                            "--socket", os.path.join(d, "run/sentinel.sock"),
+        r = subprocess.run([cli, "--socket", os.path.join(d, "run/sentinel.sock"),
                             "--json", "status"],
                            capture_output=True, text=True, timeout=20)
         assert r.returncode == 0, r
-        assert os.path.join(root, "usr/libexec/sentinel/sentinel-stored") in \
-            read(os.path.join(d, "log")), "daemons not from the package"
+        daemons = json.loads(r.stdout)["daemons"]
+        assert len(daemons) == 4 and all(x["state"] == "up" for x in daemons), daemons
+        assert daemon_marker in read(os.path.join(d, "log")), \
+            ("daemons not from where expected", daemon_marker)
+        body = json.dumps({"event_id": "pkg-1", "timestamp": "2025-11-06T12:00:00Z",
+                           "event_type": "llm.response", "application_id": "pkg-app",
+                           "data": {"status": "success", "latency_ms": 120}}).encode()
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d/api/v1/telemetry/events" % port, data=body,
+            headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 202, resp.status
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -715,11 +734,45 @@ def test_helm_chart(tmp):
         assert s in dep, s
 
 
+# --- make dist: the guide's "Binary Installation" ------------------------------
+
+def test_dist_tarball_binary_alone(tmp):
+    """The guide: extract the release tarball, `mv sentinel /usr/local/bin/`,
+    `sentinel version`, then run it on a config: the moved binary alone
+    runs the whole set (it carries the daemons: supervisor/multicall.h)."""
+    out = make("dist")
+    tgz = out.strip().splitlines()[-1]
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert os.path.basename(tgz) == "sentinel-v%s-linux-%s.tar.gz" % (
+        re.search(r"^VERSION\s*:=\s*(\S+)", read(os.path.join(TOP, "Makefile")),
+                  re.M).group(1), arch), tgz
+    names = subprocess.run(["tar", "-tzf", tgz], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert {"sentinel", "sentinel-cli"} <= set(names), names
+    assert not [n for n in names if "sentinel-" in n and n != "sentinel-cli"], names
+    dl = os.path.join(tmp, "download")
+    os.makedirs(dl)
+    subprocess.run(["tar", "-xzf", tgz], cwd=dl, check=True)
+    bindir = os.path.join(tmp, "usr-local-bin")
+    os.makedirs(bindir)
+    exe = os.path.join(bindir, "sentinel")
+    shutil.move(os.path.join(dl, "sentinel"), exe)
+    r = subprocess.run([exe, "version"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.startswith("sentinel "), r
+    # nothing of the daemons beside it: the set runs from the binary itself
+    assert os.listdir(bindir) == ["sentinel"]
+    run_extracted_set(tmp, tmp, exe=exe, cli=os.path.join(dl, "sentinel-cli"),
+                      etc=os.path.join(dl, "examples"),
+                      daemon_marker='"exe":"%s"' % exe)
+
+
 def main():
     t = Tap()
     for fn in (test_make_install_destdir, test_unit_file, test_unit_verifies,
                test_make_deb, test_shipped_configs_check, test_dockerfile,
-               test_compose, test_kubernetes, test_helm_chart):
+               test_compose, test_kubernetes, test_helm_chart,
+               test_dist_tarball_binary_alone):
         tmp = tempfile.mkdtemp(prefix="sentinel-pkg-")
         try:
             t.run(fn, tmp)
