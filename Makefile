@@ -154,6 +154,14 @@ BENCH_BINS := $(patsubst test/bench/%.c,$(BENCH_BUILD)/bench/%,$(wildcard test/b
 $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(UNIT_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# test/bench/grpc_stream, a gRPC core client, also takes the generated
+# telemetry messages and links gRPC core and protobuf-c (gRPC block above).
+GS_OBJ := $(BUILD)/obj/test/bench/grpc_stream.o
+$(GS_OBJ): $(PROTO_H)
+$(GS_OBJ): CPPFLAGS += -I$(PROTO_GEN)
+$(GS_OBJ): CFLAGS += $(shell pkg-config --cflags $(GRPC_PKGS) 2>/dev/null)
+$(BUILD)/bench/grpc_stream: $(BUILD)/obj/gen/sentinel/v1/telemetry.pb-c.o
+$(BUILD)/bench/grpc_stream: LDLIBS += $(GRPC_LDLIBS)
 
 bench:
 	@sh packaging/install-deps.sh bench-deps.txt

@@ -201,9 +201,9 @@ rpc_json_string(struct sn_buf *b, const char *s)
 	sn_buf_append(b, "\"", 1);
 }
 
-/* Appends ,"key": (first: no comma). */
+/* Appends ,"key": (first: no comma) for a key from the message. */
 static void
-rpc_json_key(struct sn_buf *b, int *first, const char *key)
+rpc_json_key_esc(struct sn_buf *b, int *first, const char *key)
 {
 	if (!*first)
 		sn_buf_append(b, ",", 1);
@@ -212,13 +212,98 @@ rpc_json_key(struct sn_buf *b, int *first, const char *key)
 	sn_buf_append(b, ":", 1);
 }
 
+/* The same for a key of ours (plain ASCII): one copy, no escaping. */
+static void
+rpc_json_key(struct sn_buf *b, int *first, const char *key)
+{
+	size_t n = strlen(key);
+	char *p;
+
+	sn_buf_reserve(b, n + 4);
+	p = (char *)b->data + b->len;
+	if (!*first)
+		*p++ = ',';
+	*first = 0;
+	*p++ = '"';
+	memcpy(p, key, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	b->len = (size_t)(p - (char *)b->data);
+}
+
+/* Appends v in decimal: by hand, as printf (twice, in sn_buf_printf)
+ * cost more than the rest of an event's conversion. */
+static void
+rpc_json_i64(struct sn_buf *b, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--p = '-';
+	sn_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/*
+ * Appends v (finite) as the shortest decimal with at most 15 digits
+ * after the point that reads back as exactly v: m / 10^k for the
+ * smallest k where m = round(v * 10^k) gives m / 10^k == v.  m (below
+ * 2^53) and 10^k are exact doubles, and both that division and strtod
+ * round the same real number m * 10^-k correctly, so the text parses
+ * back to v.  What clients send (1250, 0.045) takes this path, without
+ * printf (and is stored as sent, not as 0.044999999999999998); any
+ * other number is "%.17g".
+ */
+static void
+rpc_json_number(struct sn_buf *b, double v)
+{
+	static const double p10[] = {1e0,  1e1,  1e2,  1e3, 1e4,  1e5,
+	                             1e6,  1e7,  1e8,  1e9, 1e10, 1e11,
+	                             1e12, 1e13, 1e14, 1e15};
+	const double lim = 9007199254740992.0; /* 2^53 */
+	char tmp[40], *p;
+	double m = 0;
+	uint64_t u;
+	int k, i, n;
+
+	for (k = 0; k < (int)(sizeof(p10) / sizeof(p10[0])); k++) {
+		m = nearbyint(v * p10[k]);
+		if (!(fabs(m) < lim))
+			break;
+		if (m / p10[k] == v)
+			goto decimal;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+	sn_buf_append(b, tmp, (size_t)n);
+	return;
+decimal:
+	u = (uint64_t)fabs(m);
+	p = tmp + sizeof(tmp);
+	i = 0;
+	do {
+		if (k > 0 && i == k)
+			*--p = '.';
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+		i++;
+	} while (u > 0 || i <= k);
+	if (m < 0)
+		*--p = '-';
+	sn_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 /* A double; NaN and infinities as null, which validation refuses. */
 static void
 rpc_json_double(struct sn_buf *b, int *first, const char *key, double v)
 {
 	rpc_json_key(b, first, key);
 	if (isfinite(v))
-		sn_buf_printf(b, "%.17g", v);
+		rpc_json_number(b, v);
 	else
 		sn_buf_append(b, "null", 4);
 }
@@ -227,7 +312,7 @@ static void
 rpc_json_int(struct sn_buf *b, int *first, const char *key, int64_t v)
 {
 	rpc_json_key(b, first, key);
-	sn_buf_printf(b, "%lld", (long long)v);
+	rpc_json_i64(b, v);
 }
 
 /* A string field; empty means absent, as proto3 cannot tell them apart. */
@@ -282,8 +367,9 @@ rpc_event_json(struct sn_buf *b, const Sentinel__V1__TelemetryEvent *ev)
 			rpc_json_double(b, &dfirst, "cost", d->cost);
 		rpc_json_opt_string(b, &dfirst, "model", d->model);
 		for (i = 0; i < d->n_extra; i++) {
-			rpc_json_key(b, &dfirst,
-			             d->extra[i]->key ? d->extra[i]->key : "");
+			rpc_json_key_esc(b, &dfirst,
+			                 d->extra[i]->key ? d->extra[i]->key
+			                                  : "");
 			rpc_json_string(b, d->extra[i]->value
 			                           ? d->extra[i]->value
 			                           : "");
@@ -294,12 +380,19 @@ rpc_event_json(struct sn_buf *b, const Sentinel__V1__TelemetryEvent *ev)
 }
 
 /* The payload's bytes in one slice (decompressed); unref it.  Returns
- * -1 when there is no payload. */
+ * -1 when there is no payload.  A message in one uncompressed slice
+ * (an event usually is) is taken as it is, without a copy. */
 static int
 rpc_payload_slice(grpc_byte_buffer *bb, grpc_slice *out)
 {
 	grpc_byte_buffer_reader rd;
 
+	if (bb != NULL && bb->type == GRPC_BB_RAW &&
+	    bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+	    bb->data.raw.slice_buffer.count == 1) {
+		*out = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
+		return 0;
+	}
 	if (bb == NULL || !grpc_byte_buffer_reader_init(&rd, bb))
 		return -1;
 	*out = grpc_byte_buffer_reader_readall(&rd);
