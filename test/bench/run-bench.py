@@ -63,6 +63,7 @@ from test_delivery import Peer  # noqa: E402
 sys.path.insert(0, HERE)
 import bench_alerting  # noqa: E402
 import bench_callgrind  # noqa: E402
+import bench_grpc  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROUNDS = 1 if QUICK else 3
@@ -612,6 +613,8 @@ def table(res):
          % (res["notify_p50_ms"], res["notify_p99_ms"])),
         ("100-event batches, events/s accepted", "%.0f" % res["batch_events_per_s_accepted"]),
         ("  events/s stored end to end (goal >= 250000)", "%.0f" % res["batch_events_per_s_stored"]),
+        ("gRPC StreamEvents, events/s accepted", "%.0f" % res.get("grpc_stream_events_per_s_accepted", float("nan"))),
+        ("  events/s stored end to end", "%.0f" % res.get("grpc_stream_events_per_s_stored", float("nan"))),
         ("resident memory idle, whole set (MB, goal < 64)", "%.1f" % res["idle_rss_mb"]),
         ("resident memory peak under load (MB)", "%.1f" % res["load_rss_mb"]),
         ("CPU per event, whole set (us)", "%.1f" % res["cpu_us_per_event"]),
@@ -691,6 +694,7 @@ def main():
         case_single(s, ng, bare, res)
         case_detect(s, peer, res)
         case_batch(s, res)
+        res.update(bench_grpc.run(BUILD, s, log))
         stop.set()
         sampler.join()
         case_groups(s, res)

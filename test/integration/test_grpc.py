@@ -11,6 +11,7 @@ metadata, TLS with the test's own CA, a busy port, and a 10 000-event
 stream arriving complete."""
 
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -67,14 +68,17 @@ def code_of(fn, *args, **kw):
 
 def test_send_event_is_stored(s):
     stub = pbg.TelemetryServiceStub(channel(s))
-    e = ev("grpc-one-1", extra={"region": "eu-west-1"})
+    e = ev("grpc-one-1", cost=0.045, extra={"region": "eu-west-1"})
     r = stub.SendEvent(e, timeout=TIMEOUT)
     assert r.event_id == "grpc-one-1", r
     s.wait_event("grpc-one-1")
     row = s.query("SELECT application_id, model, latency_ms, cost, raw FROM events "
                   "WHERE event_id = 'grpc-one-1'")[0]
-    assert row[:4] == ("grpc-app", "gpt-4", 120.0, 0.002), row
+    assert row[:4] == ("grpc-app", "gpt-4", 120.0, 0.045), row
     assert '"region":"eu-west-1"' in row[4], row
+    # numbers as a JSON client writes them: the shortest text that reads
+    # back as the same double (%.17g gives 0.044999999999999998)
+    assert re.search(r'"cost":0\.045[,}]', row[4]), row
     # and the query API sees it like any other event
     st, _, body = s.get("/api/v1/events/grpc-one-1")
     assert st == 200, (st, body)
