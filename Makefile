@@ -29,7 +29,7 @@ CPPFLAGS += -D_GNU_SOURCE -Icommon -DSENTINEL_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -MMD -MP \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
-LDFLAGS  += $(SAN)
+LDFLAGS  += $(SAN) -Wl,--as-needed
 
 COMMON_SRCS := $(wildcard common/*.c)
 # ingestd/grpc*.c link gRPC: sentinel-ingestd only (GRPC_OBJS below).
