@@ -117,3 +117,9 @@ adb_exec(sqlite3 *db, const char *what, const char *sql)
 	}
 	return 0;
 }
+
+int
+adb_run(sqlite3 *db, const char *what, const char *sql)
+{
+	return adb_done(db, what, adb_stmt(db, what, sql)) < 0 ? -1 : 0;
+}

@@ -38,4 +38,9 @@ int adb_done(sqlite3 *db, const char *what, sqlite3_stmt *st);
 /* Runs one or more statements without parameters.  0 or -1 (logged). */
 int adb_exec(sqlite3 *db, const char *what, const char *sql);
 
+/* Runs one statement without parameters or rows, kept compiled
+ * (adb_stmt): BEGIN, SAVEPOINT, RELEASE, COMMIT, run for every loop
+ * turn and unit, cost more to compile than to run.  0 or -1 (logged). */
+int adb_run(sqlite3 *db, const char *what, const char *sql);
+
 #endif

@@ -118,7 +118,8 @@ receiver_post_json(struct receiver_request *req, const char *url, json_t *doc,
 		snprintf(reason, len, "url %s is not http(s)", req->where);
 		return -1;
 	}
-	notify_dump(doc, &req->body); /* json_dumps' bytes, faster */
+	if (doc != NULL)
+		notify_dump(doc, &req->body); /* json_dumps' bytes, faster */
 	receiver_header(req, "Content-Type", "application/json");
 	receiver_header(req, "X-Sentinel-Notification-Id", id);
 	/* no "Expect: 100-continue" round trip */

@@ -55,11 +55,11 @@ struct galert {
 	unsigned char resolved;
 	unsigned char muted; /* at the last look */
 	int64_t starts_ms;
-	/* notify_alert_json, what the group_alerts row holds as text;
-	 * kept from an add to the next look only, else read from the row
-	 * when needed */
-	json_t *doc;
-	char *text; /* doc's text (the row's), kept with doc, or NULL */
+	/* the alert, whose notify_alert_json document the group_alerts
+	 * row holds as text; kept from an add to the next look only, else
+	 * read from the row when needed */
+	struct notify_alert *al;
+	char *text; /* the row's text, kept with al, or NULL */
 };
 
 struct group {
@@ -69,6 +69,8 @@ struct group {
 	const char *key;      /* in id: the group key, Alertmanager's form */
 	const char *receiver; /* in id */
 	char *labels;         /* the group_by labels and values: JSON text */
+	json_t *gl;           /* labels parsed, kept from an add to the next
+	                         look only (as the alerts' al), or NULL */
 	int64_t interval_ms, repeat_ms;
 	int64_t tick_ms;          /* the last look, or the schedule's anchor */
 	int64_t last_sent_ms;     /* 0: nothing sent yet */
@@ -380,8 +382,11 @@ group_new(const char *receiver, const char *key)
 static void
 galert_forget(struct galert *a)
 {
-	json_decref(a->doc);
-	a->doc = NULL;
+	if (a->al != NULL) {
+		notify_alert_free(a->al);
+		free(a->al);
+		a->al = NULL;
+	}
 	free(a->text);
 	a->text = NULL;
 }
@@ -396,6 +401,7 @@ group_free(struct group *g)
 	free(g->alerts);
 	free(g->id);
 	free(g->labels);
+	json_decref(g->gl);
 	fpset_clear(&g->last_firing);
 	fpset_clear(&g->last_resolved);
 	free(g);
@@ -422,10 +428,10 @@ group_alert_index(const struct group *g, const char *fp)
 	return -1;
 }
 
-/* Appends an alert to g; doc (may be NULL) is taken over. */
+/* Appends an alert to g; al and text (may be NULL) are taken over. */
 static void
 group_append(struct group *g, const char *fp, int resolved, int64_t starts_ms,
-             json_t *doc, char *text)
+             struct notify_alert *al, char *text)
 {
 	struct galert *a;
 
@@ -437,7 +443,7 @@ group_append(struct group *g, const char *fp, int resolved, int64_t starts_ms,
 	snprintf(a->fp, sizeof(a->fp), "%s", fp);
 	a->resolved = (unsigned char)resolved;
 	a->starts_ms = starts_ms;
-	a->doc = doc;
+	a->al = al;
 	a->text = text;
 }
 
@@ -451,20 +457,25 @@ group_remove(struct group *g, size_t i)
 		g->alerts[i] = g->alerts[g->nalerts];
 }
 
-/* The alert document of a (its text, or its row), or NULL (logged)
- * when unreadable.  New reference. */
-static json_t *
-group_alert_doc(const struct groups *gs, const struct group *g,
-                const struct galert *a)
+/* The alert a into out (a reference to what g keeps, or read from its
+ * row): 0, or -1 (logged) when unreadable (out is then empty).  Free
+ * with notify_alert_free. */
+static int
+group_alert_get(const struct groups *gs, const struct group *g,
+                const struct galert *a, struct notify_alert *out)
 {
 	sqlite3_stmt *st;
 	json_t *doc = NULL;
+	int rc = -1;
 
-	if (a->doc != NULL)
-		doc = json_incref(a->doc);
-	else if ((st = group_stmt(gs, "SELECT alert FROM group_alerts WHERE"
-	                              " group_id = ? AND fingerprint = ?")) !=
-	         NULL) {
+	memset(out, 0, sizeof(*out));
+	if (a->al != NULL) {
+		notify_alert_ref(out, a->al);
+		return 0;
+	}
+	if ((st = group_stmt(gs, "SELECT alert FROM group_alerts WHERE"
+	                         " group_id = ? AND fingerprint = ?")) !=
+	    NULL) {
 		sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, a->fp, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -473,9 +484,12 @@ group_alert_doc(const struct groups *gs, const struct group *g,
 			        (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
 		adb_finish(st);
 	}
-	if (doc == NULL)
+	if (doc != NULL && notify_alert_from_json(out, doc) == 0)
+		rc = 0;
+	json_decref(doc);
+	if (rc < 0)
 		log_warnx("group %s: alert %s unreadable", g->key, a->fp);
-	return doc;
+	return rc;
 }
 
 /* The first tick of g's schedule (tick_ms, then every interval_ms) at
@@ -745,8 +759,10 @@ groups_add(struct groups *gs, const struct route_target *t,
            const struct notify_alert *al, int64_t now_ms)
 {
 	const struct sn_route *r = t->route;
-	json_t *gl = group_labels_of(r, al->labels), *doc;
+	json_t *gl = group_labels_of(r, al->labels);
 	char *key = group_key_of(r, gl), *id, *text;
+	struct notify_alert *kept;
+	struct sn_buf tb = {0};
 	struct group *g, *fresh = NULL;
 	int64_t interval, repeat, starts;
 	ssize_t i;
@@ -780,9 +796,14 @@ groups_add(struct groups *gs, const struct route_target *t,
 	/* a resolve keeps the time the alert started firing */
 	if (i >= 0 && al->resolved && !g->alerts[i].resolved)
 		starts = g->alerts[i].starts_ms;
-	doc = notify_alert_json(al);
-	json_object_set_new(doc, "starts_ms", json_integer(starts));
-	text = notify_dumps(doc);
+	/* kept to the next look, and its row's text (notify_alert_json's
+	 * document, written without the tree) */
+	kept = sn_xcalloc(1, sizeof(*kept));
+	notify_alert_ref(kept, al);
+	kept->starts_ms = starts;
+	notify_alert_write(kept, &tb);
+	sn_buf_append(&tb, "", 1);
+	text = (char *)tb.data;
 
 	if (fresh != NULL || g->interval_ms != interval ||
 	    g->repeat_ms != repeat) {
@@ -801,14 +822,16 @@ groups_add(struct groups *gs, const struct route_target *t,
 
 	if (i >= 0) {
 		galert_forget(&g->alerts[i]);
-		g->alerts[i].doc = doc;
+		g->alerts[i].al = kept;
 		g->alerts[i].text = text;
 		g->alerts[i].resolved = (unsigned char)al->resolved;
 		g->alerts[i].starts_ms = starts;
 	} else
-		group_append(g, al->fingerprint, al->resolved, starts, doc,
+		group_append(g, al->fingerprint, al->resolved, starts, kept,
 		             text);
 	if (fresh != NULL) {
+		/* what json_loads(g->labels) gives, until the next look */
+		g->gl = json_incref(gl);
 		htab_put(&gs->byid, g);
 		dheap_set(&gs->due, &g->due, g->due.at);
 	} else
@@ -817,7 +840,8 @@ groups_add(struct groups *gs, const struct route_target *t,
 	goto done;
 fail:
 	free(text);
-	json_decref(doc);
+	notify_alert_free(kept);
+	free(kept);
 	if (fresh != NULL)
 		group_free(fresh);
 done:
@@ -858,47 +882,53 @@ group_receiver(const struct sn_alerts *al, const char *name)
 }
 
 /*
- * The alerts' documents (docs[i], NULL when unreadable or not needed)
- * and whether each is muted now (muted[i]); logs what changed since the
- * last look.  Documents are read when there is a mute function to ask.
+ * The alerts (alts[i], read when have[i] is 0 and one is needed; have[i]
+ * set once read) and whether each is muted now (muted[i]); logs what
+ * changed since the last look.  Alerts are read when there is a mute
+ * function to ask.
  */
 static void
-group_mute_pass(struct groups *gs, struct group *g, int64_t now, json_t **docs,
+group_mute_pass(struct groups *gs, struct group *g, int64_t now,
+                struct notify_alert *alts, unsigned char *have,
                 unsigned char *muted)
 {
 	const char *why;
-	json_t *labels;
 	uint32_t i;
 
 	for (i = 0; i < g->nalerts; i++) {
 		why = NULL;
 		if (!g->alerts[i].resolved && gs->mute != NULL) {
-			docs[i] = group_alert_doc(gs, g, &g->alerts[i]);
-			labels = json_object_get(docs[i], "labels");
-			if (json_is_object(labels))
-				why = gs->mute(labels, g->alerts[i].fp, now,
-				               gs->mute_arg);
+			if (!have[i])
+				have[i] = group_alert_get(gs, g, &g->alerts[i],
+				                          &alts[i]) == 0;
+			if (have[i])
+				why = gs->mute(alts[i].labels, g->alerts[i].fp,
+				               now, gs->mute_arg);
 		}
 		muted[i] = why != NULL;
-		if (muted[i] != g->alerts[i].muted && docs[i] == NULL)
-			docs[i] = group_alert_doc(gs, g, &g->alerts[i]);
+		if (muted[i] != g->alerts[i].muted && !have[i])
+			have[i] = group_alert_get(gs, g, &g->alerts[i],
+			                          &alts[i]) == 0;
 		if (muted[i] != g->alerts[i].muted)
 			log_info("alert %s (%s) for %s: %s", g->alerts[i].fp,
-			         alert_label(json_object_get(docs[i], "labels"),
+			         alert_label(have[i] ? alts[i].labels : NULL,
 			                     "alertname"),
 			         g->receiver, why != NULL ? why : "unmuted");
 	}
 }
 
-/* The notification of g now: its alerts to send are those of docs
+/* The notification of g now: its alerts to send are those of alts
  * (read here when not yet) marked in pick.  0, or -1 when an alert
  * cannot be read. */
 static int
 group_notification(struct groups *gs, const struct group *g,
-                   const struct sn_alerts *al, json_t **docs,
-                   const unsigned char *pick, struct notification *n)
+                   const struct sn_alerts *al, struct notify_alert *alts,
+                   unsigned char *have, const unsigned char *pick,
+                   struct notification *n)
 {
-	json_t *labels = json_loads(g->labels, 0, NULL);
+	json_t *labels = g->gl != NULL ? json_incref(g->gl)
+	                               : json_loads(g->labels, 0, NULL);
+	struct notify_alert ref;
 	uint32_t i;
 	int rc = 0;
 
@@ -909,45 +939,56 @@ group_notification(struct groups *gs, const struct group *g,
 	for (i = 0; rc == 0 && i < g->nalerts; i++) {
 		if (!pick[i])
 			continue;
-		if (docs[i] == NULL)
-			docs[i] = group_alert_doc(gs, g, &g->alerts[i]);
-		if (docs[i] == NULL || notify_add_alert_json(n, docs[i]) < 0) {
+		if (!have[i])
+			have[i] = group_alert_get(gs, g, &g->alerts[i],
+			                          &alts[i]) == 0;
+		if (!have[i]) {
 			rc = -1;
 			break;
 		}
+		notify_alert_ref(&ref, &alts[i]);
+		notify_add_alert_take(n, &ref);
 	}
 	if (rc < 0)
 		notify_free(n);
 	return rc;
 }
 
+/* A string of the payload's head, as json_pack's "s" takes it. */
+static void
+group_payload_str(struct sn_buf *b, const char *key, const char *v)
+{
+	if (!notify_utf8(v, strlen(v)))
+		fatalx("out of memory"); /* json_pack's failure */
+	sn_buf_append(b, key, strlen(key));
+	notify_dump_str(v, strlen(v), b);
+}
+
 /*
  * The outbox payload of n, g's notification of the alerts marked in
  * pick: notify_to_json's document, written from the alerts' texts where
- * g still has them (the rows' text, notify_alert_json's document as n's
- * alert was read from) rather than rendered again.
+ * g still has them (the rows' text, notify_alert_json's document) and
+ * from alts where not, without building it.
  */
 static char *
 group_payload(const struct group *g, const struct notification *n,
-              json_t **docs, const unsigned char *pick)
+              const struct notify_alert *alts, const unsigned char *pick)
 {
 	struct sn_buf b = {0};
-	json_t *head;
-	char *s;
 	uint32_t i;
 	int first = 1;
 
-	head = json_pack("{s:s, s:s, s:s, s:O, s:b, s:I}", "receiver",
-	                 n->receiver, "group_key", n->group_key, "external_url",
-	                 n->external_url, "group_labels", n->group_labels,
-	                 "test", n->test, "seq", (json_int_t)n->seq);
-	if (head == NULL)
-		fatalx("out of memory");
-	s = notify_dumps(head);
-	json_decref(head);
-	/* {...} less its '}', then the alerts */
-	sn_buf_append(&b, s, strlen(s) - 1);
-	free(s);
+	sn_buf_reserve(&b, 256 + 640 * (size_t)n->nalerts);
+	group_payload_str(&b, "{\"receiver\":", n->receiver);
+	group_payload_str(&b, ",\"group_key\":", n->group_key);
+	group_payload_str(&b, ",\"external_url\":", n->external_url);
+	sn_buf_append(&b, ",\"group_labels\":", 16);
+	notify_dump(n->group_labels, &b);
+	if (n->test)
+		sn_buf_append(&b, ",\"test\":true", 12);
+	else
+		sn_buf_append(&b, ",\"test\":false", 13);
+	sn_buf_printf(&b, ",\"seq\":%lld", (long long)(json_int_t)n->seq);
 	sn_buf_append(&b, ",\"alerts\":[", 11);
 	for (i = 0; i < g->nalerts; i++) {
 		if (!pick[i])
@@ -960,7 +1001,7 @@ group_payload(const struct group *g, const struct notification *n,
 			              strlen(g->alerts[i].text));
 			continue;
 		}
-		notify_dump(docs[i], &b);
+		notify_alert_write(&alts[i], &b);
 	}
 	sn_buf_append(&b, "]}", 3); /* with the NUL */
 	return (char *)b.data;
@@ -991,7 +1032,8 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 	uint32_t i, na = g->nalerts, ndropped = 0;
 	unsigned char *muted = sn_xcalloc(na + 1, 1);
 	unsigned char *pick = sn_xcalloc(na + 1, 1);
-	json_t **docs = sn_xcalloc(na + 1, sizeof(*docs));
+	struct notify_alert *alts = sn_xcalloc(na + 1, sizeof(*alts));
+	unsigned char *have = sn_xcalloc(na + 1, 1);
 	struct fpset firing = {0}, resolved = {0}, new_firing = {0};
 	struct notification n;
 	char id[NOTIFY_ID_LEN + 1], *payload = NULL;
@@ -1012,7 +1054,7 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 		goto out;
 	}
 	send_resolved = rc->send_resolved;
-	group_mute_pass(gs, g, now, docs, muted);
+	group_mute_pass(gs, g, now, alts, have, muted);
 	for (i = 0; i < na; i++) {
 		const char *fp = g->alerts[i].fp;
 
@@ -1047,11 +1089,11 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 			                            fpset_has(&resolved,
 			                                      g->alerts[i].fp)
 			                  : !muted[i];
-		if (group_notification(gs, g, al, docs, pick, &n) < 0)
+		if (group_notification(gs, g, al, alts, have, pick, &n) < 0)
 			goto fail;
 		have_n = 1;
 		notify_id(&n, id);
-		payload = group_payload(g, &n, docs, pick);
+		payload = group_payload(g, &n, alts, pick);
 		new_firing = firing;
 		memset(&firing, 0, sizeof(firing));
 	} else if (firing.n > 0 || nmuted > 0) {
@@ -1075,6 +1117,8 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 			g->alerts[i].muted = muted[i];
 			galert_forget(&g->alerts[i]); /* the row has it */
 		}
+		json_decref(g->gl);
+		g->gl = NULL;
 		group_park(gs, g, now);
 		goto out;
 	}
@@ -1140,6 +1184,8 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 		g->alerts[i].muted = muted[i];
 		galert_forget(&g->alerts[i]); /* the row has it */
 	}
+	json_decref(g->gl);
+	g->gl = NULL;
 	for (i = na; i-- > 0;)
 		if (g->alerts[i].resolved)
 			group_remove(g, i);
@@ -1155,8 +1201,10 @@ out:
 	if (have_n)
 		notify_free(&n);
 	for (i = 0; i < na; i++)
-		json_decref(docs[i]);
-	free(docs);
+		if (have[i])
+			notify_alert_free(&alts[i]);
+	free(alts);
+	free(have);
 	free(payload);
 	free(muted);
 	free(pick);
@@ -1208,7 +1256,9 @@ json_t *
 groups_json(const struct groups *gs)
 {
 	const struct group *g;
-	json_t *arr = json_array(), *alerts, *doc, *labels;
+	json_t *arr = json_array(), *alerts, *labels;
+	struct notify_alert one;
+	int got;
 	size_t i, slot = 0;
 	int64_t next;
 
@@ -1220,20 +1270,18 @@ groups_json(const struct groups *gs)
 		for (i = 0; i < g->nalerts; i++) {
 			const struct galert *a = &g->alerts[i];
 
-			doc = group_alert_doc(gs, g, a);
+			got = group_alert_get(gs, g, a, &one) == 0;
 			json_array_append_new(
 			        alerts,
-			        json_pack(
-			                "{s:s, s:O, s:s, s:I, s:b}",
-			                "fingerprint", a->fp, "labels",
-			                json_object_get(doc, "labels")
-			                        ? json_object_get(doc, "labels")
-			                        : json_null(),
-			                "status",
-			                a->resolved ? "resolved" : "firing",
-			                "starts_ms", (json_int_t)a->starts_ms,
-			                "muted", a->muted));
-			json_decref(doc);
+			        json_pack("{s:s, s:O, s:s, s:I, s:b}",
+			                  "fingerprint", a->fp, "labels",
+			                  got ? one.labels : json_null(),
+			                  "status",
+			                  a->resolved ? "resolved" : "firing",
+			                  "starts_ms", (json_int_t)a->starts_ms,
+			                  "muted", a->muted));
+			if (got)
+				notify_alert_free(&one);
 		}
 		/* parked for good: looked at the next tick after a change */
 		next = g->due.pos != DHEAP_OUT

@@ -28,7 +28,6 @@
 
 #include "actl.h"
 #include "alertd.h"
-#include "anomaly.h"
 #include "daemon.h"
 #include "group.h"
 #include "inhibit.h"
@@ -221,8 +220,8 @@ alertd_route(struct alertd *st, const struct sn_anomaly *a, int64_t now)
 	struct notification tmp;
 	const struct notify_alert *alert;
 	int resolved = a->status == SN_ANOMALY_RESOLVED;
+	const char *to[ROUTE_MAX_TARGETS];
 	size_t i, n;
-	json_t *f, *to;
 
 	notify_init(&tmp, "", "", NULL, NULL);
 	notify_add_anomaly(&tmp, a);
@@ -236,16 +235,10 @@ alertd_route(struct alertd *st, const struct sn_anomaly *a, int64_t now)
 	    alertd_is_source(al, alert->labels))
 		st->mute_changed = 1;
 	n = route_targets(al, alert->labels, t, ROUTE_MAX_TARGETS);
-	if ((to = json_array()) == NULL)
-		fatalx("out of memory");
 	for (i = 0; i < n; i++)
-		json_array_append_new(to, json_string(t[i].receiver));
-	f = anomaly_json(a);
-	json_object_set_new(f, "routed_to", to);
-	json_object_set_new(f, "fingerprint", json_string(alert->fingerprint));
-	log_json(resolved ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
-	         resolved ? "anomaly resolved" : "anomaly", f);
-	json_decref(f);
+		to[i] = t[i].receiver;
+	/* anomaly_json's fields, routed_to, fingerprint: no tree built */
+	notify_log_anomaly(a, alert->fingerprint, to, n);
 	if (n == 0 && !resolved) {
 		metrics_add(st->unrouted, 1);
 		log_info("anomaly %s matches no route and there is no "

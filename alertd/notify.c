@@ -38,10 +38,41 @@ notify_hex(uint64_t h, char *out)
 	snprintf(out, NOTIFY_ID_LEN + 1, "%016llx", (unsigned long long)h);
 }
 
+/*
+ * The decimal digits of an integral v with |v| < limit, not -0, into
+ * buf (size >= 24): what %.6g (limit 1e6) and %.17g (limit 1e15) print
+ * for it, without printf's cost (a few thousand instructions a number,
+ * and an alert has four of them in several forms).  Its length, or 0
+ * when v is not such a number.
+ */
+static size_t
+notify_int_digits(double v, double limit, char *buf)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u;
+	size_t n;
+
+	if (!(v > -limit && v < limit) || v != floor(v) ||
+	    (v == 0 && signbit(v)))
+		return 0;
+	u = (uint64_t)(v < 0 ? -v : v);
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return n;
+}
+
 /* A number as annotations and emails show it: "n/a" when not finite. */
 static void
 notify_num(double v, char *buf, size_t size)
 {
+	if (size >= 24 && notify_int_digits(v, 1e6, buf) > 0)
+		return; /* %.6g's digits */
 	if (isfinite(v))
 		snprintf(buf, size, "%.6g", v);
 	else
@@ -382,6 +413,22 @@ notify_alert_copy(struct notify_alert *dst, const struct notify_alert *src)
 }
 
 void
+notify_alert_ref(struct notify_alert *dst, const struct notify_alert *src)
+{
+	*dst = *src;
+	dst->id = sn_xstrdup(src->id);
+	json_incref(dst->labels);
+	json_incref(dst->annotations);
+}
+
+void
+notify_add_alert_take(struct notification *n, struct notify_alert *al)
+{
+	*notify_grow(n) = *al;
+	memset(al, 0, sizeof(*al));
+}
+
+void
 notify_alert_free(struct notify_alert *al)
 {
 	free(al->id);
@@ -437,56 +484,67 @@ notify_from_json(struct notification *n, json_t *doc)
 	return 0;
 }
 
+/* One byte onto out, in place when there is room. */
+static inline void
+notify_putc(struct sn_buf *out, char c)
+{
+	if (out->len < out->cap)
+		out->data[out->len++] = (uint8_t)c;
+	else
+		sn_buf_append(out, &c, 1);
+}
+
 /* A string as jansson writes it: \\ \" \b \f \n \r \t, other controls
  * as \u00XX, the rest (UTF-8 included) as is. */
-static void
+void
 notify_dump_str(const char *s, size_t len, struct sn_buf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t i, run = 0;
-	char esc[7];
 	unsigned char c;
+	char *d;
+	size_t i;
 
-	sn_buf_reserve(out, len + 2);
-	sn_buf_append(out, "\"", 1);
+	/* at most 6 bytes for each, and the quotes: written in place */
+	sn_buf_reserve(out, len * 6 + 2);
+	d = (char *)out->data + out->len;
+	*d++ = '"';
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*d++ = (char)c;
 			continue;
-		sn_buf_append(out, s + run, i - run);
-		run = i + 1;
-		esc[0] = '\\';
+		}
+		*d++ = '\\';
 		switch (c) {
 		case '"':
 		case '\\':
-			esc[1] = (char)c;
+			*d++ = (char)c;
 			break;
 		case '\b':
-			esc[1] = 'b';
+			*d++ = 'b';
 			break;
 		case '\f':
-			esc[1] = 'f';
+			*d++ = 'f';
 			break;
 		case '\n':
-			esc[1] = 'n';
+			*d++ = 'n';
 			break;
 		case '\r':
-			esc[1] = 'r';
+			*d++ = 'r';
 			break;
 		case '\t':
-			esc[1] = 't';
+			*d++ = 't';
 			break;
 		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			sn_buf_append(out, esc, 6);
-			continue;
+			*d++ = 'u';
+			*d++ = '0';
+			*d++ = '0';
+			*d++ = hex[c >> 4];
+			*d++ = hex[c & 15];
 		}
-		sn_buf_append(out, esc, 2);
 	}
-	sn_buf_append(out, s + run, len - run);
-	sn_buf_append(out, "\"", 1);
+	*d++ = '"';
+	out->len = (size_t)(d - (char *)out->data);
 }
 
 /* A real as jansson writes it (jsonp_dtostr): %.17g, ".0" when that
@@ -495,8 +553,16 @@ static void
 notify_dump_real(double v, struct sn_buf *out)
 {
 	char buf[64], *e, *start, *end;
-	int n = snprintf(buf, sizeof(buf), "%.17g", v);
+	int n;
 	size_t len;
+
+	if ((len = notify_int_digits(v, 1e15, buf)) > 0) {
+		/* %.17g's digits, then ".0" */
+		memcpy(buf + len, ".0", 2);
+		sn_buf_append(out, buf, len + 2);
+		return;
+	}
+	n = snprintf(buf, sizeof(buf), "%.17g", v);
 
 	if (n < 0 || (size_t)n >= sizeof(buf) - 3)
 		fatalx("real too long");
@@ -520,47 +586,64 @@ notify_dump_real(double v, struct sn_buf *out)
 	sn_buf_append(out, buf, len);
 }
 
+/* An integer as jansson writes it. */
+static void
+notify_dump_int(json_int_t v, struct sn_buf *out)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	sn_buf_append(out, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 void
 notify_dump(const json_t *v, struct sn_buf *out)
 {
 	const char *k;
 	json_t *x;
+	void *it;
 	size_t i, n;
-	char num[32];
 	int first = 1;
 
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		sn_buf_append(out, "{", 1);
-		json_object_foreach((json_t *)v, k, x)
-		{
+		notify_putc(out, '{');
+		/* the iterator itself: json_object_foreach looks each key up
+		 * again */
+		for (it = json_object_iter((json_t *)v); it != NULL;
+		     it = json_object_iter_next((json_t *)v, it)) {
+			k = json_object_iter_key(it);
+			x = json_object_iter_value(it);
 			if (!first)
-				sn_buf_append(out, ",", 1);
+				notify_putc(out, ',');
 			first = 0;
 			notify_dump_str(k, strlen(k), out);
-			sn_buf_append(out, ":", 1);
+			notify_putc(out, ':');
 			notify_dump(x, out);
 		}
-		sn_buf_append(out, "}", 1);
+		notify_putc(out, '}');
 		break;
 	case JSON_ARRAY:
-		sn_buf_append(out, "[", 1);
+		notify_putc(out, '[');
 		n = json_array_size(v);
 		for (i = 0; i < n; i++) {
 			if (i > 0)
-				sn_buf_append(out, ",", 1);
+				notify_putc(out, ',');
 			notify_dump(json_array_get(v, i), out);
 		}
-		sn_buf_append(out, "]", 1);
+		notify_putc(out, ']');
 		break;
 	case JSON_STRING:
 		notify_dump_str(json_string_value(v), json_string_length(v),
 		                out);
 		break;
 	case JSON_INTEGER:
-		n = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-		                     json_integer_value(v));
-		sn_buf_append(out, num, n);
+		notify_dump_int(json_integer_value(v), out);
 		break;
 	case JSON_REAL:
 		notify_dump_real(json_real_value(v), out);
@@ -575,6 +658,207 @@ notify_dump(const json_t *v, struct sn_buf *out)
 		sn_buf_append(out, "null", 4);
 		break;
 	}
+}
+
+int
+notify_utf8(const char *p, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0, n, k;
+	uint32_t v;
+
+	while (i < len) {
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (u[i] < 0xc2 || u[i] > 0xf4)
+			return 0;
+		n = u[i] <= 0xdf ? 2 : u[i] <= 0xef ? 3 : 4;
+		if (len - i < n)
+			return 0;
+		v = u[i] & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+		for (k = 1; k < n; k++) {
+			if ((u[i + k] & 0xc0) != 0x80)
+				return 0;
+			v = (v << 6) | (u[i + k] & 0x3f);
+		}
+		if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) ||
+		    (n == 3 && v < 0x800) || (n == 4 && v < 0x10000))
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+/* A string field of the anomaly line: left out, as json_stringn leaves
+ * it, when it is not UTF-8. */
+static void
+notify_log_str(struct log_line *l, const char *key, struct sn_str s)
+{
+	const char *p = s.p ? s.p : "";
+
+	if (notify_utf8(p, s.len))
+		log_line_str(l, key, p, s.len);
+}
+
+/* An embedded JSON field (labels, event_ids) as anomaly_json has it:
+ * parsed, else dflt, and written as jansson writes it. */
+static void
+notify_log_embedded(struct log_line *l, const char *key, struct sn_str s,
+                    const char *dflt, struct sn_buf *b)
+{
+	json_t *j = NULL;
+
+	if (s.len > 0)
+		j = json_loadb(s.p, s.len, 0, NULL);
+	if (j == NULL) {
+		log_line_raw(l, key, dflt, strlen(dflt));
+		return;
+	}
+	sn_buf_reset(b);
+	notify_dump(j, b);
+	json_decref(j);
+	log_line_raw(l, key, (const char *)b->data, b->len);
+}
+
+/* A number field: jansson's real, null when not finite. */
+static void
+notify_log_real(struct log_line *l, const char *key, double v, struct sn_buf *b)
+{
+	if (!isfinite(v)) {
+		log_line_raw(l, key, "null", 4);
+		return;
+	}
+	sn_buf_reset(b);
+	notify_dump_real(v, b);
+	log_line_raw(l, key, (const char *)b->data, b->len);
+}
+
+static void
+notify_log_time(struct log_line *l, const char *key, int64_t ms)
+{
+	char buf[40];
+
+	sn_rfc3339_format(ms, buf, sizeof(buf));
+	log_line_str(l, key, buf, strlen(buf));
+}
+
+void
+notify_log_anomaly(const struct sn_anomaly *a, const char *fingerprint,
+                   const char *const *receivers, size_t nreceivers)
+{
+	int resolved = a->status == SN_ANOMALY_RESOLVED;
+	struct log_line l;
+	struct sn_buf b = {0};
+	char num[32];
+	size_t i;
+	int n, first = 1;
+
+	if (log_line_begin(&l, resolved ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+	                   resolved ? "anomaly resolved" : "anomaly") < 0)
+		return;
+	notify_log_str(&l, "id", a->id);
+	notify_log_time(&l, "timestamp", a->ts_ms);
+	log_line_str(&l, "status", resolved ? "resolved" : "firing",
+	             resolved ? 8 : 6);
+	notify_log_str(&l, "detector_id", a->detector_id);
+	notify_log_str(&l, "detector_type", a->detector_type);
+	notify_log_str(&l, "alert", a->alert);
+	notify_log_str(&l, "severity", a->severity);
+	notify_log_embedded(&l, "labels", a->labels, "{}", &b);
+	notify_log_str(&l, "application_id", a->application_id);
+	notify_log_str(&l, "model", a->model);
+	notify_log_str(&l, "metric", a->metric);
+	notify_log_real(&l, "value", a->value, &b);
+	notify_log_real(&l, "expected", a->expected, &b);
+	notify_log_real(&l, "score", a->score, &b);
+	notify_log_real(&l, "threshold", a->threshold, &b);
+	notify_log_time(&l, "window_start", a->window_start_ms);
+	notify_log_time(&l, "window_end", a->window_end_ms);
+	n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+	             (json_int_t)a->samples);
+	log_line_raw(&l, "samples", num, (size_t)n);
+	notify_log_str(&l, "event_id", a->event_id);
+	notify_log_embedded(&l, "event_ids", a->event_ids, "[]", &b);
+	notify_log_str(&l, "message", a->message);
+	/* routed_to: json_array of json_string, which leaves out what is
+	 * not UTF-8 */
+	sn_buf_reset(&b);
+	sn_buf_append(&b, "[", 1);
+	for (i = 0; i < nreceivers; i++) {
+		if (!notify_utf8(receivers[i], strlen(receivers[i])))
+			continue;
+		if (!first)
+			sn_buf_append(&b, ",", 1);
+		first = 0;
+		notify_dump_str(receivers[i], strlen(receivers[i]), &b);
+	}
+	sn_buf_append(&b, "]", 1);
+	log_line_raw(&l, "routed_to", (const char *)b.data, b.len);
+	log_line_str(&l, "fingerprint", fingerprint, strlen(fingerprint));
+	log_line_end(&l);
+	sn_buf_free(&b);
+}
+
+/* ,"key": */
+static void
+notify_dump_key(const char *key, struct sn_buf *out)
+{
+	sn_buf_append(out, ",\"", 2);
+	sn_buf_append(out, key, strlen(key));
+	sn_buf_append(out, "\":", 2);
+}
+
+static void
+notify_dump_real_or_null(double v, struct sn_buf *out)
+{
+	if (isfinite(v))
+		notify_dump_real(v, out);
+	else
+		sn_buf_append(out, "null", 4);
+}
+
+void
+notify_alert_write(const struct notify_alert *al, struct sn_buf *out)
+{
+	/* json_pack's "s" takes only UTF-8: the id is made so
+	 * (notify_strdup_utf8) */
+	if (!notify_utf8(al->id, strlen(al->id)))
+		fatalx("out of memory");
+	sn_buf_reserve(out, 640);
+	sn_buf_append(out, "{\"id\":", 6);
+	notify_dump_str(al->id, strlen(al->id), out);
+	notify_dump_key("resolved", out);
+	if (al->resolved)
+		sn_buf_append(out, "true", 4);
+	else
+		sn_buf_append(out, "false", 5);
+	notify_dump_key("labels", out);
+	notify_dump(al->labels, out);
+	notify_dump_key("annotations", out);
+	notify_dump(al->annotations, out);
+	notify_dump_key("value", out);
+	notify_dump_real_or_null(al->value, out);
+	notify_dump_key("expected", out);
+	notify_dump_real_or_null(al->expected, out);
+	notify_dump_key("score", out);
+	notify_dump_real_or_null(al->score, out);
+	notify_dump_key("threshold", out);
+	notify_dump_real_or_null(al->threshold, out);
+	notify_dump_key("starts_ms", out);
+	notify_dump_int((json_int_t)al->starts_ms, out);
+	notify_dump_key("ends_ms", out);
+	notify_dump_int((json_int_t)al->ends_ms, out);
+	notify_dump_key("window_start_ms", out);
+	notify_dump_int((json_int_t)al->window_start_ms, out);
+	notify_dump_key("window_end_ms", out);
+	notify_dump_int((json_int_t)al->window_end_ms, out);
+	notify_dump_key("samples", out);
+	notify_dump_int((json_int_t)al->samples, out);
+	notify_dump_key("fingerprint", out);
+	notify_dump_str(al->fingerprint, strlen(al->fingerprint), out);
+	sn_buf_append(out, "}", 1);
 }
 
 char *
@@ -732,6 +1016,112 @@ notify_webhook_json(const struct notification *n)
 	}
 	json_object_set_new(doc, "alerts", alerts);
 	return doc;
+}
+
+/* "key":"value" (with a comma before unless *first), left out as
+ * json_object_set_new leaves out json_string's NULL (not UTF-8). */
+static void
+notify_w_str(struct sn_buf *b, int *first, const char *key, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!notify_utf8(s, len))
+		return;
+	if (!*first)
+		sn_buf_append(b, ",", 1);
+	*first = 0;
+	notify_dump_str(key, strlen(key), b);
+	sn_buf_append(b, ":", 1);
+	notify_dump_str(s, len, b);
+}
+
+/* "key":<v as JSON> */
+static void
+notify_w_json(struct sn_buf *b, int *first, const char *key, const json_t *v)
+{
+	if (!*first)
+		sn_buf_append(b, ",", 1);
+	*first = 0;
+	notify_dump_str(key, strlen(key), b);
+	sn_buf_append(b, ":", 1);
+	notify_dump(v, b);
+}
+
+/* notify_common(n, annotations) as JSON. */
+static void
+notify_w_common(struct sn_buf *b, int *first, const char *key,
+                const struct notification *n, int annotations)
+{
+	const json_t *f;
+	const char *k;
+	json_t *v;
+	size_t i;
+	int ffirst = 1;
+
+	if (!*first)
+		sn_buf_append(b, ",", 1);
+	*first = 0;
+	notify_dump_str(key, strlen(key), b);
+	sn_buf_append(b, ":{", 2);
+	f = n->nalerts == 0 ? NULL
+	    : annotations   ? n->alerts[0].annotations
+	                    : n->alerts[0].labels;
+	json_object_foreach((json_t *)f, k, v)
+	{
+		for (i = 1; i < n->nalerts; i++) {
+			json_t *o = annotations ? n->alerts[i].annotations
+			                        : n->alerts[i].labels;
+			if (!json_equal(json_object_get(o, k), v))
+				break;
+		}
+		if (i == n->nalerts)
+			notify_w_json(b, &ffirst, k, v);
+	}
+	sn_buf_append(b, "}", 1);
+}
+
+void
+notify_webhook_write(const struct notification *n, struct sn_buf *b)
+{
+	char t[40];
+	size_t i;
+	int first = 1, afirst;
+
+	sn_buf_reserve(b, 1024 + 768 * n->nalerts);
+	sn_buf_append(b, "{", 1);
+	notify_w_str(b, &first, "version", "4");
+	notify_w_str(b, &first, "groupKey", n->group_key);
+	sn_buf_append(b, ",\"truncatedAlerts\":0", 20);
+	notify_w_str(b, &first, "status", notify_status(n));
+	notify_w_str(b, &first, "receiver", n->receiver);
+	if (n->group_labels != NULL)
+		notify_w_json(b, &first, "groupLabels", n->group_labels);
+	notify_w_common(b, &first, "commonLabels", n, 0);
+	notify_w_common(b, &first, "commonAnnotations", n, 1);
+	notify_w_str(b, &first, "externalURL", n->external_url);
+	sn_buf_append(b, ",\"alerts\":[", 11);
+	for (i = 0; i < n->nalerts; i++) {
+		const struct notify_alert *al = &n->alerts[i];
+
+		if (i > 0)
+			sn_buf_append(b, ",", 1);
+		afirst = 1;
+		sn_buf_append(b, "{", 1);
+		notify_w_str(b, &afirst, "status",
+		             al->resolved ? "resolved" : "firing");
+		notify_w_json(b, &afirst, "labels", al->labels);
+		notify_w_json(b, &afirst, "annotations", al->annotations);
+		notify_time(al->starts_ms, t, sizeof(t));
+		notify_w_str(b, &afirst, "startsAt", t);
+		if (al->resolved)
+			notify_time(al->ends_ms, t, sizeof(t));
+		notify_w_str(b, &afirst, "endsAt",
+		             al->resolved ? t : NOTIFY_ZERO_TIME);
+		notify_w_str(b, &afirst, "generatorURL", n->external_url);
+		notify_w_str(b, &afirst, "fingerprint", al->fingerprint);
+		sn_buf_append(b, "}", 1);
+	}
+	sn_buf_append(b, "]}", 2);
 }
 
 /* Slack attachment colour and emoji for a group. */

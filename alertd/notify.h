@@ -79,6 +79,17 @@ void notify_alert_copy(struct notify_alert *dst,
                        const struct notify_alert *src);
 void notify_alert_free(struct notify_alert *al);
 
+/* A copy of src into dst that shares src's labels and annotations (a
+ * reference each: alerts are never changed once built); free with
+ * notify_alert_free. */
+void notify_alert_ref(struct notify_alert *dst, const struct notify_alert *src);
+
+/* Appends al to n, taking over what it holds (al is left empty). */
+void notify_add_alert_take(struct notification *n, struct notify_alert *al);
+
+/* notify_dump(notify_alert_json(al)) appended to out, without the tree. */
+void notify_alert_write(const struct notify_alert *al, struct sn_buf *out);
+
 /* One alert as a JSON document (numbers null when not finite), and back:
  * 0, or -1 when a is not one (al is then empty). */
 json_t *notify_alert_json(const struct notify_alert *al);
@@ -119,7 +130,25 @@ int notify_from_json(struct notification *n, json_t *doc);
  * same as a malloc'd string.
  */
 void notify_dump(const json_t *v, struct sn_buf *out);
+/* A string s[0..len) as notify_dump writes it, quotes included. */
+void notify_dump_str(const char *s, size_t len, struct sn_buf *out);
 char *notify_dumps(const json_t *v);
+
+/* 1 when p[0..len) is text jansson's json_stringn takes: UTF-8 as it
+ * decodes it (no overlong forms, surrogates or code points above
+ * U+10FFFF). */
+int notify_utf8(const char *p, size_t len);
+
+/*
+ * The line alertd logs for each anomaly it takes ("anomaly" at warn,
+ * "anomaly resolved" at info): the fields of anomaly_json(a)
+ * (anomaly.h), then routed_to (the receivers[0..nreceivers) as an array)
+ * and fingerprint, byte for byte what log_json writes for that object,
+ * without building it (it was an eighth of alertd's instructions per
+ * alert).
+ */
+void notify_log_anomaly(const struct sn_anomaly *a, const char *fingerprint,
+                        const char *const *receivers, size_t nreceivers);
 
 /* 64-bit FNV-1a of p[0..len), continuing from h (start: NOTIFY_FNV0). */
 #define NOTIFY_FNV0 SN_FNV1A_INIT
@@ -134,6 +163,9 @@ uint64_t notify_hash(uint64_t h, const void *p, size_t len);
  *   event_action trigger or resolve.
  */
 json_t *notify_webhook_json(const struct notification *n);
+/* notify_dump(notify_webhook_json(n)) appended to out, without the
+ * tree (the webhook's body). */
+void notify_webhook_write(const struct notification *n, struct sn_buf *out);
 json_t *notify_slack_json(const struct notification *n, const char *channel);
 json_t *notify_pagerduty_json(const struct notification *n,
                               const char *routing_key);

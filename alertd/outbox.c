@@ -360,7 +360,7 @@ outbox_write(struct outbox *ob)
 {
 	if (!ob->batching || !sqlite3_get_autocommit(ob->db))
 		return 0;
-	if (adb_exec(ob->db, "begin", "BEGIN IMMEDIATE") < 0)
+	if (adb_run(ob->db, "begin", "BEGIN IMMEDIATE") < 0)
 		return -1;
 	ob->on_open(ob->arg);
 	return 0;
@@ -373,7 +373,7 @@ outbox_commit(struct outbox *ob)
 		outbox_fresh_tell(ob); /* rows queued outside a transaction */
 		return 0;
 	}
-	if (adb_exec(ob->db, "commit", "COMMIT") < 0) {
+	if (adb_run(ob->db, "commit", "COMMIT") < 0) {
 		/* sqlite may have rolled back already; make sure */
 		if (!sqlite3_get_autocommit(ob->db))
 			adb_exec(ob->db, "rollback", "ROLLBACK");
@@ -390,9 +390,9 @@ outbox_unit_begin(struct outbox *ob)
 {
 	if (ob->batching) {
 		if (outbox_write(ob) < 0 ||
-		    adb_exec(ob->db, "savepoint", "SAVEPOINT unit") < 0)
+		    adb_run(ob->db, "savepoint", "SAVEPOINT unit") < 0)
 			return -1;
-	} else if (adb_exec(ob->db, "begin", "BEGIN IMMEDIATE") < 0)
+	} else if (adb_run(ob->db, "begin", "BEGIN IMMEDIATE") < 0)
 		return -1;
 	ob->units++;
 	ob->mark = ob->nfresh;
@@ -404,7 +404,7 @@ outbox_unit_end(struct outbox *ob, int ok)
 {
 	ob->units--;
 	if (ob->batching) {
-		if (ok && adb_exec(ob->db, "release", "RELEASE unit") == 0)
+		if (ok && adb_run(ob->db, "release", "RELEASE unit") == 0)
 			return 0;
 		/*
 		 * Some errors (a full disk, an I/O error) make sqlite roll

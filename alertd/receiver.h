@@ -68,8 +68,9 @@ const struct receiver_type *receiver_find(const char *type);
 
 /*
  * For HTTP receivers: POST doc (decref'd by the caller) as JSON to url,
- * with the notification id in X-Sentinel-Notification-Id.  Fills
- * req->where.  0, or -1 with a reason.
+ * with the notification id in X-Sentinel-Notification-Id; doc NULL:
+ * the JSON the caller wrote into req->body.  Fills req->where.  0, or
+ * -1 with a reason.
  */
 int receiver_post_json(struct receiver_request *req, const char *url,
                        json_t *doc, const char *id, char *reason, size_t len);

@@ -41,14 +41,13 @@ webhook_prepare(const struct sn_receiver *rc, const struct notification *n,
                 const char *id, struct receiver_request *req, char *reason,
                 size_t len)
 {
-	json_t *doc = notify_webhook_json(n);
 	char hex[65], sig[80];
 	size_t i;
-	int rv;
 
-	rv = receiver_post_json(req, rc->url, doc, id, reason, len);
-	json_decref(doc);
-	if (rv < 0)
+	/* notify_webhook_json's bytes, written without the tree */
+	sn_buf_reset(&req->body);
+	notify_webhook_write(n, &req->body);
+	if (receiver_post_json(req, rc->url, NULL, id, reason, len) < 0)
 		return -1;
 	for (i = 0; i < rc->nheaders; i++)
 		receiver_header(req, rc->headers[i].key,

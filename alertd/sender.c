@@ -18,6 +18,7 @@
  * sent once committed.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -205,6 +206,50 @@ sender_count(struct sender *s, const char *name)
 	return c;
 }
 
+/* An integer field of an outcome's line. */
+static void
+sender_log_int(struct log_line *l, const char *key, long long v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%lld", v);
+
+	log_line_raw(l, key, num, (size_t)n);
+}
+
+/*
+ * The line of an outcome: id, receiver, peer, attempt, duration_ms,
+ * result, then extra (delay_ms or retry_after_ms, unless NULL) = xv,
+ * written as log_json wrote json_pack's object of them (which, when a
+ * string is not UTF-8, was no object: a line without fields).
+ */
+static void
+sender_log(enum log_level level, const char *msg, const struct sender_job *job,
+           const struct receiver_outcome *o, int64_t now, const char *extra,
+           int64_t xv)
+{
+	const char *const strs[] = {job->id, job->receiver, o->where,
+	                            o->reason};
+	struct log_line l;
+	size_t i;
+
+	if (log_line_begin(&l, level, msg) < 0)
+		return;
+	for (i = 0; i < 4; i++)
+		if (!notify_utf8(strs[i], strlen(strs[i]))) {
+			log_line_end(&l);
+			return;
+		}
+	log_line_str(&l, "id", job->id, strlen(job->id));
+	log_line_str(&l, "receiver", job->receiver, strlen(job->receiver));
+	log_line_str(&l, "peer", o->where, strlen(o->where));
+	sender_log_int(&l, "attempt", job->attempts + 1);
+	sender_log_int(&l, "duration_ms", (long long)(now - job->start_ms));
+	log_line_str(&l, "result", o->reason, strlen(o->reason));
+	if (extra != NULL)
+		sender_log_int(&l, extra, (long long)xv);
+	log_line_end(&l);
+}
+
 /* deliver callback: records the outcome of one request. */
 static void
 sender_on_done(const struct receiver_outcome *o, void *arg)
@@ -212,13 +257,8 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 	struct sender_job *job = arg;
 	struct sender *s = job->s;
 	int64_t now = sn_now_ms(), next = 0;
-	json_t *f;
 	int rc = -1;
 
-	f = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s}", "id", job->id,
-	              "receiver", job->receiver, "peer", o->where, "attempt",
-	              job->attempts + 1, "duration_ms",
-	              (json_int_t)(now - job->start_ms), "result", o->reason);
 	if (o->result == RECEIVER_OK)
 		metrics_add(sender_count(s, job->receiver)->sent, 1);
 	else
@@ -226,9 +266,8 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 	switch (o->result) {
 	case RECEIVER_OK:
 		rc = outbox_sent(s->ob, job->id, now);
-		json_object_set_new(f, "delay_ms",
-		                    json_integer(now - job->created_ms));
-		log_json(LOG_LEVEL_INFO, "notification sent", f);
+		sender_log(LOG_LEVEL_INFO, "notification sent", job, o, now,
+		           "delay_ms", now - job->created_ms);
 		break;
 	case RECEIVER_RETRY:
 		rc = outbox_retry_at(s->ob, job->id, o->reason,
@@ -236,20 +275,19 @@ sender_on_done(const struct receiver_outcome *o, void *arg)
 		                     &next);
 		if (rc == 1)
 			sender_add_row(job->id, next, s);
-		if (o->retry_after_ms > 0)
-			json_object_set_new(f, "retry_after_ms",
-			                    json_integer(o->retry_after_ms));
-		log_json(LOG_LEVEL_WARN,
-		         rc == 0 ? "notification failed: gave up retrying"
-		                 : "notification will be retried",
-		         f);
+		sender_log(LOG_LEVEL_WARN,
+		           rc == 0 ? "notification failed: gave up retrying"
+		                   : "notification will be retried",
+		           job, o, now,
+		           o->retry_after_ms > 0 ? "retry_after_ms" : NULL,
+		           o->retry_after_ms);
 		break;
 	case RECEIVER_ERROR:
 		rc = outbox_failed(s->ob, job->id, o->reason, now);
-		log_json(LOG_LEVEL_WARN, "notification failed", f);
+		sender_log(LOG_LEVEL_WARN, "notification failed", job, o, now,
+		           NULL, 0);
 		break;
 	}
-	json_decref(f);
 	if (rc < 0)
 		log_warnx("outbox: could not record the outcome of %s",
 		          job->id);

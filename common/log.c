@@ -21,8 +21,6 @@
 #include "util.h"
 #include "logring.h"
 
-#define LOG_LINE_MAX 8192
-
 static char log_daemon[32] = "sentinel";
 static enum log_level log_threshold = LOG_LEVEL_INFO;
 static enum log_format log_fmt = LOG_FORMAT_JSON;
@@ -36,34 +34,63 @@ static const char *const level_names[] = {
         [LOG_LEVEL_ERROR] = "error",
 };
 
-/* A bounded string builder that silently truncates at LOG_LINE_MAX. */
-struct line {
-	char buf[LOG_LINE_MAX];
-	size_t len;
-};
+/* A bounded string builder that silently truncates at LOG_LINE_MAX
+ * (struct log_line, log.h). */
 
 static void
-line_putc(struct line *l, char c)
+line_putc(struct log_line *l, char c)
 {
 	if (l->len < sizeof(l->buf) - 2)
 		l->buf[l->len++] = c;
 }
 
+/* Appends s[0..n) as is, as far as the line has room (what line_putc
+ * byte by byte would do). */
 static void
-line_puts(struct line *l, const char *s)
+line_putraw(struct log_line *l, const char *s, size_t n)
 {
-	while (*s)
-		line_putc(l, *s++);
+	size_t room = sizeof(l->buf) - 2 - l->len;
+
+	if (l->len >= sizeof(l->buf) - 2)
+		return;
+	if (n > room)
+		n = room;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
 }
 
-/* Appends s as the inside of a JSON string (escaped). */
 static void
-line_put_escaped(struct line *l, const char *s)
+line_puts(struct log_line *l, const char *s)
+{
+	line_putraw(l, s, strlen(s));
+}
+
+/* Appends s[0..n), up to a NUL. */
+static void
+line_putsn(struct log_line *l, const char *s, size_t n)
+{
+	const char *z = memchr(s, '\0', n);
+
+	line_putraw(l, s, z != NULL ? (size_t)(z - s) : n);
+}
+
+/* Appends s[0..n), up to a NUL, as the inside of a JSON string
+ * (escaped). */
+static void
+line_put_escapedn(struct log_line *l, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	const unsigned char *run;
 
-	for (p = (const unsigned char *)s; *p; p++) {
+	while (p < end && *p) {
+		/* the bytes that need no escape, at once */
+		for (run = p; p < end && *p >= 0x20 && *p != '"' && *p != '\\';
+		     p++)
+			;
+		line_putraw(l, (const char *)run, (size_t)(p - run));
+		if (p == end || *p == '\0')
+			break;
 		switch (*p) {
 		case '"':
 			line_puts(l, "\\\"");
@@ -81,18 +108,23 @@ line_put_escaped(struct line *l, const char *s)
 			line_puts(l, "\\t");
 			break;
 		default:
-			if (*p < 0x20) {
-				line_puts(l, "\\u00");
-				line_putc(l, hex[*p >> 4]);
-				line_putc(l, hex[*p & 15]);
-			} else
-				line_putc(l, (char)*p);
+			line_puts(l, "\\u00");
+			line_putc(l, hex[*p >> 4]);
+			line_putc(l, hex[*p & 15]);
 		}
+		p++;
 	}
 }
 
+/* Appends s as the inside of a JSON string (escaped). */
 static void
-line_begin(struct line *l, enum log_level level, const char *msg)
+line_put_escaped(struct log_line *l, const char *s)
+{
+	line_put_escapedn(l, s, strlen(s));
+}
+
+static void
+line_begin(struct log_line *l, enum log_level level, const char *msg)
 {
 	struct timespec ts;
 	char tbuf[64];
@@ -124,7 +156,7 @@ line_begin(struct line *l, enum log_level level, const char *msg)
 
 /* Adds one field; raw means value is already JSON (a number, say). */
 static void
-line_field(struct line *l, const char *key, const char *value, int raw)
+line_field(struct log_line *l, const char *key, const char *value, int raw)
 {
 	if (log_fmt == LOG_FORMAT_TEXT) {
 		line_putc(l, ' ');
@@ -146,7 +178,7 @@ line_field(struct line *l, const char *key, const char *value, int raw)
 }
 
 static void
-line_end(struct line *l)
+line_end(struct log_line *l)
 {
 	ssize_t n;
 	size_t off = 0;
@@ -235,7 +267,7 @@ log_level_name(enum log_level level)
 void
 vlog_msg(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
-	struct line l;
+	struct log_line l;
 	char msg[4096];
 	int saved = errno;
 
@@ -289,7 +321,7 @@ fatalx(const char *fmt, ...)
 void
 log_kv(enum log_level level, const char *msg, ...)
 {
-	struct line l;
+	struct log_line l;
 	va_list ap;
 	const char *k, *v;
 
@@ -308,7 +340,7 @@ log_kv(enum log_level level, const char *msg, ...)
 void
 log_json(enum log_level level, const char *msg, struct json_t *fields)
 {
-	struct line l;
+	struct log_line l;
 	const char *k;
 	json_t *v;
 	char *s;
@@ -329,4 +361,52 @@ log_json(enum log_level level, const char *msg, struct json_t *fields)
 		}
 	}
 	line_end(&l);
+}
+
+int
+log_line_begin(struct log_line *l, enum log_level level, const char *msg)
+{
+	if (level < log_threshold)
+		return -1;
+	line_begin(l, level, msg);
+	return 0;
+}
+
+void
+log_line_str(struct log_line *l, const char *key, const char *value, size_t len)
+{
+	if (log_fmt == LOG_FORMAT_TEXT) {
+		line_putc(l, ' ');
+		line_puts(l, key);
+		line_putc(l, '=');
+		line_putsn(l, value, len);
+		return;
+	}
+	line_puts(l, ",\"");
+	line_put_escaped(l, key);
+	line_puts(l, "\":\"");
+	line_put_escapedn(l, value, len);
+	line_putc(l, '"');
+}
+
+void
+log_line_raw(struct log_line *l, const char *key, const char *json, size_t len)
+{
+	if (log_fmt == LOG_FORMAT_TEXT) {
+		line_putc(l, ' ');
+		line_puts(l, key);
+		line_putc(l, '=');
+		line_putsn(l, json, len);
+		return;
+	}
+	line_puts(l, ",\"");
+	line_put_escaped(l, key);
+	line_puts(l, "\":");
+	line_putsn(l, json, len);
+}
+
+void
+log_line_end(struct log_line *l)
+{
+	line_end(l);
 }

@@ -73,4 +73,37 @@ void log_json(enum log_level level, const char *msg, struct json_t *fields);
 void vlog_msg(enum log_level level, int with_errno, const char *fmt,
               va_list ap);
 
+/*
+ * A line built field by field, for hot paths that would otherwise build
+ * a jansson object only to log it (alertd's "anomaly" line): the same
+ * bytes log_json writes for an object of the same fields, without the
+ * tree.  Lines longer than LOG_LINE_MAX are cut, as every line is.
+ *
+ *   struct log_line l;
+ *   if (log_line_begin(&l, LOG_LEVEL_INFO, "anomaly") == 0) {
+ *           log_line_str(&l, "id", id, strlen(id));
+ *           log_line_raw(&l, "value", "1.5", 3);
+ *           log_line_end(&l);
+ *   }
+ */
+#define LOG_LINE_MAX 8192
+struct log_line {
+	size_t len;
+	char buf[LOG_LINE_MAX];
+};
+
+/* 0: go on and end with log_line_end; -1: below the threshold, nothing
+ * to do (and no log_line_end). */
+int log_line_begin(struct log_line *l, enum log_level level, const char *msg);
+/* A string field: value[0..len), up to a NUL if there is one before
+ * (log_json's json_string_value), escaped. */
+void log_line_str(struct log_line *l, const char *key, const char *value,
+                  size_t len);
+/* A field whose value json[0..len) is JSON text already (a number, an
+ * object): as is, as log_json writes what is not a string. */
+void log_line_raw(struct log_line *l, const char *key, const char *json,
+                  size_t len);
+/* Writes the line. */
+void log_line_end(struct log_line *l);
+
 #endif

@@ -184,7 +184,7 @@ queued(struct fixture *f)
 	assert_true(n >= 0);
 	for (i = 0; i < n; i++) {
 		struct notification nt;
-		char id[NOTIFY_ID_LEN + 1];
+		char id[NOTIFY_ID_LEN + 1], *text;
 		json_t *again;
 
 		doc = json_loads(rows[i].payload, 0, NULL);
@@ -196,6 +196,10 @@ queued(struct fixture *f)
 		assert_string_equal(id, rows[i].id);
 		again = notify_to_json(&nt);
 		assert_true(json_equal(again, doc));
+		/* byte for byte what notify_to_json's document dumps to */
+		text = notify_dumps(again);
+		assert_string_equal(text, rows[i].payload);
+		free(text);
 		json_decref(again);
 		notify_free(&nt);
 		json_object_set_new(doc, "id", json_string(rows[i].id));

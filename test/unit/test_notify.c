@@ -5,6 +5,7 @@
  * fields its receiver documents and the alert's numbers.
  */
 #include <math.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,11 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "../../alertd/notify.h"
+#include "../../common/anomaly.h"
+#include "../../common/log.h"
 
 static struct sn_str
 str(const char *s)
@@ -449,6 +454,323 @@ test_dump_as_jansson(void **state)
 	notify_free(&n);
 }
 
+/* Runs fn with stderr sent to a file; returns what it wrote (caller
+ * frees). */
+static char *
+captured(void (*fn)(void *), void *arg)
+{
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	long n;
+	char *out;
+
+	assert_non_null(f);
+	dup2(fileno(f), STDERR_FILENO);
+	fn(arg);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = ftell(f);
+	assert_true(n >= 0);
+	out = calloc(1, (size_t)n + 1);
+	rewind(f);
+	assert_int_equal(fread(out, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	/* the time stamps may differ by a millisecond: blank them */
+	for (char *p = out; (p = strstr(p, "{\"ts\":\"")) != NULL; p += 7)
+		memset(p + 7, 'T', 24);
+	for (char *p = out; *p != '\0'; p = strchr(p, '\n') + 1)
+		if (*p >= '0' && *p <= '9' && strlen(p) > 24)
+			memset(p, 'T', 24); /* the text format's */
+	return out;
+}
+
+struct log_case {
+	const struct sn_anomaly *a;
+	const char *const *to;
+	size_t nto;
+};
+
+/* The anomaly line as alertd wrote it before notify_log_anomaly. */
+static void
+log_old(void *arg)
+{
+	const struct log_case *c = arg;
+	struct notification n;
+	json_t *f = anomaly_json(c->a), *to = json_array();
+	size_t i;
+
+	notify_init(&n, "", "", NULL, NULL);
+	notify_add_anomaly(&n, c->a);
+	for (i = 0; i < c->nto; i++)
+		json_array_append_new(to, json_string(c->to[i]));
+	json_object_set_new(f, "routed_to", to);
+	json_object_set_new(f, "fingerprint",
+	                    json_string(n.alerts[0].fingerprint));
+	log_json(c->a->status == SN_ANOMALY_RESOLVED ? LOG_LEVEL_INFO
+	                                             : LOG_LEVEL_WARN,
+	         c->a->status == SN_ANOMALY_RESOLVED ? "anomaly resolved"
+	                                             : "anomaly",
+	         f);
+	json_decref(f);
+	notify_free(&n);
+}
+
+static void
+log_new(void *arg)
+{
+	const struct log_case *c = arg;
+	struct notification n;
+
+	notify_init(&n, "", "", NULL, NULL);
+	notify_add_anomaly(&n, c->a);
+	notify_log_anomaly(c->a, n.alerts[0].fingerprint, c->to, c->nto);
+	notify_free(&n);
+}
+
+/* notify_log_anomaly writes log_json's bytes for anomaly_json's object,
+ * odd anomalies included, in both formats. */
+static void
+test_log_anomaly_as_log_json(void **state)
+{
+	static const char *const recv[] = {"ops", "q\"uote\\d", "bad\xff"};
+	static const char nul_msg[] = "before\0after";
+	struct sn_anomaly as[12];
+	struct log_case c;
+	size_t i, nto;
+	int fmt;
+	char *a, *b;
+
+	(void)state;
+	for (i = 0; i < 12; i++)
+		as[i] = anomaly("a-1", 0);
+	as[1] = anomaly("a-2", 1);
+	as[2].expected = NAN;
+	as[2].score = INFINITY;
+	as[2].value = -0.0;
+	as[2].threshold = 1e300;
+	as[3].labels = str("{ \"b\" : 1.50, \"a\":[1,2,{\"x\":null}],"
+	                   " \"c\":\"\\u00e9\\/\\b\\u001f\", \"d\":true,"
+	                   " \"n\":-0}");
+	as[4].labels = str("{\"unterminated\":");
+	as[4].event_ids = str("[\"e1\",\"e2\"]");
+	as[5].message = str("not \xc3\x28 utf-8");
+	as[5].model = str("\xed\xa0\x80"); /* a surrogate */
+	as[6].message.p = nul_msg;
+	as[6].message.len = sizeof(nul_msg) - 1;
+	as[7].message = str("tab\there \"q\" nl\n cr\r bs\\ \x01\x1f \x7f ü €");
+	as[8].labels = str("");
+	as[8].event_ids = str("[1, 2.5e-7, 12345678901234567]");
+	as[8].alert = str("");
+	as[9].labels = str("[\"not an object\"]");
+	as[9].samples = UINT64_MAX;
+	as[10].value = 0.1;
+	as[10].expected = 1e-5;
+	as[10].score = 123456789012345678.0;
+	as[10].threshold = 3;
+	as[11].id.p = NULL;
+	as[11].id.len = 0;
+	as[11].labels = str("{\"dup\":\"1\",\"dup\":\"2\"}");
+	for (fmt = 0; fmt < 2; fmt++) {
+		log_init("alertd", LOG_LEVEL_DEBUG,
+		         fmt ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON);
+		for (i = 0; i < 12; i++)
+			for (nto = 0; nto <= 3; nto++) {
+				c.a = &as[i];
+				c.to = recv;
+				c.nto = nto;
+				a = captured(log_old, &c);
+				b = captured(log_new, &c);
+				assert_true(strlen(a) > 20);
+				assert_string_equal(a, b);
+				free(a);
+				free(b);
+			}
+	}
+	/* below the threshold: nothing */
+	log_init("alertd", LOG_LEVEL_ERROR, LOG_FORMAT_JSON);
+	c.a = &as[0];
+	c.nto = 1;
+	b = captured(log_new, &c);
+	assert_string_equal(b, "");
+	free(b);
+	log_init("alertd", LOG_LEVEL_INFO, LOG_FORMAT_JSON);
+}
+
+/* notify_webhook_write(n) is notify_dump(notify_webhook_json(n)). */
+static void
+check_webhook_write(const struct notification *n)
+{
+	json_t *doc = notify_webhook_json(n);
+	char *want = notify_dumps(doc), *got;
+	struct sn_buf b = {0};
+
+	notify_webhook_write(n, &b);
+	sn_buf_append(&b, "", 1);
+	got = (char *)b.data;
+	assert_string_equal(got, want);
+	free(want);
+	sn_buf_free(&b);
+	json_decref(doc);
+}
+
+static void
+test_webhook_write(void **state)
+{
+	struct notification n;
+	struct sn_anomaly a;
+	json_t *gl;
+
+	(void)state;
+	/* empty, then one alert, then three that share some labels */
+	gl = json_pack("{s:s, s:s}", "model", "gpt-4", "z", "q\"\n");
+	notify_init(&n, "ops", "{}/{severity=\"critical\"}:{model=\"gpt-4\"}",
+	            gl, "http://sentinel.example/x?a=1&b=\xc3\xa9");
+	check_webhook_write(&n);
+	a = anomaly("w-1", 0);
+	notify_add_anomaly(&n, &a);
+	check_webhook_write(&n);
+	a = anomaly("w-2", 1);
+	a.labels = str("{\"region\":\"us\",\"n\":3,\"arr\":[1,\"x\"]}");
+	a.expected = NAN;
+	notify_add_anomaly(&n, &a);
+	a = anomaly("w-3", 0);
+	a.application_id = str("other");
+	a.message = str("tab\t\x01 \xe2\x80\xa8");
+	notify_add_anomaly(&n, &a);
+	check_webhook_write(&n);
+	n.test = 1;
+	check_webhook_write(&n);
+	notify_free(&n);
+	json_decref(gl);
+	/* not UTF-8: json_string leaves such fields out */
+	notify_init(&n, "bad\xff", "key\xc0", NULL, "");
+	a = anomaly("w-4", 1);
+	notify_add_anomaly(&n, &a);
+	check_webhook_write(&n);
+	notify_free(&n);
+}
+
+static void
+log_kv_ctl(void *arg)
+{
+	log_kv(LOG_LEVEL_WARN, "m\"sg", "k\\ey", (const char *)arg, NULL);
+}
+
+/* log.c's escapes read back as the bytes logged; an overlong line is cut
+ * at LOG_LINE_MAX. */
+static void
+test_log_escapes_and_cut(void **state)
+{
+	char s[200], *line, *big;
+	json_t *j;
+	size_t i;
+
+	(void)state;
+	log_init("alertd", LOG_LEVEL_INFO, LOG_FORMAT_JSON);
+	for (i = 0; i < 31; i++)
+		s[i] = (char)(i + 1);
+	strcpy(s + 31, "plain \"q\" \\ \xc3\xa9 end");
+	line = captured(log_kv_ctl, s);
+	j = json_loads(line, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "k\\ey")), s);
+	assert_string_equal(json_string_value(json_object_get(j, "msg")),
+	                    "m\"sg");
+	json_decref(j);
+	free(line);
+	big = malloc(20000);
+	memset(big, 'a', 19999);
+	big[19999] = '\0';
+	big[5000] = '\n';
+	line = captured(log_kv_ctl, big);
+	assert_int_equal(strlen(line), LOG_LINE_MAX - 1);
+	assert_int_equal(line[LOG_LINE_MAX - 2], '\n');
+	assert_int_equal(line[LOG_LINE_MAX - 3], 'a');
+	assert_non_null(strstr(line, "aaa\\naaa"));
+	free(line);
+	free(big);
+}
+
+/* notify_alert_write(al) is notify_dump(notify_alert_json(al)). */
+static void
+test_alert_write(void **state)
+{
+	struct notification n;
+	struct sn_anomaly a;
+	struct sn_buf b = {0};
+	json_t *doc;
+	char *want;
+	size_t i;
+
+	(void)state;
+	notify_init(&n, "r", "k", NULL, NULL);
+	a = anomaly("x-1", 0);
+	notify_add_anomaly(&n, &a);
+	a = anomaly("x-2", 1);
+	a.expected = NAN;
+	a.value = -0.0;
+	a.score = 1e-7;
+	a.threshold = -2.5e300;
+	a.samples = UINT64_MAX;
+	a.window_start_ms = -5;
+	a.labels = str("{\"q\":\"a\\\"b\",\"n\":1.5}");
+	notify_add_anomaly(&n, &a);
+	for (i = 0; i < n.nalerts; i++) {
+		doc = notify_alert_json(&n.alerts[i]);
+		want = notify_dumps(doc);
+		sn_buf_reset(&b);
+		notify_alert_write(&n.alerts[i], &b);
+		sn_buf_append(&b, "", 1);
+		assert_string_equal((char *)b.data, want);
+		free(want);
+		json_decref(doc);
+	}
+	sn_buf_free(&b);
+	notify_free(&n);
+}
+
+/* The integral fast paths print what printf prints. */
+static void
+test_numbers_as_printf(void **state)
+{
+	static const double vs[] = {0,    -0.0, 1,      -1,       7000,
+	                            5000, 1e5,  999999, 1e6,      -999999,
+	                            1e14, 1e15, -1e15,  1e15 - 1, 123456.5,
+	                            0.5,  1e-3, 4e9,    -4e9};
+	struct notification n;
+	struct sn_anomaly a;
+	char want[64];
+	json_t *j;
+	char *d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		/* %.6g in annotations */
+		notify_init(&n, "r", "k", NULL, NULL);
+		a = anomaly("n-1", 0);
+		a.value = vs[i];
+		notify_add_anomaly(&n, &a);
+		snprintf(want, sizeof(want), "%.6g", vs[i]);
+		assert_string_equal(sget(n.alerts[0].annotations, "value"),
+		                    want);
+		notify_free(&n);
+		/* jansson's real */
+		j = json_real(vs[i]);
+		d = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		{
+			struct sn_buf b = {0};
+
+			notify_dump(j, &b);
+			sn_buf_append(&b, "", 1);
+			assert_string_equal((char *)b.data, d);
+			sn_buf_free(&b);
+		}
+		free(d);
+		json_decref(j);
+	}
+}
+
 int
 main(void)
 {
@@ -460,6 +782,11 @@ main(void)
 	        cmocka_unit_test(test_pagerduty),
 	        cmocka_unit_test(test_email),
 	        cmocka_unit_test(test_json_roundtrip),
+	        cmocka_unit_test(test_log_anomaly_as_log_json),
+	        cmocka_unit_test(test_webhook_write),
+	        cmocka_unit_test(test_alert_write),
+	        cmocka_unit_test(test_numbers_as_printf),
+	        cmocka_unit_test(test_log_escapes_and_cut),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
