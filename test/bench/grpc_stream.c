@@ -53,6 +53,7 @@
 #include <grpc/support/time.h>
 
 #include "sentinel/v1/telemetry.pb-c.h"
+#include "util.h"
 
 #define GS_MODELS 3 /* models per application, as loadgen */
 #define GS_METHOD "/sentinel.v1.TelemetryService/StreamEvents"
@@ -88,8 +89,6 @@ struct gs {
 	grpc_completion_queue *cq;
 	struct gs_stream *s;
 	/* the timestamp's cached seconds */
-	time_t ts_sec;
-	char ts_buf[32];
 	/* results */
 	uint64_t accepted, rejected;
 	unsigned failed;
@@ -114,28 +113,13 @@ gs_rand(struct gs *g)
 	return g->rnd;
 }
 
-/* The current UTC time as RFC 3339 with milliseconds, into ts[32]. */
+/* The current UTC time as RFC 3339 with milliseconds, into ts[32]
+ * (common/util.c's formatter, which takes no lock). */
 static void
 gs_timestamp(struct gs *g, char *ts)
 {
-	struct timespec now;
-	struct tm tm;
-	unsigned ms;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (now.tv_sec != g->ts_sec) {
-		gmtime_r(&now.tv_sec, &tm);
-		strftime(g->ts_buf, sizeof(g->ts_buf), "%Y-%m-%dT%H:%M:%S.",
-		         &tm);
-		g->ts_sec = now.tv_sec;
-	}
-	ms = (unsigned)(now.tv_nsec / 1000000);
-	memcpy(ts, g->ts_buf, 20); /* "YYYY-MM-DDTHH:MM:SS." */
-	ts[20] = (char)('0' + ms / 100);
-	ts[21] = (char)('0' + ms / 10 % 10);
-	ts[22] = (char)('0' + ms % 10);
-	ts[23] = 'Z';
-	ts[24] = '\0';
+	(void)g;
+	sn_rfc3339_format(sn_now_ms(), ts, 32);
 }
 
 /* The next event, packed into a byte buffer (the caller destroys it). */

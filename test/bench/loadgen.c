@@ -63,6 +63,8 @@
 
 #include <event2/event.h>
 
+#include "util.h"
+
 #define LG_DRAIN_NS   10000000000LL /* wait for answers after the end */
 #define LG_CONNECT_NS 5000000000LL  /* all connections up within this */
 #define LG_RETRY_US   100000        /* reconnect delay after a failure */
@@ -149,8 +151,6 @@ struct lg {
 	/* event content */
 	uint64_t nevents;
 	uint64_t rnd;
-	time_t ts_sec;   /* second of ts_buf */
-	char ts_buf[32]; /* "YYYY-MM-DDTHH:MM:SS." */
 
 	/* results (measured requests only, errors: see lg_report) */
 	uint64_t sent;
@@ -299,28 +299,13 @@ lg_event(struct lg *g, char *p, size_t room, const char *ts)
 	return (size_t)len;
 }
 
-/* The current UTC time as RFC 3339 with milliseconds, into ts[32]. */
+/* The current UTC time as RFC 3339 with milliseconds, into ts[32]
+ * (common/util.c's formatter, which takes no lock). */
 static void
 lg_timestamp(struct lg *g, char *ts)
 {
-	struct timespec now;
-	struct tm tm;
-	unsigned ms;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (now.tv_sec != g->ts_sec) {
-		gmtime_r(&now.tv_sec, &tm);
-		strftime(g->ts_buf, sizeof(g->ts_buf), "%Y-%m-%dT%H:%M:%S.",
-		         &tm);
-		g->ts_sec = now.tv_sec;
-	}
-	ms = (unsigned)(now.tv_nsec / 1000000);
-	memcpy(ts, g->ts_buf, 20); /* "YYYY-MM-DDTHH:MM:SS." */
-	ts[20] = (char)('0' + ms / 100);
-	ts[21] = (char)('0' + ms / 10 % 10);
-	ts[22] = (char)('0' + ms % 10);
-	ts[23] = 'Z';
-	ts[24] = '\0';
+	(void)g;
+	sn_rfc3339_format(sn_now_ms(), ts, 32);
 }
 
 /*
