@@ -82,6 +82,8 @@ struct group {
 	struct galert *alerts;
 	uint32_t nalerts;
 	unsigned char parked; /* looked at; waits for a change or a repeat */
+	uint32_t unsaved;     /* 1 + its index in groups.unsaved: its row is
+	                         not written yet (groups_add), or 0 */
 };
 
 struct groups {
@@ -91,6 +93,10 @@ struct groups {
 	void *mute_arg;
 	struct htab byid; /* struct group by id */
 	struct dheap due; /* by next look */
+	/* groups whose row waits for their first look or the commit
+	 * (groups_precommit), whichever comes first */
+	struct group **unsaved;
+	uint32_t nunsaved, capunsaved;
 };
 
 static const char group_schema[] = "CREATE TABLE IF NOT EXISTS groups ("
@@ -407,10 +413,25 @@ group_free(struct group *g)
 	free(g);
 }
 
+/* g's row is written: it leaves the list of unsaved groups. */
+static void
+group_saved(struct groups *gs, struct group *g)
+{
+	struct group *last;
+
+	if (g->unsaved == 0)
+		return;
+	last = gs->unsaved[--gs->nunsaved];
+	gs->unsaved[g->unsaved - 1] = last;
+	last->unsaved = g->unsaved;
+	g->unsaved = 0;
+}
+
 /* Forgets g (the caller deleted its rows) and frees it. */
 static void
 group_drop(struct groups *gs, struct group *g)
 {
+	group_saved(gs, g);
 	dheap_del(&gs->due, &g->due);
 	htab_del(&gs->byid, g->id);
 	group_free(g);
@@ -612,6 +633,23 @@ group_load(struct groups *gs)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* outbox_precommit's: the rows of the groups added in this transaction
+ * and not looked at yet.  0 or -1. */
+static int
+groups_precommit(void *arg)
+{
+	struct groups *gs = arg;
+
+	while (gs->nunsaved > 0) {
+		struct group *g = gs->unsaved[gs->nunsaved - 1];
+
+		if (group_save_now(gs, g) < 0)
+			return -1;
+		group_saved(gs, g);
+	}
+	return 0;
+}
+
 struct groups *
 groups_open(sqlite3 *db, struct outbox *ob, group_mute_fn mute, void *mute_arg)
 {
@@ -641,6 +679,7 @@ groups_open(sqlite3 *db, struct outbox *ob, group_mute_fn mute, void *mute_arg)
 		if (group_delete(gs, empty[i]) == 0)
 			group_drop(gs, empty[i]);
 	free(empty);
+	outbox_precommit(ob, groups_precommit, gs);
 	return gs;
 }
 
@@ -652,6 +691,14 @@ groups_free(struct groups *gs)
 
 	if (gs == NULL)
 		return;
+	if (gs->ob != NULL) {
+		/* the transaction the outbox commits as it closes */
+		if (gs->nunsaved > 0 && !sqlite3_get_autocommit(gs->db) &&
+		    groups_precommit(gs) < 0)
+			log_warnx("alerts.db: new groups not written");
+		outbox_precommit(gs->ob, NULL, NULL);
+	}
+	free(gs->unsaved);
 	while ((g = htab_next(&gs->byid, &i)) != NULL)
 		group_free(g);
 	htab_free(&gs->byid);
@@ -766,7 +813,7 @@ groups_add(struct groups *gs, const struct route_target *t,
 	struct group *g, *fresh = NULL;
 	int64_t interval, repeat, starts;
 	ssize_t i;
-	int rc = -1;
+	int rc = -1, defer = 0;
 
 	/* the id, as group_new writes it */
 	id = sn_xcalloc(1, strlen(t->receiver) + 1 + strlen(key) + 1);
@@ -805,8 +852,15 @@ groups_add(struct groups *gs, const struct route_target *t,
 	sn_buf_append(&tb, "", 1);
 	text = (char *)tb.data;
 
-	if (fresh != NULL || g->interval_ms != interval ||
-	    g->repeat_ms != repeat) {
+	if (fresh != NULL && !sqlite3_get_autocommit(gs->db)) {
+		/* in a transaction: the row is written once, by the group's
+		 * first look (group_wait 0: the same loop turn) or before
+		 * the commit (groups_precommit), not here and again there */
+		g->interval_ms = interval;
+		g->repeat_ms = repeat;
+		defer = 1;
+	} else if (fresh != NULL || g->interval_ms != interval ||
+	           g->repeat_ms != repeat) {
 		int64_t old_i = g->interval_ms, old_r = g->repeat_ms;
 
 		g->interval_ms = interval;
@@ -832,6 +886,18 @@ groups_add(struct groups *gs, const struct route_target *t,
 	if (fresh != NULL) {
 		/* what json_loads(g->labels) gives, until the next look */
 		g->gl = json_incref(gl);
+		if (defer) {
+			if (gs->nunsaved == gs->capunsaved) {
+				gs->capunsaved = gs->capunsaved * 2 + 16;
+				gs->unsaved = realloc(
+				        gs->unsaved,
+				        gs->capunsaved * sizeof(*gs->unsaved));
+				if (gs->unsaved == NULL)
+					fatalx("out of memory");
+			}
+			gs->unsaved[gs->nunsaved++] = g;
+			g->unsaved = gs->nunsaved;
+		}
 		htab_put(&gs->byid, g);
 		dheap_set(&gs->due, &g->due, g->due.at);
 	} else
@@ -1158,6 +1224,7 @@ group_flush_one(struct groups *gs, struct group *g, const struct sn_alerts *al,
 	}
 	if (groups_end(gs, ok) < 0)
 		goto fail;
+	group_saved(gs, g); /* its row written (or deleted) */
 
 	/* Written: memory follows. */
 	if (send) {

@@ -178,6 +178,15 @@ void outbox_batch(struct outbox *ob, outbox_open_fn on_open,
 int outbox_commit(struct outbox *ob);
 
 /*
+ * fn(arg) runs before each commit of a transaction (outbox_commit, and
+ * so every unit's commit outside batch mode): for rows another table
+ * writes last, once per transaction (group.c: a new group's row).  When
+ * it fails (-1), the commit fails as if COMMIT had.  fn NULL: none.
+ */
+typedef int (*outbox_precommit_fn)(void *arg);
+void outbox_precommit(struct outbox *ob, outbox_precommit_fn fn, void *arg);
+
+/*
  * outbox_enqueue with a memo: what the caller holds of the row (alertd:
  * the notification its payload was made of), so that the first attempt
  * needs neither the row read back nor its payload parsed.  Once the row

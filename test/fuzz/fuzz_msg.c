@@ -19,7 +19,9 @@
  * message encodes back to the same bytes (apart from the unused flags);
  * setstate_apply takes exactly the well-formed state messages whose
  * names fit; a notification survives the outbox's JSON with the same
- * id.
+ * id; the webhook body and the alert rows alertd writes directly
+ * (notify_webhook_write, notify_alert_write) are byte for byte what
+ * their JSON documents dump to, and notify_dump is json_dumps.
  */
 #include <math.h>
 #include <stdint.h>
@@ -150,6 +152,62 @@ fm_events(const void *data, size_t len)
 	sn_buf_free(&out);
 }
 
+/* s as a NUL-terminated string, the buffer b emptied. */
+static char *
+fm_take(struct sn_buf *b)
+{
+	sn_buf_append(b, "", 1);
+	return (char *)b->data;
+}
+
+/* jansson's compact dump of v, and notify_dump's, which must agree. */
+static char *
+fm_dumps(const json_t *v)
+{
+	char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *got = notify_dumps(v);
+
+	FUZZ_CHECK(want != NULL && got != NULL);
+	FUZZ_CHECK(strcmp(want, got) == 0);
+	free(want);
+	return got;
+}
+
+/*
+ * The writers alertd uses instead of jansson's trees write what the
+ * trees dump to: the webhook's body, and each alert's group_alerts row.
+ */
+static void
+fm_writers(const struct notification *n)
+{
+	struct sn_buf b = {0};
+	char *want, *got;
+	json_t *j;
+	size_t i;
+
+	j = notify_webhook_json(n);
+	FUZZ_CHECK(j != NULL);
+	want = fm_dumps(j);
+	json_decref(j);
+	notify_webhook_write(n, &b);
+	got = fm_take(&b);
+	FUZZ_CHECK(strcmp(want, got) == 0);
+	free(want);
+	free(got);
+	for (i = 0; i < n->nalerts; i++) {
+		j = notify_alert_json(&n->alerts[i]);
+		FUZZ_CHECK(j != NULL);
+		want = fm_dumps(j);
+		json_decref(j);
+		b = (struct sn_buf){0};
+		notify_alert_write(&n->alerts[i], &b);
+		got = fm_take(&b);
+		FUZZ_CHECK(strcmp(want, got) == 0);
+		free(want);
+		free(got);
+	}
+}
+
 /* alertd's handling of one anomaly, up to every rendering. */
 static void
 fm_alert(const struct sn_anomaly *a)
@@ -188,7 +246,8 @@ fm_alert(const struct sn_anomaly *a)
 	FUZZ_CHECK(strcmp(id, id2) == 0);
 	json_decref(j);
 
-	json_decref(notify_webhook_json(&back));
+	fm_writers(&n);
+	fm_writers(&back);
 	json_decref(notify_slack_json(&back, "#alerts"));
 	json_decref(notify_pagerduty_json(&back, "key"));
 	subject = notify_email_subject(&back);
@@ -200,6 +259,41 @@ fm_alert(const struct sn_anomaly *a)
 	sn_buf_free(&mail);
 	notify_free(&back);
 	notify_free(&n);
+}
+
+/*
+ * The message's alerts as one group's notification, as a flush builds
+ * it (group.c: group_notification): the first alert's labels as the
+ * group's, a flush number; then again as a test notification.
+ */
+static void
+fm_group(const void *data, size_t len)
+{
+	const struct sn_alerts *al = fuzz_alerts();
+	struct msg_reader r;
+	struct sn_anomaly a;
+	struct notification g;
+	struct notification first;
+
+	notify_init(&first, "", "", NULL, NULL);
+	FUZZ_CHECK(msg_open(&r, data, len) == 0);
+	if (msg_next_anomaly(&r, &a) != 1) {
+		notify_free(&first);
+		return;
+	}
+	notify_add_anomaly(&first, &a);
+	notify_init(&g, "hook\"\xc3\xa9", "{}:{model=\"m\"}",
+	            first.alerts[0].labels,
+	            al->external_url ? al->external_url : "");
+	notify_free(&first);
+	g.seq = (uint64_t)len;
+	FUZZ_CHECK(msg_open(&r, data, len) == 0);
+	while (msg_next_anomaly(&r, &a) == 1)
+		notify_add_anomaly(&g, &a);
+	fm_writers(&g);
+	g.test = 1;
+	fm_writers(&g);
+	notify_free(&g);
 }
 
 /* stored and alertd on a well-formed SN_MSG_ANOMALIES. */
@@ -216,6 +310,7 @@ fm_anomalies(const void *data, size_t len)
 		fm_alert(&a);
 	}
 	FUZZ_CHECK(store_commit(s) >= 0);
+	fm_group(data, len);
 }
 
 /*

@@ -624,6 +624,74 @@ test_inhibit_rules(void **state)
 	json_decref(crit);
 }
 
+static void
+batch_open(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * A group added inside a transaction has its row written once, by its
+ * first look in the same transaction or else just before the commit:
+ * either way the committed database has it, as a restart reads it.
+ */
+static void
+test_new_group_row_written_by_commit(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+
+	/* a unit of its own (no batch): its commit writes the row */
+	assert_int_equal(groups_begin(f->gs), 0);
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	assert_int_equal(groups_end(f->gs, 1), 0);
+	reopen(f);
+	assert_int_equal(groups_count(f->gs), 1);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC);
+
+	/* batch mode, as alertd's loop: looked at (and sent) in the same
+	 * transaction; a muted group (looked at, nothing written by the
+	 * look) and one not due yet are written at the commit */
+	outbox_batch(f->ob, batch_open, NULL, f);
+	f->mute_app = "muted";
+	assert_int_equal(groups_begin(f->gs), 0);
+	fire(f, "errors", "critical", "chat", "gpt-4", 0, T0);
+	fire(f, "slow", "critical", "muted", "gpt-4", 0, T0);
+	fire(f, "late", "critical", "chat", "gpt-4", 0, T0 + SEC);
+	assert_int_equal(groups_end(f->gs, 1), 0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 2);
+	assert_int_equal(outbox_commit(f->ob), 0);
+	q = queued(f);
+	assert_int_equal(json_array_size(q), 2);
+	json_decref(q);
+	reopen(f);
+	assert_int_equal(groups_count(f->gs), 4);
+	/* nothing announced twice; the one not due yet when it is */
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 30 * SEC), 0);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 31 * SEC), 1);
+	q = queued(f);
+	assert_int_equal(json_array_size(q), 1);
+	assert_string_equal(
+	        alert_label(json_object_get(
+	                            json_array_get(json_object_get(
+	                                                   json_array_get(q, 0),
+	                                                   "alerts"),
+	                                           0),
+	                            "labels"),
+	                    "alertname"),
+	        "late");
+	json_decref(q);
+	assert_int_equal(groups_count(f->gs), 4);
+
+	/* groups_free writes what the closing commit carries */
+	outbox_batch(f->ob, batch_open, NULL, f);
+	assert_int_equal(groups_begin(f->gs), 0);
+	fire(f, "last", "critical", "chat", "gpt-4", 0, T0 + 2 * MIN);
+	assert_int_equal(groups_end(f->gs, 1), 0);
+	reopen(f);
+	assert_int_equal(groups_count(f->gs), 5);
+}
+
 int
 main(void)
 {
@@ -655,6 +723,8 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_inhibit_rules, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_new_group_row_written_by_commit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "../../alertd/outbox.h"
 
@@ -421,6 +422,83 @@ test_wal_stays_bounded(void **state)
 	outbox_close(other);
 }
 
+/* The number of rows of sql's first column equal to 1 ("SELECT ..."). */
+static int
+db_count(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* A file written before outbox_by_receiver: its index (receiver, state)
+ * is replaced, its rows kept, sent as before. */
+static void
+test_old_receiver_index_replaced(void **state)
+{
+	struct fixture *f = *state;
+	struct outbox_stats s;
+	struct outbox_row rows[4];
+	sqlite3 *db;
+
+	outbox_close(f->ob);
+	f->ob = NULL;
+	unlink(f->path);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	        sqlite3_exec(
+	                db,
+	                "CREATE TABLE outbox (id TEXT PRIMARY KEY,"
+	                " receiver TEXT NOT NULL, payload TEXT NOT NULL,"
+	                " state TEXT NOT NULL DEFAULT 'pending',"
+	                " attempts INTEGER NOT NULL DEFAULT 0,"
+	                " created_ms INTEGER NOT NULL, next_ms INTEGER NOT "
+	                "NULL,"
+	                " updated_ms INTEGER NOT NULL, sent_ms INTEGER,"
+	                " last_error TEXT);"
+	                "CREATE INDEX outbox_pending ON outbox(state, next_ms);"
+	                "CREATE INDEX outbox_receiver ON outbox(receiver, "
+	                "state);"
+	                "INSERT INTO outbox (id, receiver, payload, created_ms,"
+	                " next_ms, updated_ms) VALUES"
+	                " ('a', 'hooks', '{\"n\":1}', 1, 1, 1),"
+	                " ('b', 'hooks', '{\"n\":2}', 1, 1, 1);"
+	                "UPDATE outbox SET state = 'sent', sent_ms = 7"
+	                " WHERE id = 'b';",
+	                NULL, NULL, NULL),
+	        SQLITE_OK);
+	sqlite3_close(db);
+
+	f->ob = outbox_open(f->path, outbox_policy_default());
+	assert_non_null(f->ob);
+	db = outbox_db(f->ob);
+	assert_int_equal(db_count(db, "SELECT count(*) FROM sqlite_master"
+	                              " WHERE name = 'outbox_receiver'"),
+	                 0);
+	assert_int_equal(db_count(db, "SELECT count(*) FROM sqlite_master"
+	                              " WHERE name = 'outbox_by_receiver'"),
+	                 1);
+	assert_int_equal(outbox_stats(f->ob, "hooks", &s), 0);
+	assert_int_equal(s.pending, 1);
+	assert_int_equal(s.sent, 1);
+	free(s.last_error);
+	assert_int_equal(outbox_due(f->ob, T0, rows, 4), 1);
+	assert_string_equal(rows[0].id, "a");
+	assert_string_equal(rows[0].payload, "{\"n\":1}");
+	outbox_row_free(&rows[0]);
+	assert_int_equal(outbox_sent(f->ob, "a", T0), 0);
+	assert_int_equal(outbox_enqueue(f->ob, "b", "hooks", "{}", T0), 0);
+	assert_int_equal(outbox_stats(f->ob, "hooks", &s), 0);
+	assert_int_equal(s.pending, 0);
+	assert_int_equal(s.sent, 2);
+	free(s.last_error);
+}
+
 int
 main(void)
 {
@@ -439,6 +517,8 @@ main(void)
 	                test_unbatched_rows_told_at_once, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_memo_follows_committed_row,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_old_receiver_index_replaced, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup,
 	                                        teardown),
 	};
