@@ -53,6 +53,7 @@
 #include <grpc/support/time.h>
 
 #include "sentinel/v1/telemetry.pb-c.h"
+#include "bench_args.h"
 #include "util.h"
 
 #define GS_MODELS 3 /* models per application, as loadgen */
@@ -316,19 +317,7 @@ gs_usage(void)
 static double
 gs_num(const char *opt, const char *s, double min, double max)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(v >= min) ||
-	    !(v <= max)) {
-		fprintf(stderr,
-		        "grpc_stream: --%s: want a number in [%g, %g]\n", opt,
-		        min, max);
-		exit(2);
-	}
-	return v;
+	return bench_num("grpc_stream", opt, s, min, max);
 }
 
 static void

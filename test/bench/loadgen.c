@@ -63,6 +63,7 @@
 
 #include <event2/event.h>
 
+#include "bench_args.h"
 #include "util.h"
 
 #define LG_DRAIN_NS   10000000000LL /* wait for answers after the end */
@@ -710,18 +711,7 @@ lg_usage(void)
 static double
 lg_num(const char *opt, const char *s, double min, double max)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(v >= min) ||
-	    !(v <= max)) {
-		fprintf(stderr, "loadgen: --%s: want a number in [%g, %g]\n",
-		        opt, min, max);
-		exit(2);
-	}
-	return v;
+	return bench_num("loadgen", opt, s, min, max);
 }
 
 /* Splits http://host[:port][/path]; false when it is not such a URL. */
