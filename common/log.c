@@ -154,27 +154,35 @@ line_begin(struct log_line *l, enum log_level level, const char *msg)
 	line_putc(l, '"');
 }
 
-/* Adds one field; raw means value is already JSON (a number, say). */
+/* Adds one field of len bytes; raw means value is already JSON (a
+ * number, say). */
 static void
-line_field(struct log_line *l, const char *key, const char *value, int raw)
+line_fieldn(struct log_line *l, const char *key, const char *value, size_t len,
+            int raw)
 {
 	if (log_fmt == LOG_FORMAT_TEXT) {
 		line_putc(l, ' ');
 		line_puts(l, key);
 		line_putc(l, '=');
-		line_puts(l, value);
+		line_putsn(l, value, len);
 		return;
 	}
 	line_puts(l, ",\"");
 	line_put_escaped(l, key);
 	line_puts(l, "\":");
 	if (raw)
-		line_puts(l, value);
+		line_putsn(l, value, len);
 	else {
 		line_putc(l, '"');
-		line_put_escaped(l, value);
+		line_put_escapedn(l, value, len);
 		line_putc(l, '"');
 	}
+}
+
+static void
+line_field(struct log_line *l, const char *key, const char *value, int raw)
+{
+	line_fieldn(l, key, value, strlen(value), raw);
 }
 
 static void
@@ -375,34 +383,13 @@ log_line_begin(struct log_line *l, enum log_level level, const char *msg)
 void
 log_line_str(struct log_line *l, const char *key, const char *value, size_t len)
 {
-	if (log_fmt == LOG_FORMAT_TEXT) {
-		line_putc(l, ' ');
-		line_puts(l, key);
-		line_putc(l, '=');
-		line_putsn(l, value, len);
-		return;
-	}
-	line_puts(l, ",\"");
-	line_put_escaped(l, key);
-	line_puts(l, "\":\"");
-	line_put_escapedn(l, value, len);
-	line_putc(l, '"');
+	line_fieldn(l, key, value, len, 0);
 }
 
 void
 log_line_raw(struct log_line *l, const char *key, const char *json, size_t len)
 {
-	if (log_fmt == LOG_FORMAT_TEXT) {
-		line_putc(l, ' ');
-		line_puts(l, key);
-		line_putc(l, '=');
-		line_putsn(l, json, len);
-		return;
-	}
-	line_puts(l, ",\"");
-	line_put_escaped(l, key);
-	line_puts(l, "\":");
-	line_putsn(l, json, len);
+	line_fieldn(l, key, json, len, 1);
 }
 
 void

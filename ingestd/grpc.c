@@ -1017,12 +1017,7 @@ rpc_take_events(struct gsrv *g, struct rpc *r)
 		goto out;
 	}
 	memset(&res, 0, sizeof(res));
-	memset(&opts, 0, sizeof(opts));
-	opts.max_events = r->nbody;
-	opts.window = true;
-	opts.now_ms = sn_now_ms();
-	opts.max_age_ms = h->max_age_ms;
-	opts.max_future_ms = h->max_future_ms;
+	http_parse_opts(h, r->nbody, &opts);
 	st = ingest_parse((const char *)r->body.data, r->body.len,
 	                  INGEST_BODY_NDJSON, &opts, &res);
 	a->events += r->nbody;

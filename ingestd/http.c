@@ -801,6 +801,20 @@ http_forward(struct http_server *h, struct evhttp_request *req,
 	}
 }
 
+/* The parser's options for a body of at most max_events events, as
+ * both doors use them: the event-time window of ingestion.http. */
+void
+http_parse_opts(const struct http_server *h, uint32_t max_events,
+                struct ingest_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_events = max_events;
+	o->window = true;
+	o->now_ms = sn_now_ms();
+	o->max_age_ms = h->max_age_ms;
+	o->max_future_ms = h->max_future_ms;
+}
+
 static void
 http_events_cb(struct evhttp_request *req, void *arg)
 {
@@ -846,12 +860,7 @@ http_events_cb(struct evhttp_request *req, void *arg)
 	}
 
 	memset(&res, 0, sizeof(res));
-	memset(&opts, 0, sizeof(opts));
-	opts.max_events = h->max_events;
-	opts.window = true;
-	opts.now_ms = sn_now_ms();
-	opts.max_age_ms = h->max_age_ms;
-	opts.max_future_ms = h->max_future_ms;
+	http_parse_opts(h, h->max_events, &opts);
 	if (ingest_parse(body, len, kind, &opts, &res) != INGEST_OK) {
 		http_body_error(h, req, &res);
 	} else if ((app = http_foreign_app(key, &res)) != NULL) {

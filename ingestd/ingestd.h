@@ -309,6 +309,8 @@ int http_authorize(struct http_server *h, struct evhttp_request *req,
  * timeout to connections accepted from now on.
  */
 void http_set_limits(struct http_server *h, const struct sn_config *cfg);
+void http_parse_opts(const struct http_server *h, uint32_t max_events,
+                     struct ingest_opts *o);
 /* --- shared with gRPC (grpc.c): one path after decoding ------------------ */
 
 /* Counts one refusal for reason e (h->errors and the metric). */
