@@ -80,6 +80,9 @@ fwd_on_durable(void *arg)
 	struct fwd *f = arg;
 
 	fwd_resolve(&f->syncing, spool_durable(f->spool), NULL);
+	/* what arrived during that sync (fwd_flush_cb held it) */
+	if (f->durability == SN_DURABILITY_FSYNC && msg_count(&f->batch) > 0)
+		fwd_flush(f);
 	fwd_pump(f);
 }
 
@@ -239,12 +242,25 @@ fwd_on_cursor(const void *data, size_t len, void *arg)
 	}
 }
 
+/*
+ * End of a loop iteration with events in the batch.  While an fdatasync
+ * runs, the batch stays open: appended now, its events would wait for
+ * the next sync anyway, and held they join the events of the following
+ * iterations in one spool record, one read back and one message per
+ * consumer when the sync ends (fwd_on_durable).  Under single events
+ * that is one record per sync instead of one per iteration; a full
+ * batch (fwd_append) still goes at once.
+ */
 static void
 fwd_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct fwd *f = arg;
+
 	(void)fd;
 	(void)what;
-	fwd_flush(arg);
+	if (f->durability == SN_DURABILITY_FSYNC && spool_syncing(f->spool))
+		return;
+	fwd_flush(f);
 }
 
 void

@@ -507,6 +507,12 @@ spool_sync(struct spool *sp)
 	pthread_mutex_unlock(&sp->mu);
 }
 
+int
+spool_syncing(const struct spool *sp)
+{
+	return sp->busy;
+}
+
 /* --- open and close ---------------------------------------------------- */
 
 struct spool *

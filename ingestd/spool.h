@@ -89,6 +89,9 @@ uint64_t spool_durable(const struct spool *sp);
  * another follows it).  No-op with durability none. */
 void spool_sync(struct spool *sp);
 
+/* Whether an fdatasync runs now (its end calls the durable callback). */
+int spool_syncing(const struct spool *sp);
+
 /*
  * Deletes the segments whose every event has seq <= acked (never the
  * one being appended to, nor the newest).  Readers in a deleted segment
