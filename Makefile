@@ -81,7 +81,8 @@ $(call obj,$(GRPC_SRCS)): CFLAGS += $(shell pkg-config --cflags $(GRPC_PKGS) 2>/
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 # --- end of gRPC ingestion ---------------------------------------------------
 
-.PHONY: all deps run test check unit integration asan bench nab format clean
+.PHONY: all deps run test check unit integration asan bench bench-smoke nab \
+	format clean
 all: $(PROGS) $(UNIT_BINS) $(BUILD)/dist/sentinel
 
 deps:
@@ -168,6 +169,14 @@ bench:
 	@$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) OPT="-O2 -g" SAN= \
 		all $(BENCH_BINS)
 	@/usr/bin/python3 test/bench/run-bench.py $(BENCH_BUILD)
+
+# One short round of each case on the normal build (the same -O2 -g),
+# results in $(BUILD)/bench-smoke.json: CI runs it to check that the
+# harness and the set under load still work, not to measure.
+bench-smoke: all $(patsubst test/bench/%.c,$(BUILD)/bench/%,$(wildcard test/bench/*.c))
+	@sh packaging/install-deps.sh bench-deps.txt
+	@BENCH_QUICK=1 BENCH_RESULTS=$(BUILD)/bench-smoke.json \
+		/usr/bin/python3 test/bench/run-bench.py $(BUILD)
 
 # Detection quality on the NAB benchmark files in ../shared/nab (or
 # NAB_DIR): replays each through etc/detectors-auto.yaml and scores the
