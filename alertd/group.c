@@ -1027,7 +1027,7 @@ group_payload_str(struct sn_buf *b, const char *key, const char *v)
 	if (!notify_utf8(v, strlen(v)))
 		fatalx("out of memory"); /* json_pack's failure */
 	sn_buf_append(b, key, strlen(key));
-	notify_dump_str(v, strlen(v), b);
+	sn_buf_json_str(b, v, strlen(v));
 }
 
 /*

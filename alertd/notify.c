@@ -494,59 +494,6 @@ notify_putc(struct sn_buf *out, char c)
 		sn_buf_append(out, &c, 1);
 }
 
-/* A string as jansson writes it: \\ \" \b \f \n \r \t, other controls
- * as \u00XX, the rest (UTF-8 included) as is. */
-void
-notify_dump_str(const char *s, size_t len, struct sn_buf *out)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned char c;
-	char *d;
-	size_t i;
-
-	/* at most 6 bytes for each, and the quotes: written in place */
-	sn_buf_reserve(out, len * 6 + 2);
-	d = (char *)out->data + out->len;
-	*d++ = '"';
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			*d++ = (char)c;
-			continue;
-		}
-		*d++ = '\\';
-		switch (c) {
-		case '"':
-		case '\\':
-			*d++ = (char)c;
-			break;
-		case '\b':
-			*d++ = 'b';
-			break;
-		case '\f':
-			*d++ = 'f';
-			break;
-		case '\n':
-			*d++ = 'n';
-			break;
-		case '\r':
-			*d++ = 'r';
-			break;
-		case '\t':
-			*d++ = 't';
-			break;
-		default:
-			*d++ = 'u';
-			*d++ = '0';
-			*d++ = '0';
-			*d++ = hex[c >> 4];
-			*d++ = hex[c & 15];
-		}
-	}
-	*d++ = '"';
-	out->len = (size_t)(d - (char *)out->data);
-}
-
 /* A real as jansson writes it (jsonp_dtostr): %.17g, ".0" when that
  * looks like an integer, no '+' or leading zeros in the exponent. */
 static void
@@ -622,7 +569,7 @@ notify_dump(const json_t *v, struct sn_buf *out)
 			if (!first)
 				notify_putc(out, ',');
 			first = 0;
-			notify_dump_str(k, strlen(k), out);
+			sn_buf_json_str(out, k, strlen(k));
 			notify_putc(out, ':');
 			notify_dump(x, out);
 		}
@@ -639,8 +586,8 @@ notify_dump(const json_t *v, struct sn_buf *out)
 		notify_putc(out, ']');
 		break;
 	case JSON_STRING:
-		notify_dump_str(json_string_value(v), json_string_length(v),
-		                out);
+		sn_buf_json_str(out, json_string_value(v),
+		                json_string_length(v));
 		break;
 	case JSON_INTEGER:
 		notify_dump_int(json_integer_value(v), out);
@@ -792,7 +739,7 @@ notify_log_anomaly(const struct sn_anomaly *a, const char *fingerprint,
 		if (!first)
 			sn_buf_append(&b, ",", 1);
 		first = 0;
-		notify_dump_str(receivers[i], strlen(receivers[i]), &b);
+		sn_buf_json_str(&b, receivers[i], strlen(receivers[i]));
 	}
 	sn_buf_append(&b, "]", 1);
 	log_line_raw(&l, "routed_to", (const char *)b.data, b.len);
@@ -828,7 +775,7 @@ notify_alert_write(const struct notify_alert *al, struct sn_buf *out)
 		fatalx("out of memory");
 	sn_buf_reserve(out, 640);
 	sn_buf_append(out, "{\"id\":", 6);
-	notify_dump_str(al->id, strlen(al->id), out);
+	sn_buf_json_str(out, al->id, strlen(al->id));
 	notify_dump_key("resolved", out);
 	if (al->resolved)
 		sn_buf_append(out, "true", 4);
@@ -857,7 +804,7 @@ notify_alert_write(const struct notify_alert *al, struct sn_buf *out)
 	notify_dump_key("samples", out);
 	notify_dump_int((json_int_t)al->samples, out);
 	notify_dump_key("fingerprint", out);
-	notify_dump_str(al->fingerprint, strlen(al->fingerprint), out);
+	sn_buf_json_str(out, al->fingerprint, strlen(al->fingerprint));
 	sn_buf_append(out, "}", 1);
 }
 
@@ -1030,9 +977,9 @@ notify_w_str(struct sn_buf *b, int *first, const char *key, const char *s)
 	if (!*first)
 		sn_buf_append(b, ",", 1);
 	*first = 0;
-	notify_dump_str(key, strlen(key), b);
+	sn_buf_json_str(b, key, strlen(key));
 	sn_buf_append(b, ":", 1);
-	notify_dump_str(s, len, b);
+	sn_buf_json_str(b, s, len);
 }
 
 /* "key":<v as JSON> */
@@ -1042,7 +989,7 @@ notify_w_json(struct sn_buf *b, int *first, const char *key, const json_t *v)
 	if (!*first)
 		sn_buf_append(b, ",", 1);
 	*first = 0;
-	notify_dump_str(key, strlen(key), b);
+	sn_buf_json_str(b, key, strlen(key));
 	sn_buf_append(b, ":", 1);
 	notify_dump(v, b);
 }
@@ -1061,7 +1008,7 @@ notify_w_common(struct sn_buf *b, int *first, const char *key,
 	if (!*first)
 		sn_buf_append(b, ",", 1);
 	*first = 0;
-	notify_dump_str(key, strlen(key), b);
+	sn_buf_json_str(b, key, strlen(key));
 	sn_buf_append(b, ":{", 2);
 	f = n->nalerts == 0 ? NULL
 	    : annotations   ? n->alerts[0].annotations

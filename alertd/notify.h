@@ -130,8 +130,6 @@ int notify_from_json(struct notification *n, json_t *doc);
  * same as a malloc'd string.
  */
 void notify_dump(const json_t *v, struct sn_buf *out);
-/* A string s[0..len) as notify_dump writes it, quotes included. */
-void notify_dump_str(const char *s, size_t len, struct sn_buf *out);
 char *notify_dumps(const json_t *v);
 
 /* 1 when p[0..len) is text jansson's json_stringn takes: UTF-8 as it

@@ -514,3 +514,56 @@ sn_notify_ready(void)
 	close((int)fd);
 	unsetenv(SN_NOTIFY_ENV);
 }
+
+/* A string as jansson writes it: \\ \" \b \f \n \r \t, other controls
+ * as \u00XX, the rest (UTF-8 included) as is. */
+void
+sn_buf_json_str(struct sn_buf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+	char *d;
+	size_t i;
+
+	/* at most 6 bytes for each, and the quotes: written in place */
+	sn_buf_reserve(out, len * 6 + 2);
+	d = (char *)out->data + out->len;
+	*d++ = '"';
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*d++ = (char)c;
+			continue;
+		}
+		*d++ = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			*d++ = (char)c;
+			break;
+		case '\b':
+			*d++ = 'b';
+			break;
+		case '\f':
+			*d++ = 'f';
+			break;
+		case '\n':
+			*d++ = 'n';
+			break;
+		case '\r':
+			*d++ = 'r';
+			break;
+		case '\t':
+			*d++ = 't';
+			break;
+		default:
+			*d++ = 'u';
+			*d++ = '0';
+			*d++ = '0';
+			*d++ = hex[c >> 4];
+			*d++ = hex[c & 15];
+		}
+	}
+	*d++ = '"';
+	out->len = (size_t)(d - (char *)out->data);
+}

@@ -90,6 +90,9 @@ int sn_proc_open_fds(pid_t pid);
 void sn_buf_printf(struct sn_buf *b, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 void sn_buf_free(struct sn_buf *b);
+/* s[0..len) as a JSON string, quotes included, byte for byte as
+ * jansson writes it (notify.c and ingestd's answers rely on that). */
+void sn_buf_json_str(struct sn_buf *b, const char *s, size_t len);
 
 /* malloc/calloc/strdup that abort with a log line on out of memory. */
 void *sn_xmalloc(size_t n);

@@ -1,6 +1,7 @@
 """Ingestion end to end: the seed's Quick Start, validation answers, limits,
 health endpoints, and events read back from the sqlite file."""
 
+import http.client
 import json
 
 from harness import check_no_sanitizer_reports, Sentinel, Tap, event, wait_for, SEED_EVENT
@@ -16,6 +17,28 @@ def test_quick_start_event_is_accepted_and_stored(s):
                   "total_tokens, cost, timestamp FROM events WHERE event_id = 'test-001'")
     assert row == [("test-app", "llm.response", "success", 1250.0, 225.0, 0.045,
                     "2025-11-06T12:00:00Z")], row
+
+
+def test_single_answer_is_compact_json_with_escaped_event_id(s):
+    """The 202 of a single event is written without jansson: its bytes
+    must be what jansson's compact dump gives (quotes, backslash, tab
+    and control bytes escaped, UTF-8 as is), and the id must come back
+    as stored."""
+    eid = 'esc "q" \\ b\tt\x01\x10 \u00e9-1'
+    conn = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=10)
+    try:
+        conn.request("POST", "/api/v1/telemetry/events", json.dumps(event(eid)),
+                     {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        raw = r.read()
+    finally:
+        conn.close()
+    assert r.status == 202, (r.status, raw)
+    want = '{"status":"accepted","accepted":1,"event_id":%s}\n' % json.dumps(
+        eid, ensure_ascii=False)
+    assert raw == want.encode(), (raw, want)
+    assert json.loads(raw)["event_id"] == eid
+    s.wait_event(eid)
 
 
 def test_same_event_id_is_stored_once(s):
@@ -150,6 +173,7 @@ def main():
     try:
         s.start()
         for t in (test_quick_start_event_is_accepted_and_stored,
+                  test_single_answer_is_compact_json_with_escaped_event_id,
                   test_same_event_id_is_stored_once,
                   test_unknown_fields_are_kept,
                   test_batch_array_accepts_good_and_lists_rejected,
