@@ -11,8 +11,8 @@
  *
  * Events come from ingestd's spool in order (cursor.h): stored records
  * the seq of the last event in each transaction (store_meta), syncs what
- * is committed about once a second and acknowledges it; after a restart
- * it asks for what follows.  Deduplication by (ts_ms, event_id) makes
+ * is committed every STORE_SYNC_MS (100 ms) and acknowledges it; after a
+ * restart it asks for what follows.  Deduplication by (ts_ms, event_id) makes
  * any replay harmless.
  *
  * Timers: about once a second the rollups' changed rows are written
