@@ -6,10 +6,11 @@
  * As in Fluent Bit's output plugins, a receiver only knows its protocol:
  * its prepare function turns a notification into a libcurl request
  * (URL, headers, body).  The core (deliver.c) runs every request on one
- * curl multi handle joined to alertd's libevent loop, so a slow receiver
- * never delays another, applies the per-request timeout, and classifies
- * the outcome into OK, RETRY (with the peer's Retry-After) or ERROR with
- * a reason; the outbox owns retries and backoff.
+ * curl multi handle, on a delivery thread with its own libevent loop, so
+ * a slow receiver never delays another nor alertd's loop, applies the
+ * per-request timeout, and classifies the outcome into OK, RETRY (with
+ * the peer's Retry-After) or ERROR with a reason; the outcome comes back
+ * to alertd's loop, and the outbox owns retries and backoff.
  *
  * Secrets (SMTP password, webhook and Slack URLs, routing keys, HMAC
  * secrets) never reach a log line or a reason: requests are named by
@@ -112,8 +113,12 @@ void receiver_classify(int smtp, CURLcode code, long status,
 struct deliver;
 typedef void (*deliver_cb)(const struct receiver_outcome *o, void *arg);
 
-/* A core on base.  Free with deliver_free (cancels what is in flight,
- * without calling back). */
+/*
+ * A core whose callbacks run on base (the caller's loop, the only thread
+ * that may call the functions below); it starts the delivery thread.
+ * Free with deliver_free (stops and joins the thread, cancels what is in
+ * flight, without calling back).
+ */
 struct deliver *deliver_new(struct event_base *base);
 void deliver_free(struct deliver *dl);
 
@@ -126,7 +131,7 @@ void deliver_send(struct deliver *dl, const struct sn_receiver *rc,
                   const struct notification *n, const char *id, deliver_cb cb,
                   void *arg);
 
-/* Requests in flight. */
+/* Requests sent and not called back yet. */
 size_t deliver_inflight(const struct deliver *dl);
 
 #endif
