@@ -43,8 +43,11 @@
  * Commits at most this often (a commit is an fsync and rewrites the
  * pages its rows share with the last one's): under load the loop's
  * iterations share a commit, at the cost of this much latency at most.
+ * 2 ms rather than 5: fed 2 000 alerts a second, p50 and p99 from input
+ * to webhook 8.5 and 17 ms with 5, 5.4 and 14 ms with 2, at the same CPU;
+ * near saturation the loop's turns are longer than either.
  */
-#define SENDER_COMMIT_GAP_US 5000
+#define SENDER_COMMIT_GAP_US 2000
 /* Requests in flight at most: beyond some hundreds curl spends more on
  * its lists of transfers than on the transfers. */
 #define SENDER_MAX_INFLIGHT 256
