@@ -128,7 +128,7 @@ fwd_acked(const struct fwd *f)
 
 /*
  * The spool's backlog for the exporter: per consumer, the events it has
- * not yet made durable (stored: in the database, about 100 ms behind
+ * not yet made durable (stored: in the database, about a second behind
  * under steady load; detectd: in its checkpoint); the buffer, what is
  * not yet in the database; and the segments' bytes.  Sequence numbers
  * are contiguous within one run of ingestd and jump at a start (they

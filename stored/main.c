@@ -11,10 +11,9 @@
  *
  * Events come from ingestd's spool in order (cursor.h): stored records
  * the seq of the last event in each transaction (store_meta), syncs what
- * is committed at most every STORE_SYNC_MS (100 ms: after a commit, or on
- * the 250 ms tick) and acknowledges it; after a restart it asks for what
- * follows.  Deduplication by (ts_ms, event_id) makes any replay
- * harmless.
+ * is committed about once a second and acknowledges it; after a restart
+ * it asks for what follows.  Deduplication by (ts_ms, event_id) makes
+ * any replay harmless.
  *
  * Timers: about once a second the rollups' changed rows are written
  * (store_tick; rollup.h says why not at every commit); every
@@ -78,17 +77,12 @@ struct stored {
 	uint64_t msgs_dropped;      /* malformed or unexpected messages */
 };
 
-static void stored_cursor_sync(struct stored *st);
-
-/* Commits the open transaction (a failure is logged by the writer), and
- * syncs it when the last sync is STORE_SYNC_MS old. */
+/* Commits the open transaction; a failure is logged by the writer. */
 static void
 stored_commit(struct stored *st)
 {
-	if (st->store != NULL) {
+	if (st->store != NULL)
 		store_commit(st->store);
-		stored_cursor_sync(st);
-	}
 	st->commit_mono = sn_mono_ms();
 }
 

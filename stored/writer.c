@@ -64,14 +64,8 @@ struct store {
 #define STORE_CURSOR_KEY "ingest_seq"
 
 static uint64_t store_get_cursor(struct store *s);
-/*
- * At most this often a commit is synced for the spool's sake.  Often,
- * so each sync is small: a second's WAL in one fsync held the disk for
- * tens of milliseconds, and ingestd's spool fdatasync, queued behind it,
- * answered late (at 6 500 single events a second the 202's p99 went
- * from 27 ms to 8 ms with 100 ms here, at the same CPU per event).
- */
-#define STORE_SYNC_MS 100
+/* At most this often a commit is synced for the spool's sake. */
+#define STORE_SYNC_MS 1000
 
 static const char store_sql_event[] =
         "INSERT OR IGNORE INTO events (seq, event_id, ts_ms, timestamp,"
@@ -487,7 +481,7 @@ store_sync_cursor(struct store *s)
 	/*
 	 * One commit with synchronous=FULL fsyncs the WAL, and with it
 	 * every commit before it: the rows up to committed_seq are on
-	 * disk, and ingestd may forget them.  Every STORE_SYNC_MS, so the
+	 * disk, and ingestd may forget them.  Once a second, so the
 	 * NORMAL commits of the write path stay cheap.
 	 */
 	ok = store_exec(s, "PRAGMA synchronous=FULL") == 0 &&
