@@ -19,12 +19,14 @@
  * events above the watermarks, so the rollups never count an event
  * twice or miss one.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -46,6 +48,7 @@
 struct store {
 	sqlite3 *db;
 	char *path; /* <folder>/sentinel.db */
+	int wal_fd; /* <path>-wal for store_writeback; -1: not open yet */
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_anomaly;
 	struct rollup *rollup; /* buckets of the events being stored */
@@ -124,6 +127,7 @@ store_open(const char *folder, struct store **out)
 		return STORE_ERR;
 	}
 	s = sn_xcalloc(1, sizeof(*s));
+	s->wal_fd = -1;
 	s->m_stored = metrics_series(M_EVENTS_STORED);
 	n = strlen(folder) + 1 + strlen(SN_DB_FILE) + 1;
 	s->path = sn_xmalloc(n);
@@ -498,6 +502,33 @@ store_sync_cursor(struct store *s)
 	return 1;
 }
 
+/*
+ * After a commit: starts the kernel writing the WAL's new pages to disk
+ * now (sync_file_range, SYNC_FILE_RANGE_WRITE: it does not wait), so the
+ * once-a-second fsync of store_sync_cursor finds little left to write.
+ * Without it that fsync wrote a second of WAL at once and held the disk
+ * for tens of milliseconds, and ingestd's spool fdatasync, queued behind
+ * it, answered late: at 6 500 single events a second the 202's p99 was
+ * 27 ms.  Syncing every 100 ms instead had the same effect on the tail
+ * but cost 15 to 18% of the events stored a second under batches (the
+ * fsyncs block this loop); this spreads the writes without blocking.
+ * Best effort: the durability still comes from the fsync.
+ */
+static void
+store_writeback(struct store *s)
+{
+	char wal[4096];
+
+	if (s->wal_fd < 0) {
+		if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >=
+		    (int)sizeof(wal))
+			return;
+		if ((s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC)) < 0)
+			return; /* not there yet: the next commit tries */
+	}
+	(void)sync_file_range(s->wal_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 static int
 store_commit_txn(struct store *s, int force)
 {
@@ -521,6 +552,7 @@ store_commit_txn(struct store *s, int force)
 		store_abort(s);
 		return -1;
 	}
+	store_writeback(s);
 	if (s->txn_seq > s->committed_seq)
 		s->committed_seq = s->txn_seq;
 	rollup_committed(s->rollup, now);
@@ -578,6 +610,8 @@ store_close(struct store *s)
 	rollup_free(s->rollup);
 	sqlite3_finalize(s->ins_event);
 	sqlite3_finalize(s->ins_anomaly);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
 	/* The last connection to close checkpoints the WAL into the file. */
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		log_warnx("%s: close: %s", s->path, sqlite3_errmsg(s->db));
