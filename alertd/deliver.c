@@ -33,7 +33,8 @@
  * the done queue and calls each job's callback.  So callbacks, logging,
  * metrics and sqlite stay on the loop's thread; the delivery thread
  * touches only curl, its own event base and the two queues (it never
- * logs: log.c is not thread-safe).  An easy handle is used by one
+ * logs: the outcome carries the reason, and the loop logs it in its
+ * own order).  An easy handle is used by one
  * thread at a time: the loop's while idle or being built, the delivery
  * thread from the send queue to the done queue; the pool of idle handles
  * is the loop's only.  Each event base is used by one thread, so
