@@ -145,6 +145,22 @@ http_reply_text(struct evhttp_request *req, int code, const char *text,
 	evhttp_send_reply(req, code, http_reason_phrase(code), NULL);
 }
 
+/* doc (stolen; NULL allowed) as compact JSON and a newline onto out.
+ * 0, or -1 when doc is NULL or dumping it ran out of memory. */
+static int
+http_json_line(json_t *doc, struct sn_buf *out)
+{
+	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	if (text == NULL)
+		return -1;
+	sn_buf_append(out, text, strlen(text));
+	sn_buf_append(out, "\n", 1);
+	free(text);
+	return 0;
+}
+
 /*
  * Sends code with body as compact JSON.  Steals body, which may be NULL
  * when building it ran out of memory: the client then gets a fixed 503.
@@ -153,16 +169,11 @@ void
 http_reply(struct evhttp_request *req, int code, json_t *body)
 {
 	struct sn_buf b = {0};
-	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 
-	json_decref(body);
-	if (text != NULL) {
-		sn_buf_append(&b, text, strlen(text));
-		sn_buf_append(&b, "\n", 1);
-		free(text);
-	}
-	http_reply_text(req, code, b.len > 0 ? (const char *)b.data : NULL,
-	                b.len);
+	if (http_json_line(body, &b) == 0)
+		http_reply_text(req, code, (const char *)b.data, b.len);
+	else
+		http_reply_text(req, code, NULL, 0);
 	sn_buf_free(&b);
 }
 
@@ -554,8 +565,6 @@ http_accepted_body(const struct ingest_result *res, struct sn_buf *out)
 	static const char head[] = "{\"status\":\"accepted\",\"accepted\":1,"
 	                           "\"event_id\":";
 	const char *id;
-	json_t *doc;
-	char *text;
 
 	if (!res->batch && res->nevents == 1) {
 		id = res->events[0].ev.event_id.p;
@@ -564,17 +573,10 @@ http_accepted_body(const struct ingest_result *res, struct sn_buf *out)
 		sn_buf_append(out, "}\n", 2);
 		return 0;
 	}
-	doc = json_pack("{s:s, s:I, s:o}", "status", "accepted", "accepted",
-	                (json_int_t)res->nevents, "rejected",
-	                http_rejected_list(res));
-	text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (text == NULL)
-		return -1;
-	sn_buf_append(out, text, strlen(text));
-	sn_buf_append(out, "\n", 1);
-	free(text);
-	return 0;
+	return http_json_line(json_pack("{s:s, s:I, s:o}", "status", "accepted",
+	                                "accepted", (json_int_t)res->nevents,
+	                                "rejected", http_rejected_list(res)),
+	                      out);
 }
 
 /* Answers a body whose every event was rejected (400). */
