@@ -517,13 +517,12 @@ store_sync_cursor(struct store *s)
 static void
 store_writeback(struct store *s)
 {
-	char wal[4096];
+	const char *wal;
 
 	if (s->wal_fd < 0) {
-		if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >=
-		    (int)sizeof(wal))
-			return;
-		if ((s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC)) < 0)
+		wal = sqlite3_filename_wal(sqlite3_db_filename(s->db, "main"));
+		if (wal == NULL || wal[0] == '\0' ||
+		    (s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC)) < 0)
 			return; /* not there yet: the next commit tries */
 	}
 	(void)sync_file_range(s->wal_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
