@@ -1,7 +1,6 @@
 /*
  * outbox.c: the durable outbox (see outbox.h), one sqlite table.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "util.h"
+#include "walckpt.h"
 
 /* A row queued in the open transaction, told to on_row once committed. */
 struct outbox_fresh {
@@ -23,41 +23,17 @@ struct outbox_fresh {
 };
 
 /*
- * Checkpoints.  A commit that leaves OUTBOX_CKPT_BYTES or more in the
- * WAL wakes a thread of the outbox's own, with a connection of its own,
- * which copies the WAL into the database (a PASSIVE checkpoint: it never
- * blocks the writer) while the loop goes on committing; the loop's
- * commits stay as short as their own writes.  The WAL starts over from
- * its beginning only once everything in it was copied, so the loop
- * copies the little written since the thread's last copy itself
- * (OUTBOX_CKPT_TAIL bytes at most) at its next commit, or everything
- * when the WAL passes OUTBOX_CKPT_MAX bytes anyway (the thread could
- * not start, or cannot keep up).
+ * Checkpoints on a thread of their own (walckpt.h), starting at
+ * OUTBOX_CKPT_BYTES in the WAL: the loop's commits stay as short as
+ * their own writes.
  */
 #define OUTBOX_CKPT_BYTES (4 << 20)
 #define OUTBOX_CKPT_TAIL  (1 << 20)
 #define OUTBOX_CKPT_MAX   (16 << 20)
 
-struct outbox_ckpt {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int started; /* the thread runs */
-	int failed;  /* it could not start: the loop checkpoints */
-	int stop;    /* asks it to end */
-	int wanted;  /* asks it for a checkpoint */
-	int busy;    /* copying */
-	int dead;    /* its connection failed: the loop checkpoints */
-	int page;    /* the database's page size */
-	int copied;  /* WAL frames in the database after its last copy */
-	int logged;  /* the WAL's frames then: copied is stale when the
-	                WAL is shorter (it started over) */
-	char *path;
-};
-
 struct outbox {
 	sqlite3 *db;
-	struct outbox_ckpt ck;
+	struct sn_walckpt *ck; /* checkpoints off the loop */
 	struct outbox_policy policy;
 	int batching; /* units are savepoints of one open transaction */
 	int units;    /* units open */
@@ -107,139 +83,6 @@ outbox_policy_default(void)
 	return p;
 }
 
-/* The page size of db's main database (4096 if it cannot be read). */
-static int
-outbox_page_size(sqlite3 *db)
-{
-	sqlite3_stmt *st = adb_prepare(db, "page_size", "PRAGMA page_size");
-	int page = 0;
-
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-		page = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return page >= 512 ? page : 4096;
-}
-
-/* The checkpoint thread: a PASSIVE checkpoint each time it is asked. */
-static void *
-outbox_ckpt_main(void *arg)
-{
-	struct outbox_ckpt *ck = arg;
-	sqlite3 *db = NULL;
-	int nlog = 0, ncopied = 0, rc;
-
-	if (sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE, NULL) !=
-	            SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) !=
-	            SQLITE_OK) {
-		log_warnx("alerts.db: checkpoint thread: %s; checkpoints run "
-		          "in the commits",
-		          db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
-		pthread_mutex_lock(&ck->mu);
-		ck->dead = 1;
-		pthread_mutex_unlock(&ck->mu);
-		return NULL;
-	}
-	pthread_mutex_lock(&ck->mu);
-	for (;;) {
-		while (!ck->stop && !ck->wanted)
-			pthread_cond_wait(&ck->cv, &ck->mu);
-		if (ck->stop)
-			break;
-		ck->wanted = 0;
-		ck->busy = 1;
-		pthread_mutex_unlock(&ck->mu);
-		rc = sqlite3_wal_checkpoint_v2(
-		        db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
-		pthread_mutex_lock(&ck->mu);
-		ck->busy = 0;
-		ck->copied = rc == SQLITE_OK ? ncopied : 0;
-		ck->logged = rc == SQLITE_OK ? nlog : 0;
-	}
-	pthread_mutex_unlock(&ck->mu);
-	sqlite3_close(db);
-	return NULL;
-}
-
-/* Starts the checkpoint thread.  0, or -1 (logged): none. */
-static int
-outbox_ckpt_start(struct outbox_ckpt *ck)
-{
-	if (pthread_mutex_init(&ck->mu, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&ck->cv, NULL) != 0) {
-		pthread_mutex_destroy(&ck->mu);
-		return -1;
-	}
-	if (pthread_create(&ck->th, NULL, outbox_ckpt_main, ck) != 0) {
-		log_warnx("alerts.db: no checkpoint thread; checkpoints "
-		          "run in the commits");
-		pthread_cond_destroy(&ck->cv);
-		pthread_mutex_destroy(&ck->mu);
-		return -1;
-	}
-	ck->started = 1;
-	return 0;
-}
-
-static void
-outbox_ckpt_stop(struct outbox_ckpt *ck)
-{
-	if (ck->started) {
-		pthread_mutex_lock(&ck->mu);
-		ck->stop = 1;
-		pthread_cond_signal(&ck->cv);
-		pthread_mutex_unlock(&ck->mu);
-		pthread_join(ck->th, NULL);
-		pthread_cond_destroy(&ck->cv);
-		pthread_mutex_destroy(&ck->mu);
-		ck->started = 0;
-	}
-	free(ck->path);
-	ck->path = NULL;
-}
-
-/*
- * sqlite3_wal_hook: a commit left pages in the WAL.  Wakes the
- * checkpoint thread, or copies the tail it left (see struct
- * outbox_ckpt).  Runs on the loop, inside the commit.
- */
-static int
-outbox_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
-{
-	struct outbox *ob = arg;
-	struct outbox_ckpt *ck = &ob->ck;
-	int here = 0;
-
-	if (pages < OUTBOX_CKPT_BYTES / ck->page)
-		return SQLITE_OK;
-	if (!ck->started && !ck->failed && outbox_ckpt_start(ck) < 0)
-		ck->failed = 1;
-	if (ck->failed)
-		here = 1;
-	else {
-		pthread_mutex_lock(&ck->mu);
-		if (ck->dead || pages >= OUTBOX_CKPT_MAX / ck->page)
-			here = 1;
-		else if (!ck->busy && !ck->wanted && ck->copied > 0 &&
-		         pages >= ck->logged &&
-		         pages - ck->copied <= OUTBOX_CKPT_TAIL / ck->page)
-			here = 1; /* the tail: then the WAL starts over */
-		else if (!ck->busy && !ck->wanted) {
-			ck->wanted = 1;
-			pthread_cond_signal(&ck->cv);
-		}
-		if (here)
-			ck->copied = 0;
-		pthread_mutex_unlock(&ck->mu);
-	}
-	if (here)
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
-		                          NULL, NULL);
-	return SQLITE_OK;
-}
-
 struct outbox *
 outbox_open(const char *path, struct outbox_policy policy)
 {
@@ -282,9 +125,10 @@ outbox_open(const char *path, struct outbox_policy policy)
 	}
 	/* checkpoints off the loop (outbox_wal_hook); replaces sqlite's
 	 * automatic checkpoint in the commit */
-	ob->ck.path = sn_xstrdup(path);
-	ob->ck.page = outbox_page_size(ob->db);
-	sqlite3_wal_hook(ob->db, outbox_wal_hook, ob);
+	ob->ck = sn_walckpt_attach(ob->db, "alerts.db", "FULL",
+	                           (struct sn_walckpt_limits){OUTBOX_CKPT_BYTES,
+	                                                      OUTBOX_CKPT_TAIL,
+	                                                      OUTBOX_CKPT_MAX});
 	return ob;
 fail:
 	adb_close(ob->db);
@@ -347,7 +191,7 @@ outbox_close(struct outbox *ob)
 		outbox_commit(ob);
 	outbox_fresh_drop(ob, 0);
 	free(ob->fresh);
-	outbox_ckpt_stop(&ob->ck);
+	sn_walckpt_detach(ob->ck);
 	adb_close(ob->db);
 	free(ob);
 }

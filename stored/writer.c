@@ -34,16 +34,19 @@
 #include "rollup.h"
 #include "store.h"
 #include "util.h"
+#include "walckpt.h"
 
 /* How long a statement waits for a lock held by another connection (an
  * operator's sqlite3 shell, a backup) before failing. */
 #define STORE_BUSY_TIMEOUT_MS 5000
-/* The writer's page cache, KB, and WAL pages between checkpoints (see
+/* The writer's page cache, KB, and the WAL's checkpoint limits (see
  * store_open). */
-#define STORE_CACHE_KB         16384
-#define STORE_CHECKPOINT_PAGES 4096
-#define STORE_STR_(x)          #x
-#define STORE_STR(x)           STORE_STR_(x)
+#define STORE_CACHE_KB   16384
+#define STORE_CKPT_BYTES (64 << 20)
+#define STORE_CKPT_TAIL  (4 << 20)
+#define STORE_CKPT_MAX   (256 << 20)
+#define STORE_STR_(x)    #x
+#define STORE_STR(x)     STORE_STR_(x)
 
 struct store {
 	sqlite3 *db;
@@ -51,8 +54,9 @@ struct store {
 	int wal_fd; /* <path>-wal for store_writeback; -1: not open yet */
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_anomaly;
-	struct rollup *rollup; /* buckets of the events being stored */
-	int in_txn;            /* a transaction is open */
+	struct rollup *rollup;   /* buckets of the events being stored */
+	struct sn_walckpt *ckpt; /* checkpoints off the loop */
+	int in_txn;              /* a transaction is open */
 	/* rows of the open transaction, folded into stats on commit */
 	uint64_t txn_ev_new, txn_ev_dup, txn_an_new, txn_an_dup;
 	struct store_stats stats;
@@ -190,16 +194,20 @@ store_open(const char *folder, struct store **out)
 	 * STORE_CACHE_KB (1024 pages).  It is a ceiling: pages are
 	 * allocated as they are used.
 	 *
-	 * Checkpoints every STORE_CHECKPOINT_PAGES WAL pages rather than
-	 * sqlite's 1000: a page rewritten by many commits (the hot index
-	 * and rollup pages) is copied into the database once per
+	 * Checkpoints start at STORE_CKPT_BYTES of WAL rather than
+	 * sqlite's 1000 pages: a page rewritten by many commits (the hot
+	 * index and rollup pages) is copied into the database once per
 	 * checkpoint, and a WAL of 64 MB is still read quickly by readers.
+	 * They run on a thread of their own (walckpt.h): run in the commit,
+	 * each one stalled this loop while it wrote and synced 64 MB.
 	 */
 	if (store_exec(s, "PRAGMA cache_size = -" STORE_STR(STORE_CACHE_KB)) <
-	            0 ||
-	    sqlite3_wal_autocheckpoint(s->db, STORE_CHECKPOINT_PAGES) !=
-	            SQLITE_OK)
+	    0)
 		goto fail;
+	s->ckpt = sn_walckpt_attach(s->db, SN_DB_FILE, "NORMAL",
+	                            (struct sn_walckpt_limits){STORE_CKPT_BYTES,
+	                                                       STORE_CKPT_TAIL,
+	                                                       STORE_CKPT_MAX});
 
 	s->committed_seq = s->synced_seq = s->txn_seq = store_get_cursor(s);
 
@@ -234,6 +242,7 @@ fail:
 fail_rc:
 	sqlite3_finalize(s->ins_event);
 	sqlite3_finalize(s->ins_anomaly);
+	sn_walckpt_detach(s->ckpt);
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);
@@ -611,6 +620,7 @@ store_close(struct store *s)
 	sqlite3_finalize(s->ins_anomaly);
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);
+	sn_walckpt_detach(s->ckpt);
 	/* The last connection to close checkpoints the WAL into the file. */
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		log_warnx("%s: close: %s", s->path, sqlite3_errmsg(s->db));

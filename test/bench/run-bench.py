@@ -73,6 +73,8 @@ ROUNDS = 1 if QUICK else 3
 SECONDS = 3 if QUICK else 6
 # wrk's connections for single events (case_single says why two)
 NARROW, WIDE = 32, 128
+# and for 100-event batches (case_batch)
+BATCH_CONNS = [int(c) for c in os.environ.get("BENCH_BATCH_CONNS", "8 32").split()]
 WRK = shutil.which("wrk")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
@@ -459,14 +461,15 @@ def case_detect(s, peer, res):
            res["notify_p50_ms"], res["notify_p99_ms"]))
 
 
-def case_batch(s, res):
+def case_batch(s, res, conns=None):
     """Case 2: 100-event bodies; accepted, then stored once caught up."""
     surl = "http://127.0.0.1:%d/api/v1/telemetry/events" % s.http_port
+    conns = conns or BATCH_CONNS[0]
     acc, sto = [], []
     for r in range(ROUNDS):
         n0 = stored_count(s)
         t0 = time.monotonic()
-        a = wrk(surl, "batch.lua", 8, SECONDS)
+        a = wrk(surl, "batch.lua", conns, SECONDS)
         assert a["non2xx"] == 0 and a["errors"] == 0, a
         accepted = a["requests"] * 100
         # storage has caught up when every accepted event is counted
