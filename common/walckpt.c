@@ -12,6 +12,10 @@
 #include "util.h"
 #include "walckpt.h"
 
+#ifndef SQLITE_DEFAULT_WAL_AUTOCHECKPOINT
+#define SQLITE_DEFAULT_WAL_AUTOCHECKPOINT 1000
+#endif
+
 struct sn_walckpt {
 	sqlite3 *db; /* the loop's connection */
 	pthread_t th;
@@ -197,7 +201,8 @@ sn_walckpt_detach(struct sn_walckpt *ck)
 		pthread_cond_destroy(&ck->cv);
 		pthread_mutex_destroy(&ck->mu);
 	}
-	sqlite3_wal_hook(ck->db, NULL, NULL);
+	/* sqlite's automatic checkpoint again, at its default */
+	sqlite3_wal_autocheckpoint(ck->db, SQLITE_DEFAULT_WAL_AUTOCHECKPOINT);
 	free(ck->path);
 	free(ck->label);
 	free(ck->sync_sql);

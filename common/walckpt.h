@@ -42,7 +42,8 @@ struct sn_walckpt_limits {
 struct sn_walckpt *sn_walckpt_attach(struct sqlite3 *db, const char *label,
                                      const char *sync,
                                      struct sn_walckpt_limits lim);
-/* Stops the thread and detaches; before closing db.  NULL is a no-op. */
+/* Stops the thread and gives db back sqlite's automatic checkpoint;
+ * before closing db.  NULL is a no-op. */
 void sn_walckpt_detach(struct sn_walckpt *ck);
 /* Checkpoints the thread finished (for tests and metrics). */
 unsigned long sn_walckpt_count(struct sn_walckpt *ck);
