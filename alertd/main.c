@@ -39,6 +39,7 @@
 #include "sender.h"
 #include "silence.h"
 #include "util.h"
+#include "walckpt.h"
 
 /* Period of the gauges. */
 #define ALERTD_GAUGES_MS 1000
@@ -477,6 +478,7 @@ main(int argc, char **argv)
 	char url[600];
 	int rc;
 
+	sn_sqlite_config(); /* before sqlite starts */
 	daemon_init(&st.d, "alertd", argc, argv);
 	st.d.arg = &st;
 	st.d.on_stop = alertd_on_stop;

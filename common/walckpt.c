@@ -221,3 +221,9 @@ sn_walckpt_count(struct sn_walckpt *ck)
 	pthread_mutex_unlock(&ck->mu);
 	return n;
 }
+
+void
+sn_sqlite_config(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}

@@ -43,6 +43,7 @@
 #include "stmetrics.h"
 #include "store.h"
 #include "util.h"
+#include "walckpt.h"
 
 /*
  * A commit when the loop runs out of input, but not sooner than this
@@ -396,6 +397,7 @@ main(int argc, char **argv)
 	static struct stored st;
 	int rc;
 
+	sn_sqlite_config(); /* before sqlite starts */
 	daemon_init(&st.d, "stored", argc, argv);
 	st.d.arg = &st;
 	st.d.on_stop = stored_on_stop;

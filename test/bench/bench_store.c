@@ -59,6 +59,7 @@
 #include "log.h"
 #include "msg.h"
 #include "util.h"
+#include "walckpt.h"
 
 /* As stored/main.c: commit at this many pending rows; tick period. */
 #define BENCH_BATCH_ROWS STORE_BATCH_ROWS
@@ -327,6 +328,7 @@ main(int argc, char **argv)
 	size_t g;
 	int random_ids;
 
+	sn_sqlite_config(); /* as stored does */
 	if (n == 0)
 		n = 1000000;
 	if (tmp == NULL || *tmp == '\0')
