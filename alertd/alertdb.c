@@ -6,6 +6,7 @@
  * handle and SQL text, in a small table for the life of the handle.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "alertdb.h"
 #include "log.h"
@@ -122,4 +123,36 @@ int
 adb_run(sqlite3 *db, const char *what, const char *sql)
 {
 	return adb_done(db, what, adb_stmt(db, what, sql)) < 0 ? -1 : 0;
+}
+
+int
+adb_migrate_rid(sqlite3 *db, const char *table, const char *sql)
+{
+	sqlite3_stmt *st;
+	int has = 0, rid = 0;
+
+	if ((st = adb_prepare(db, table,
+	                      "SELECT name FROM pragma_table_info(?)")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		has = 1;
+		if (strcmp((const char *)sqlite3_column_text(st, 0), "rid") ==
+		    0)
+			rid = 1;
+	}
+	sqlite3_finalize(st);
+	if (!has || rid)
+		return 0;
+	if (adb_exec(db, table, "SAVEPOINT migrate_rid") < 0)
+		return -1;
+	if (adb_exec(db, table, sql) < 0) {
+		sqlite3_exec(db, "ROLLBACK TO migrate_rid; RELEASE migrate_rid",
+		             NULL, NULL, NULL);
+		return -1;
+	}
+	if (adb_exec(db, table, "RELEASE migrate_rid") < 0)
+		return -1;
+	log_info("alerts.db: %s keyed by number now", table);
+	return 0;
 }

@@ -43,4 +43,13 @@ int adb_exec(sqlite3 *db, const char *what, const char *sql);
  * turn and unit, cost more to compile than to run.  0 or -1 (logged). */
 int adb_run(sqlite3 *db, const char *what, const char *sql);
 
+/*
+ * Brings table from its first layout (keyed by a random-looking text id)
+ * to rows keyed by a number alertd gives (a column rid): when table
+ * exists without rid, runs sql (the renames, the new tables and the
+ * copies) in one savepoint, undone whole on error.  0 (also when there
+ * was nothing to do), or -1 (logged).
+ */
+int adb_migrate_rid(sqlite3 *db, const char *table, const char *sql);
+
 #endif

@@ -64,9 +64,10 @@ struct galert {
 
 struct group {
 	/* "receiver" US (0x1f) "group key" NUL "receiver" NUL: the row's
-	 * key, then the receiver's name on its own */
+	 * id, then the receiver's name on its own */
 	char *id;
-	const char *key;      /* in id: the group key, Alertmanager's form */
+	int64_t rid;     /* the row's key (groups.rid), numbered by alertd */
+	const char *key; /* in id: the group key, Alertmanager's form */
 	const char *receiver; /* in id */
 	char *labels;         /* the group_by labels and values: JSON text */
 	json_t *gl;           /* labels parsed, kept from an add to the next
@@ -92,6 +93,7 @@ struct groups {
 	group_mute_fn mute;
 	void *mute_arg;
 	struct htab byid; /* struct group by id */
+	int64_t next_rid; /* the next new group's rid */
 	struct dheap due; /* by next look */
 	/* groups whose row waits for their first look or the commit
 	 * (groups_precommit), whichever comes first */
@@ -99,23 +101,57 @@ struct groups {
 	uint32_t nunsaved, capunsaved;
 };
 
-static const char group_schema[] = "CREATE TABLE IF NOT EXISTS groups ("
-                                   " id TEXT PRIMARY KEY,"
-                                   " receiver TEXT NOT NULL,"
-                                   " group_key TEXT NOT NULL,"
-                                   " group_labels TEXT NOT NULL,"
-                                   " interval_ms INTEGER NOT NULL,"
-                                   " repeat_ms INTEGER NOT NULL,"
-                                   " next_ms INTEGER NOT NULL,"
-                                   " last_sent_ms INTEGER NOT NULL DEFAULT 0,"
-                                   " last_firing TEXT NOT NULL DEFAULT '[]',"
-                                   " last_resolved TEXT NOT NULL DEFAULT '[]',"
-                                   " seq INTEGER NOT NULL DEFAULT 0);"
-                                   "CREATE TABLE IF NOT EXISTS group_alerts ("
-                                   " group_id TEXT NOT NULL,"
-                                   " fingerprint TEXT NOT NULL,"
-                                   " alert TEXT NOT NULL,"
-                                   " PRIMARY KEY (group_id, fingerprint));";
+/*
+ * Rows are keyed by numbers alertd gives (rid, in creation order), not by
+ * the groups' ids: those are random-looking text, and an index on them
+ * had every new group dirty a page of it at a random place (with a group
+ * per alert, most of what a commit wrote).  The ids stay unique through
+ * memory, where alertd finds groups by id (byid); the rows need no index
+ * on them.  group_alerts follows its group's rid, so its new rows go at
+ * the end of its key too.  Files from before (groups keyed by id) are
+ * brought over once, at open (group_migrate_sql).
+ */
+#define GROUP_SCHEMA                                 \
+	"CREATE TABLE IF NOT EXISTS groups ("        \
+	" rid INTEGER PRIMARY KEY,"                  \
+	" id TEXT NOT NULL,"                         \
+	" receiver TEXT NOT NULL,"                   \
+	" group_key TEXT NOT NULL,"                  \
+	" group_labels TEXT NOT NULL,"               \
+	" interval_ms INTEGER NOT NULL,"             \
+	" repeat_ms INTEGER NOT NULL,"               \
+	" next_ms INTEGER NOT NULL,"                 \
+	" last_sent_ms INTEGER NOT NULL DEFAULT 0,"  \
+	" last_firing TEXT NOT NULL DEFAULT '[]',"   \
+	" last_resolved TEXT NOT NULL DEFAULT '[]'," \
+	" seq INTEGER NOT NULL DEFAULT 0);"          \
+	"CREATE TABLE IF NOT EXISTS group_alerts ("  \
+	" group_rid INTEGER NOT NULL,"               \
+	" fingerprint TEXT NOT NULL,"                \
+	" alert TEXT NOT NULL,"                      \
+	" PRIMARY KEY (group_rid, fingerprint));"
+static const char group_schema[] = GROUP_SCHEMA;
+
+/*
+ * From the first layout (groups.id TEXT PRIMARY KEY, group_alerts keyed
+ * by (group_id, fingerprint)): the same rows, numbered in the order they
+ * were made (adb_migrate_rid: one savepoint, so a failure or a crash
+ * leaves the old tables whole).
+ */
+static const char group_migrate_sql[] =
+        "ALTER TABLE groups RENAME TO groups_by_id;"
+        "ALTER TABLE group_alerts RENAME TO group_alerts_by_id;" GROUP_SCHEMA
+        "INSERT INTO groups (rid, id, receiver, group_key, group_labels,"
+        " interval_ms, repeat_ms, next_ms, last_sent_ms, last_firing,"
+        " last_resolved, seq)"
+        " SELECT rowid, id, receiver, group_key, group_labels, interval_ms,"
+        " repeat_ms, next_ms, last_sent_ms, last_firing, last_resolved, seq"
+        " FROM groups_by_id ORDER BY rowid;"
+        "INSERT INTO group_alerts (group_rid, fingerprint, alert)"
+        " SELECT g.rid, a.fingerprint, a.alert FROM group_alerts_by_id a"
+        " JOIN groups g ON g.id = a.group_id;"
+        "DROP TABLE group_alerts_by_id;"
+        "DROP TABLE groups_by_id;";
 
 /* sqlite helpers ------------------------------------------------------ */
 
@@ -271,10 +307,10 @@ group_save(struct groups *gs, const struct group *g,
 	sqlite3_stmt *st = group_stmt(
 	        gs, "INSERT INTO groups (id, receiver, group_key,"
 	            " group_labels, interval_ms, repeat_ms, next_ms,"
-	            " last_sent_ms, last_firing, last_resolved, seq)"
-	            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	            " last_sent_ms, last_firing, last_resolved, seq, rid)"
+	            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	            /* an update in place, not REPLACE's delete and insert */
-	            " ON CONFLICT (id) DO UPDATE SET"
+	            " ON CONFLICT (rid) DO UPDATE SET"
 	            " interval_ms = excluded.interval_ms,"
 	            " repeat_ms = excluded.repeat_ms,"
 	            " next_ms = excluded.next_ms,"
@@ -296,6 +332,7 @@ group_save(struct groups *gs, const struct group *g,
 	group_bind_fps(st, 9, gst->last_firing);
 	group_bind_fps(st, 10, gst->last_resolved);
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)gst->seq);
+	sqlite3_bind_int64(st, 12, g->rid);
 	return group_run(gs, st);
 }
 
@@ -314,14 +351,14 @@ group_save_alert(struct groups *gs, const struct group *g, const char *fp,
                  const char *doc)
 {
 	sqlite3_stmt *st =
-	        group_stmt(gs, "INSERT INTO group_alerts (group_id,"
+	        group_stmt(gs, "INSERT INTO group_alerts (group_rid,"
 	                       " fingerprint, alert) VALUES (?, ?, ?)"
-	                       " ON CONFLICT (group_id, fingerprint)"
+	                       " ON CONFLICT (group_rid, fingerprint)"
 	                       " DO UPDATE SET alert = excluded.alert");
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, g->rid);
 	sqlite3_bind_text(st, 2, fp, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC);
 	return group_run(gs, st);
@@ -331,11 +368,11 @@ static int
 group_delete_alert(struct groups *gs, const struct group *g, const char *fp)
 {
 	sqlite3_stmt *st = group_stmt(gs, "DELETE FROM group_alerts WHERE"
-	                                  " group_id = ? AND fingerprint = ?");
+	                                  " group_rid = ? AND fingerprint = ?");
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, g->rid);
 	sqlite3_bind_text(st, 2, fp, -1, SQLITE_STATIC);
 	return group_run(gs, st);
 }
@@ -346,14 +383,14 @@ group_delete(struct groups *gs, const struct group *g)
 	sqlite3_stmt *st;
 
 	if ((st = group_stmt(gs, "DELETE FROM group_alerts WHERE"
-	                         " group_id = ?")) == NULL)
+	                         " group_rid = ?")) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, g->rid);
 	if (group_run(gs, st) < 0)
 		return -1;
-	if ((st = group_stmt(gs, "DELETE FROM groups WHERE id = ?")) == NULL)
+	if ((st = group_stmt(gs, "DELETE FROM groups WHERE rid = ?")) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, g->rid);
 	return group_run(gs, st);
 }
 
@@ -495,9 +532,9 @@ group_alert_get(const struct groups *gs, const struct group *g,
 		return 0;
 	}
 	if ((st = group_stmt(gs, "SELECT alert FROM group_alerts WHERE"
-	                         " group_id = ? AND fingerprint = ?")) !=
+	                         " group_rid = ? AND fingerprint = ?")) !=
 	    NULL) {
-		sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 1, g->rid);
 		sqlite3_bind_text(st, 2, a->fp, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			doc = json_loadb(
@@ -566,7 +603,8 @@ group_load(struct groups *gs)
 	if ((st = group_prepare(gs, "SELECT id, receiver, group_key,"
 	                            " group_labels, interval_ms, repeat_ms,"
 	                            " next_ms, last_sent_ms, last_firing,"
-	                            " last_resolved, seq FROM groups")) == NULL)
+	                            " last_resolved, seq, rid FROM groups")) ==
+	    NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);
@@ -598,6 +636,9 @@ group_load(struct groups *gs)
 		           (const char *)sqlite3_column_text(st, 9),
 		           (size_t)sqlite3_column_bytes(st, 9));
 		g->seq = (uint64_t)sqlite3_column_int64(st, 10);
+		g->rid = sqlite3_column_int64(st, 11);
+		if (g->rid >= gs->next_rid)
+			gs->next_rid = g->rid + 1;
 		/* the schedule goes on where it was */
 		g->tick_ms = sqlite3_column_int64(st, 6) - g->interval_ms;
 		dheap_set(&gs->due, &g->due, sqlite3_column_int64(st, 6));
@@ -607,8 +648,9 @@ group_load(struct groups *gs)
 	if (rc != SQLITE_DONE)
 		return -1;
 
-	if ((st = group_prepare(gs, "SELECT group_id, alert FROM"
-	                            " group_alerts")) == NULL)
+	if ((st = group_prepare(gs, "SELECT g.id, a.alert FROM group_alerts a"
+	                            " JOIN groups g ON g.rid = a.group_rid")) ==
+	    NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *text = (const char *)sqlite3_column_text(st, 1);
@@ -662,7 +704,9 @@ groups_open(sqlite3 *db, struct outbox *ob, group_mute_fn mute, void *mute_arg)
 	gs->mute = mute;
 	gs->mute_arg = mute_arg;
 	htab_init(&gs->byid, group_id_of);
-	if (group_exec(gs, group_schema) < 0 || group_load(gs) < 0) {
+	gs->next_rid = 1;
+	if (adb_migrate_rid(db, "groups", group_migrate_sql) < 0 ||
+	    group_exec(gs, group_schema) < 0 || group_load(gs) < 0) {
 		groups_free(gs);
 		return NULL;
 	}
@@ -833,6 +877,7 @@ groups_add(struct groups *gs, const struct route_target *t,
 	                   : SN_DEFAULT_REPEAT_INTERVAL_MS;
 	if (g == NULL) {
 		g = fresh = group_new(t->receiver, key);
+		g->rid = gs->next_rid++;
 		g->labels = notify_dumps(gl);
 		g->due.at = now_ms + (r != NULL ? r->group_wait_ms
 		                                : SN_DEFAULT_GROUP_WAIT_MS);

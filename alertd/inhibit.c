@@ -23,6 +23,7 @@
 
 struct active {
 	char fingerprint[NOTIFY_ID_LEN + 1];
+	int64_t rid;    /* its row's key */
 	json_t *labels; /* read from the row when a rule first needs it */
 	int64_t since_ms;
 	size_t pos; /* in v */
@@ -33,13 +34,30 @@ struct inhibitor {
 	struct active **v;
 	size_t n, cap;
 	struct htab byfp; /* struct active by fingerprint */
+	int64_t next_rid; /* the next new row's rid */
 };
 
-static const char inhibit_schema[] =
-        "CREATE TABLE IF NOT EXISTS active_alerts ("
-        " fingerprint TEXT PRIMARY KEY,"
-        " labels TEXT NOT NULL,"
-        " since_ms INTEGER NOT NULL);";
+/*
+ * Rows keyed by a number alertd gives (rid), not by fingerprint: an
+ * index of fingerprints, random-looking text, had every new firing alert
+ * dirty a page of it at a random place.  Fingerprints stay unique
+ * through memory (byfp), where alertd finds them.  A file of the first
+ * layout (fingerprint TEXT PRIMARY KEY) is brought over at open.
+ */
+#define INHIBIT_SCHEMA                               \
+	"CREATE TABLE IF NOT EXISTS active_alerts (" \
+	" rid INTEGER PRIMARY KEY,"                  \
+	" fingerprint TEXT NOT NULL,"                \
+	" labels TEXT NOT NULL,"                     \
+	" since_ms INTEGER NOT NULL);"
+static const char inhibit_schema[] = INHIBIT_SCHEMA;
+static const char inhibit_migrate_sql[] =
+        "ALTER TABLE active_alerts RENAME TO "
+        "active_alerts_by_fp;" INHIBIT_SCHEMA
+        "INSERT INTO active_alerts (rid, fingerprint, labels, since_ms)"
+        " SELECT rowid, fingerprint, labels, since_ms FROM active_alerts_by_fp"
+        " ORDER BY rowid;"
+        "DROP TABLE active_alerts_by_fp;";
 
 static const char *
 inhibit_key(const void *rec)
@@ -47,9 +65,9 @@ inhibit_key(const void *rec)
 	return ((const struct active *)rec)->fingerprint;
 }
 
-/* Adds a firing alert. */
+/* Adds a firing alert, whose row is rid. */
 static void
-inhibit_push(struct inhibitor *in, const char *fp, int64_t since)
+inhibit_push(struct inhibitor *in, const char *fp, int64_t since, int64_t rid)
 {
 	struct active *a = sn_xcalloc(1, sizeof(*a));
 
@@ -60,6 +78,9 @@ inhibit_push(struct inhibitor *in, const char *fp, int64_t since)
 	}
 	snprintf(a->fingerprint, sizeof(a->fingerprint), "%s", fp);
 	a->since_ms = since;
+	a->rid = rid;
+	if (rid >= in->next_rid)
+		in->next_rid = rid + 1;
 	a->pos = in->n;
 	in->v[in->n++] = a;
 	htab_put(&in->byfp, a);
@@ -78,12 +99,12 @@ inhibit_read_labels(sqlite3 *db, const struct active *a)
 {
 	sqlite3_stmt *st = adb_stmt(db, "active_alerts",
 	                            "SELECT labels FROM active_alerts"
-	                            " WHERE fingerprint = ?");
+	                            " WHERE rid = ?");
 	json_t *labels = NULL;
 
 	if (st == NULL)
 		return NULL;
-	sqlite3_bind_text(st, 1, a->fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, a->rid);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		labels = json_loadb((const char *)sqlite3_column_text(st, 0),
 		                    (size_t)sqlite3_column_bytes(st, 0), 0,
@@ -114,11 +135,13 @@ inhibitor_open(sqlite3 *db)
 	int rc;
 
 	in->db = db;
+	in->next_rid = 1;
 	htab_init(&in->byfp, inhibit_key);
-	if (adb_exec(db, "active_alerts", inhibit_schema) < 0 ||
+	if (adb_migrate_rid(db, "active_alerts", inhibit_migrate_sql) < 0 ||
+	    adb_exec(db, "active_alerts", inhibit_schema) < 0 ||
 	    (st = adb_prepare(db, "active_alerts",
-	                      "SELECT fingerprint, labels, since_ms FROM"
-	                      " active_alerts")) == NULL) {
+	                      "SELECT fingerprint, labels, since_ms, rid FROM"
+	                      " active_alerts ORDER BY rid")) == NULL) {
 		inhibitor_free(in);
 		return NULL;
 	}
@@ -128,7 +151,8 @@ inhibitor_open(sqlite3 *db)
 		if (fp == NULL || text == NULL || *text != '{' ||
 		    htab_get(&in->byfp, fp) != NULL)
 			continue;
-		inhibit_push(in, fp, sqlite3_column_int64(st, 2));
+		inhibit_push(in, fp, sqlite3_column_int64(st, 2),
+		             sqlite3_column_int64(st, 3));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -165,18 +189,18 @@ inhibitor_observe(struct inhibitor *in, const struct notify_alert *al,
 	if (al->resolved ? a == NULL : a != NULL)
 		return 0; /* no change */
 	st = adb_stmt(in->db, "active_alerts",
-	              al->resolved ? "DELETE FROM active_alerts WHERE"
-	                             " fingerprint = ?"
+	              al->resolved ? "DELETE FROM active_alerts WHERE rid = ?"
 	                           : "INSERT OR REPLACE INTO active_alerts"
-	                             " (fingerprint, labels, since_ms)"
-	                             " VALUES (?, ?, ?)");
+	                             " (rid, fingerprint, labels, since_ms)"
+	                             " VALUES (?, ?, ?, ?)");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, al->fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, al->resolved ? a->rid : in->next_rid);
 	if (!al->resolved) {
 		text = notify_dumps(al->labels);
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, now_ms);
+		sqlite3_bind_text(st, 2, al->fingerprint, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now_ms);
 	}
 	rc = adb_done(in->db, "active_alerts", st);
 	free(text);
@@ -188,7 +212,7 @@ inhibitor_observe(struct inhibitor *in, const struct notify_alert *al,
 		in->v[a->pos]->pos = a->pos;
 		inhibit_free_one(a);
 	} else
-		inhibit_push(in, al->fingerprint, now_ms);
+		inhibit_push(in, al->fingerprint, now_ms, in->next_rid);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <jansson.h>
 
 #include "testutil.h"
@@ -575,6 +576,23 @@ observe(struct inhibitor *in, json_t *l, const char *fp, int resolved)
 	assert_int_equal(inhibitor_observe(in, &al, T0), 0);
 }
 
+/* Rows of sql's count in the file at path. */
+static int
+count_in(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 static void
 test_inhibit_rules(void **state)
 {
@@ -602,6 +620,29 @@ test_inhibit_rules(void **state)
 	assert_int_equal(inhibitor_count(in), 1);
 	assert_non_null(inhibitor_muting(in, &f->al, same, "t1"));
 
+	/* and from a file of the first layout (keyed by fingerprint),
+	 * brought to rids at open; what follows runs on the migrated row */
+	inhibitor_free(in);
+	assert_int_equal(
+	        sqlite3_exec(
+	                outbox_db(f->ob),
+	                "CREATE TABLE a0 (fingerprint TEXT PRIMARY KEY,"
+	                " labels TEXT NOT NULL, since_ms INTEGER NOT NULL);"
+	                "INSERT INTO a0 SELECT fingerprint, labels, since_ms"
+	                " FROM active_alerts;"
+	                "DROP TABLE active_alerts;"
+	                "ALTER TABLE a0 RENAME TO active_alerts;",
+	                NULL, NULL, NULL),
+	        SQLITE_OK);
+	in = inhibitor_open(outbox_db(f->ob));
+	assert_non_null(in);
+	assert_int_equal(count_in(f->db, "SELECT count(*) FROM"
+	                                 " pragma_table_info('active_alerts')"
+	                                 " WHERE name = 'rid'"),
+	                 1);
+	assert_int_equal(inhibitor_count(in), 1);
+	assert_non_null(inhibitor_muting(in, &f->al, same, "t1"));
+
 	/* an alert never inhibits itself */
 	observe(in, same, "t1", 0);
 	{
@@ -622,6 +663,105 @@ test_inhibit_rules(void **state)
 	json_decref(same);
 	json_decref(other);
 	json_decref(crit);
+}
+
+/* The first layout of the groups' tables (groups keyed by id), with the
+ * rows the file has now: a file an older alertd wrote. */
+static void
+to_first_layout(const char *path)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	        sqlite3_exec(
+	                db,
+	                "BEGIN;"
+	                "CREATE TABLE g0 (id TEXT PRIMARY KEY,"
+	                " receiver TEXT NOT NULL, group_key TEXT NOT NULL,"
+	                " group_labels TEXT NOT NULL,"
+	                " interval_ms INTEGER NOT NULL,"
+	                " repeat_ms INTEGER NOT NULL,"
+	                " next_ms INTEGER NOT NULL,"
+	                " last_sent_ms INTEGER NOT NULL DEFAULT 0,"
+	                " last_firing TEXT NOT NULL DEFAULT '[]',"
+	                " last_resolved TEXT NOT NULL DEFAULT '[]',"
+	                " seq INTEGER NOT NULL DEFAULT 0);"
+	                "INSERT INTO g0 SELECT id, receiver, group_key,"
+	                " group_labels, interval_ms, repeat_ms, next_ms,"
+	                " last_sent_ms, last_firing, last_resolved, seq"
+	                " FROM groups ORDER BY rid DESC;"
+	                "CREATE TABLE a0 (group_id TEXT NOT NULL,"
+	                " fingerprint TEXT NOT NULL, alert TEXT NOT NULL,"
+	                " PRIMARY KEY (group_id, fingerprint));"
+	                "INSERT INTO a0 SELECT g.id, a.fingerprint, a.alert"
+	                " FROM group_alerts a JOIN groups g"
+	                " ON g.rid = a.group_rid;"
+	                "DROP TABLE group_alerts; DROP TABLE groups;"
+	                "ALTER TABLE g0 RENAME TO groups;"
+	                "ALTER TABLE a0 RENAME TO group_alerts;"
+	                "COMMIT;",
+	                NULL, NULL, NULL),
+	        SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * A file of the first layout (groups keyed by their ids) is brought to
+ * rids at open with every group, alert, schedule and announcement kept,
+ * and new groups get rids of their own after it.
+ */
+static void
+test_first_layout_migrated(void **state)
+{
+	struct fixture *f = *state;
+	json_t *q;
+	size_t i, two = 0;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	fire(f, "high-latency", "critical", "search", "gpt-4", 0, T0 + SEC);
+	fire(f, "errors", "critical", "chat", "gpt-4", 0, T0 + SEC);
+	groups_free(f->gs);
+	f->gs = NULL;
+	outbox_close(f->ob);
+	to_first_layout(f->db);
+	assert_int_equal(count_in(f->db, "SELECT count(*) FROM"
+	                                 " pragma_table_info('groups')"
+	                                 " WHERE name = 'rid'"),
+	                 0);
+	f->ob = outbox_open(f->db, outbox_policy_default());
+	assert_non_null(f->ob);
+	f->gs = groups_open(outbox_db(f->ob), f->ob, mute_fn, f);
+	assert_non_null(f->gs);
+	assert_int_equal(count_in(f->db, "SELECT count(*) FROM"
+	                                 " pragma_table_info('groups')"
+	                                 " WHERE name = 'rid'"),
+	                 1);
+	assert_int_equal(count_in(f->db, "SELECT count(*) FROM group_alerts"),
+	                 3);
+	assert_int_equal(groups_count(f->gs), 2);
+	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC);
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 31 * SEC), 2);
+	q = queued(f);
+	assert_int_equal(json_array_size(q), 2);
+	for (i = 0; i < 2; i++)
+		if (nalerts(json_array_get(q, i)) == 2)
+			two++;
+	assert_int_equal(two, 1);
+	json_decref(q);
+
+	/* a new group after the migrated ones; all of them survive */
+	fire(f, "slow", "critical", "chat", "gpt-4", 0, T0 + MIN);
+	reopen(f);
+	assert_int_equal(groups_count(f->gs), 3);
+	assert_int_equal(count_in(f->db, "SELECT count(DISTINCT rid) FROM"
+	                                 " groups"),
+	                 3);
+	/* what was announced before is not announced again */
+	assert_int_equal(groups_flush(f->gs, &f->al, T0 + MIN + 31 * SEC), 1);
+	q = queued(f);
+	assert_int_equal(json_array_size(q), 1);
+	json_decref(q);
 }
 
 static void
@@ -716,6 +856,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_muted_alerts_left_out,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_groups_survive_restart,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_first_layout_migrated,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_default_receiver_one_group,
 	                                        setup, teardown),
