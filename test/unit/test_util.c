@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "util.h"
 
@@ -373,10 +374,72 @@ test_rfc3339_format_round_trip(void **state)
 	}
 }
 
+/*
+ * sn_buf_json_str writes what jansson writes for the same string, for
+ * strings of every length to 80 with quotes, backslashes, control
+ * characters, DEL and UTF-8 at every offset (its sixteen-byte path and
+ * the byte path meet everywhere).
+ */
+static void
+test_json_str_as_jansson(void **state)
+{
+	static const char *const piece[] = {"a",
+	                                    "Z",
+	                                    "0",
+	                                    " ",
+	                                    "\"",
+	                                    "\\",
+	                                    "\n",
+	                                    "\t",
+	                                    "\x01",
+	                                    "\x1f",
+	                                    "\x7f",
+	                                    "/",
+	                                    "\xc3\xa9",
+	                                    "\xe2\x82\xac",
+	                                    "\xf0\x9f\x98\x80"};
+	char s[400];
+	struct sn_buf b = {0};
+	unsigned seed = 12345;
+	size_t len, n, k;
+	json_t *v;
+	char *want;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 4000; round++) {
+		len = 0;
+		n = (size_t)(round % 80);
+		for (k = 0; k < n; k++) {
+			const char *p;
+
+			seed = seed * 1103515245u + 12345u;
+			/* mostly plain, so the long runs happen */
+			p = (seed >> 16) % 4 != 0
+			            ? "x"
+			            : piece[(seed >> 8) % SN_ARRAY_LEN(piece)];
+			memcpy(s + len, p, strlen(p));
+			len += strlen(p);
+		}
+		v = json_stringn(s, len);
+		assert_non_null(v);
+		want = json_dumps(v, JSON_ENCODE_ANY);
+		assert_non_null(want);
+		b.len = 0;
+		sn_buf_json_str(&b, s, len);
+		assert_int_equal(b.len, strlen(want));
+		assert_memory_equal(b.data, want, b.len);
+		free(want);
+		json_decref(v);
+	}
+	free(b.data);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_json_str_as_jansson),
 	        cmocka_unit_test(test_duration_good),
 	        cmocka_unit_test(test_duration_bad),
 	        cmocka_unit_test(test_duration_format),
