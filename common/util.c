@@ -13,9 +13,6 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "log.h"
 #include "util.h"
@@ -533,33 +530,6 @@ sn_buf_json_str(struct sn_buf *out, const char *s, size_t len)
 	d = (char *)out->data + out->len;
 	*d++ = '"';
 	for (i = 0; i < len; i++) {
-#ifdef __SSE2__
-		/* sixteen bytes at a time while none needs escaping (signed:
-		 * bytes from 0x80 count as below 0x20 and take the byte path
-		 * below, which writes them as they are) */
-		while (len - i >= 16) {
-			__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-			int m = _mm_movemask_epi8(_mm_or_si128(
-			        _mm_or_si128(
-			                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-			                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-			        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
-
-			if (m != 0) {
-				size_t k = (size_t)__builtin_ctz((unsigned)m);
-
-				memcpy(d, s + i, k);
-				d += k;
-				i += k;
-				break;
-			}
-			_mm_storeu_si128((__m128i *)d, v);
-			d += 16;
-			i += 16;
-		}
-		if (i >= len)
-			break;
-#endif
 		c = (unsigned char)s[i];
 		if (c >= 0x20 && c != '"' && c != '\\') {
 			*d++ = (char)c;
