@@ -559,8 +559,10 @@ def _harness(build):
 
 def run(build, quick, log):
     """Case 6.  Returns
-      alert_rate_ratio_to_alertmanager  alertd's delivered/s over
-          Alertmanager's at the highest rate both were fed
+      alert_rate_ratio_to_alertmanager  alertd's highest delivered/s over
+          Alertmanager's highest (the goal's measure: each at its best)
+      alert_rate_ratio_at_top_rate  the same at the highest rate both
+          were fed
       alert_p99_ms_at_2000, alertmanager_p99_ms_at_2000  send to webhook
       alert_p50_ms_at_2000, alertmanager_p50_ms_at_2000
       alert_max_delivered_per_s, alertmanager_max_delivered_per_s
@@ -620,21 +622,25 @@ def run(build, quick, log):
     top = max(rates)
     am_top = get("alertmanager", top, "delivered_per_s")
     sn_top = get("alertd", top, "delivered_per_s")
+    am_max = max((r["delivered_per_s"] for r in detail["alertmanager"].values()),
+                 default=None)
+    sn_max = max((r["delivered_per_s"] for r in detail["alertd"].values()),
+                 default=None)
     at = 2000 if 2000 in rates else min(rates)
     return {
+        # the goal's measure: each one's highest rate, whatever it was fed
         "alert_rate_ratio_to_alertmanager":
+            round(sn_max / am_max, 3) if am_max and sn_max is not None
+            else None,
+        "alert_rate_ratio_at_top_rate":
             round(sn_top / am_top, 3) if am_top and sn_top is not None
             else None,
         "alert_p99_ms_at_2000": get("alertd", at, "p99_ms"),
         "alertmanager_p99_ms_at_2000": get("alertmanager", at, "p99_ms"),
         "alert_p50_ms_at_2000": get("alertd", at, "p50_ms"),
         "alertmanager_p50_ms_at_2000": get("alertmanager", at, "p50_ms"),
-        "alert_max_delivered_per_s": max(
-            (r["delivered_per_s"] for r in detail["alertd"].values()),
-            default=None),
-        "alertmanager_max_delivered_per_s": max(
-            (r["delivered_per_s"] for r in detail["alertmanager"].values()),
-            default=None),
+        "alert_max_delivered_per_s": sn_max,
+        "alertmanager_max_delivered_per_s": am_max,
         "alert_bytes_per_group":
             detail["memory"].get("alertd", {}).get("bytes_per_group"),
         "alertmanager_bytes_per_group":

@@ -576,23 +576,6 @@ observe(struct inhibitor *in, json_t *l, const char *fp, int resolved)
 	assert_int_equal(inhibitor_observe(in, &al, T0), 0);
 }
 
-/* Rows of sql's count in the file at path. */
-static int
-count_in(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int n = -1;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
-}
-
 static void
 test_inhibit_rules(void **state)
 {
@@ -636,9 +619,10 @@ test_inhibit_rules(void **state)
 	        SQLITE_OK);
 	in = inhibitor_open(outbox_db(f->ob));
 	assert_non_null(in);
-	assert_int_equal(count_in(f->db, "SELECT count(*) FROM"
-	                                 " pragma_table_info('active_alerts')"
-	                                 " WHERE name = 'rid'"),
+	assert_int_equal(tu_db_count(f->db,
+	                             "SELECT count(*) FROM"
+	                             " pragma_table_info('active_alerts')"
+	                             " WHERE name = 'rid'"),
 	                 1);
 	assert_int_equal(inhibitor_count(in), 1);
 	assert_non_null(inhibitor_muting(in, &f->al, same, "t1"));
@@ -725,20 +709,20 @@ test_first_layout_migrated(void **state)
 	f->gs = NULL;
 	outbox_close(f->ob);
 	to_first_layout(f->db);
-	assert_int_equal(count_in(f->db, "SELECT count(*) FROM"
-	                                 " pragma_table_info('groups')"
-	                                 " WHERE name = 'rid'"),
+	assert_int_equal(tu_db_count(f->db, "SELECT count(*) FROM"
+	                                    " pragma_table_info('groups')"
+	                                    " WHERE name = 'rid'"),
 	                 0);
 	f->ob = outbox_open(f->db, outbox_policy_default());
 	assert_non_null(f->ob);
 	f->gs = groups_open(outbox_db(f->ob), f->ob, mute_fn, f);
 	assert_non_null(f->gs);
-	assert_int_equal(count_in(f->db, "SELECT count(*) FROM"
-	                                 " pragma_table_info('groups')"
-	                                 " WHERE name = 'rid'"),
+	assert_int_equal(tu_db_count(f->db, "SELECT count(*) FROM"
+	                                    " pragma_table_info('groups')"
+	                                    " WHERE name = 'rid'"),
 	                 1);
-	assert_int_equal(count_in(f->db, "SELECT count(*) FROM group_alerts"),
-	                 3);
+	assert_int_equal(
+	        tu_db_count(f->db, "SELECT count(*) FROM group_alerts"), 3);
 	assert_int_equal(groups_count(f->gs), 2);
 	assert_true(groups_next_due(f->gs) == T0 + 30 * SEC);
 	assert_int_equal(groups_flush(f->gs, &f->al, T0 + 31 * SEC), 2);
@@ -754,8 +738,8 @@ test_first_layout_migrated(void **state)
 	fire(f, "slow", "critical", "chat", "gpt-4", 0, T0 + MIN);
 	reopen(f);
 	assert_int_equal(groups_count(f->gs), 3);
-	assert_int_equal(count_in(f->db, "SELECT count(DISTINCT rid) FROM"
-	                                 " groups"),
+	assert_int_equal(tu_db_count(f->db, "SELECT count(DISTINCT rid) FROM"
+	                                    " groups"),
 	                 3);
 	/* what was announced before is not announced again */
 	assert_int_equal(groups_flush(f->gs, &f->al, T0 + MIN + 31 * SEC), 1);

@@ -94,24 +94,6 @@ wal_size(const struct fixture *f)
 	return sb.st_size;
 }
 
-static int64_t
-count_rows(const char *path)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t n = -1;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(
-	        sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st, NULL),
-	        SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
-}
-
 /*
  * 24 MB in 800 commits against a start of 256 KB and a cap of 2 MB: the
  * thread copies and the WAL starts over.  The file keeps its largest
@@ -143,7 +125,8 @@ test_wal_bounded_by_thread(void **state)
 	                                           &nlog, &ncopied),
 	                 SQLITE_OK);
 	assert_true(nlog > 0 && nlog < 1000 + 20);
-	assert_int_equal(count_rows(f->path), 800 * 30 + 200 * 30);
+	assert_int_equal(tu_db_count(f->path, "SELECT count(*) FROM t"),
+	                 800 * 30 + 200 * 30);
 }
 
 /* Never attached to: sqlite's automatic checkpoint; the control for the
@@ -156,7 +139,8 @@ test_no_thread_without_attach(void **state)
 	assert_int_equal(sn_walckpt_count(NULL), 0);
 	sn_walckpt_detach(NULL);
 	commit_rows(f->db, 50, 30);
-	assert_int_equal(count_rows(f->path), 50 * 30);
+	assert_int_equal(tu_db_count(f->path, "SELECT count(*) FROM t"),
+	                 50 * 30);
 }
 
 /* Below the start nothing is copied and no thread starts. */
@@ -175,7 +159,8 @@ test_below_start_no_thread(void **state)
 	assert_int_equal(sn_walckpt_count(ck), 0);
 	assert_true(wal_size(f) > 512 * KB);
 	sn_walckpt_detach(ck);
-	assert_int_equal(count_rows(f->path), 20 * 30);
+	assert_int_equal(tu_db_count(f->path, "SELECT count(*) FROM t"),
+	                 20 * 30);
 }
 
 int

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "config.h"
 #include "event.h"
 
@@ -51,6 +53,25 @@ tu_db_remove(const char *dir, const char *db)
 		unlink(p);
 	}
 	rmdir(dir);
+}
+
+/* The first column of sql's first row, an integer ("SELECT count(*)
+ * ..."), read from the database at path by a connection of its own;
+ * -1 when it cannot be read. */
+static inline int64_t
+tu_db_count(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
 }
 
 #endif
