@@ -326,8 +326,13 @@ deliver_put_easy(struct deliver *dl, CURL *easy, int reset)
 		if (reset)
 			curl_easy_reset(easy);
 		dl->idle[dl->nidle++] = easy;
-	} else
+	} else {
+		/* a reset handle would save and restore SIGPIPE's
+		 * disposition around its cleanup: two system calls for
+		 * nothing, SIGPIPE is ignored (daemon.c) */
+		curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_cleanup(easy);
+	}
 }
 
 /* Frees a job's request but its easy handle. */
