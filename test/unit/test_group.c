@@ -748,6 +748,52 @@ test_first_layout_migrated(void **state)
 	json_decref(q);
 }
 
+/*
+ * A migration that fails is undone whole: with a table in the way of
+ * its renames, the open fails, and the file keeps its first layout and
+ * every row, for the next (fixed) start to bring over.
+ */
+static void
+test_failed_migration_leaves_first_layout(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+
+	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
+	fire(f, "errors", "critical", "chat", "gpt-4", 0, T0);
+	groups_free(f->gs);
+	f->gs = NULL;
+	outbox_close(f->ob);
+	to_first_layout(f->db);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE group_alerts_by_id (x)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	f->ob = outbox_open(f->db, outbox_policy_default());
+	assert_non_null(f->ob);
+	assert_null(groups_open(outbox_db(f->ob), f->ob, mute_fn, f));
+	/* untouched: the first layout, both groups, both alerts */
+	assert_int_equal(tu_db_count(f->db, "SELECT count(*) FROM"
+	                                    " pragma_table_info('groups')"
+	                                    " WHERE name = 'rid'"),
+	                 0);
+	assert_int_equal(tu_db_count(f->db, "SELECT count(*) FROM groups"), 2);
+	assert_int_equal(
+	        tu_db_count(f->db, "SELECT count(*) FROM group_alerts"), 2);
+	assert_int_equal(tu_db_count(f->db, "SELECT count(*) FROM sqlite_master"
+	                                    " WHERE name = 'groups_by_id'"),
+	                 0);
+	/* the obstacle gone, the next start brings it over */
+	assert_int_equal(sqlite3_exec(outbox_db(f->ob),
+	                              "DROP TABLE group_alerts_by_id", NULL,
+	                              NULL, NULL),
+	                 SQLITE_OK);
+	f->gs = groups_open(outbox_db(f->ob), f->ob, mute_fn, f);
+	assert_non_null(f->gs);
+	assert_int_equal(groups_count(f->gs), 2);
+}
+
 static void
 batch_open(void *arg)
 {
@@ -843,6 +889,9 @@ main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_first_layout_migrated,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_failed_migration_leaves_first_layout, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(test_default_receiver_one_group,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_json_lists_groups, setup,
