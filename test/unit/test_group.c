@@ -649,14 +649,19 @@ test_inhibit_rules(void **state)
 	json_decref(crit);
 }
 
-/* The first layout of the groups' tables (groups keyed by id), with the
- * rows the file has now: a file an older alertd wrote. */
+/* Closes the groups and the outbox, then gives the file the first layout
+ * of the groups' tables (groups keyed by id) with the rows it has now:
+ * a file an older alertd wrote. */
 static void
-to_first_layout(const char *path)
+close_as_first_layout(struct fixture *f)
 {
 	sqlite3 *db;
 
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	groups_free(f->gs);
+	f->gs = NULL;
+	outbox_close(f->ob);
+	f->ob = NULL;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(
 	        sqlite3_exec(
 	                db,
@@ -705,10 +710,7 @@ test_first_layout_migrated(void **state)
 	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
 	fire(f, "high-latency", "critical", "search", "gpt-4", 0, T0 + SEC);
 	fire(f, "errors", "critical", "chat", "gpt-4", 0, T0 + SEC);
-	groups_free(f->gs);
-	f->gs = NULL;
-	outbox_close(f->ob);
-	to_first_layout(f->db);
+	close_as_first_layout(f);
 	assert_int_equal(tu_db_count(f->db, "SELECT count(*) FROM"
 	                                    " pragma_table_info('groups')"
 	                                    " WHERE name = 'rid'"),
@@ -761,10 +763,7 @@ test_failed_migration_leaves_first_layout(void **state)
 
 	fire(f, "high-latency", "critical", "chat", "gpt-4", 0, T0);
 	fire(f, "errors", "critical", "chat", "gpt-4", 0, T0);
-	groups_free(f->gs);
-	f->gs = NULL;
-	outbox_close(f->ob);
-	to_first_layout(f->db);
+	close_as_first_layout(f);
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "CREATE TABLE group_alerts_by_id (x)",
 	                              NULL, NULL, NULL),
