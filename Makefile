@@ -135,8 +135,16 @@ $(BUILD)/sentinel-detectd: $(call obj,$(DETECTD_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/sentinel-stored: $(call obj,$(STORED_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# sentinel-alertd allocates with jemalloc (Debian's libjemalloc2), as
+# Redis does: alertd keeps every firing alert's labels as small jansson
+# objects, and under glibc's malloc a sixth of its loop at 8 000 alerts/s
+# went into the allocator's slow paths (docs/performance.md, "Alerting").
+# Only alertd: ingestd and stored ran slower with it.  Sanitizer and
+# memcheck builds set ALERTD_ALLOC= so their own allocators see every
+# allocation; so does the multi-call dist binary, which runs ingestd too.
+ALERTD_ALLOC ?= -ljemalloc
 $(BUILD)/sentinel-alertd: $(call obj,$(ALERTD_SRCS)) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ALERTD_ALLOC) $(LDLIBS)
 
 # Unit tests link the common library and the pure code of every daemon.
 UNIT_DEPS := $(call lib_objs,$(SUP_SRCS) $(INGESTD_SRCS) $(DETECTD_SRCS) \
@@ -198,7 +206,8 @@ check: test
 asan:
 	@sh packaging/install-deps.sh
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
-		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		ALERTD_ALLOC= all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		sh test/run-tests.sh build-asan
@@ -218,7 +227,7 @@ VALGRIND_TESTS ?= test_ingest test_limits test_auth_tls test_grpc test_detection
 .PHONY: valgrind valgrind-clean
 valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) OPT="-O1 -g" \
-		SAN= $(patsubst $(BUILD)/%,$(VALGRIND_BUILD)/%,$(PROGS))
+		SAN= ALERTD_ALLOC= $(patsubst $(BUILD)/%,$(VALGRIND_BUILD)/%,$(PROGS))
 	@SENTINEL_VALGRIND=1 \
 		TEST_FILTER="$(patsubst %,integration/%.py,$(VALGRIND_TESTS))" \
 		sh test/run-tests.sh $(VALGRIND_BUILD)
