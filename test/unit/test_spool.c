@@ -25,6 +25,7 @@
 #include "config.h"
 #include "crc32c.h"
 #include "msg.h"
+#include "util.h"
 
 struct fixture {
 	char dir[64], db[128];
@@ -164,6 +165,42 @@ test_checksum_check_value(void **state)
 			            sn_crc32c_portable(0, buf + off, len));
 	assert_true(sn_crc32c(sn_crc32c(0, buf, 333), buf + 333, 667) ==
 	            sn_crc32c_portable(0, buf, 1000));
+}
+
+/* Lengths around the three-chain blocks of crc32c.c (3 x 256 and
+ * 3 x 8192 bytes), a spool record's size and beyond, at every
+ * alignment and continued in pieces: the joined chains give the
+ * table's result. */
+static void
+test_checksum_long_buffers(void **state)
+{
+	static const size_t lens[] = {767,   768,   769,   1535,  1536,
+	                              2311,  20000, 24575, 24576, 24577,
+	                              26111, 49152, 50000, 60001};
+	static uint8_t buf[64 * 1024];
+	uint32_t rnd = 12345, want;
+	size_t i, off, cut;
+
+	(void)state;
+	for (i = 0; i < sizeof(buf); i++) {
+		rnd = rnd * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(rnd >> 16);
+	}
+	for (i = 0; i < SN_ARRAY_LEN(lens); i++)
+		for (off = 0; off < 9; off++) {
+			want = sn_crc32c_portable(0, buf + off, lens[i]);
+			assert_true(sn_crc32c(0, buf + off, lens[i]) == want);
+			cut = lens[i] / 3 + off;
+			assert_true(sn_crc32c(sn_crc32c(0, buf + off, cut),
+			                      buf + off + cut,
+			                      lens[i] - cut) == want);
+		}
+	/* one flipped bit anywhere changes it */
+	want = sn_crc32c(0, buf, 50000);
+	buf[24580] ^= 0x10;
+	assert_true(sn_crc32c(0, buf, 50000) != want);
+	assert_true(sn_crc32c(0, buf, 50000) ==
+	            sn_crc32c_portable(0, buf, 50000));
 }
 
 static void
@@ -463,6 +500,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_checksum_check_value),
+	        cmocka_unit_test(test_checksum_long_buffers),
 	        cmocka_unit_test_setup_teardown(
 	                test_append_reopen_read_in_order, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut_off,
