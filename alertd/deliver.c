@@ -301,6 +301,19 @@ deliver_oom(void)
 	abort();
 }
 
+/*
+ * curl_easy_reset, then CURLOPT_NOSIGNAL again: without it curl saves
+ * and restores SIGPIPE's disposition around the handle's cleanup, two
+ * system calls for nothing (SIGPIPE is ignored, daemon.c).  Every
+ * handle carries it from its first request on (deliver_send).
+ */
+static void
+deliver_reset_easy(CURL *easy)
+{
+	curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+}
+
 /* A handle for a new request: a kept one, reset, or a new one. */
 static CURL *
 deliver_get_easy(struct deliver *dl)
@@ -324,15 +337,10 @@ deliver_put_easy(struct deliver *dl, CURL *easy, int reset)
 {
 	if (dl->nidle < DELIVER_IDLE_MAX) {
 		if (reset)
-			curl_easy_reset(easy);
+			deliver_reset_easy(easy);
 		dl->idle[dl->nidle++] = easy;
-	} else {
-		/* a reset handle would save and restore SIGPIPE's
-		 * disposition around its cleanup: two system calls for
-		 * nothing, SIGPIPE is ignored (daemon.c) */
-		curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	} else
 		curl_easy_cleanup(easy);
-	}
 }
 
 /* Frees a job's request but its easy handle. */
@@ -408,7 +416,7 @@ deliver_check(struct deliver *dl)
 		snprintf(job->o.where, sizeof(job->o.where), "%s",
 		         job->req.where);
 		curl_multi_remove_handle(dl->multi, easy);
-		curl_easy_reset(easy); /* here rather than on the loop */
+		deliver_reset_easy(easy); /* here rather than on the loop */
 		deliver_unlink(dl, job);
 		deliver_q_put(&done, job);
 	}
@@ -535,7 +543,7 @@ deliver_on_send(evutil_socket_t fd, short what, void *arg)
 			         curl_multi_strerror(rc));
 			snprintf(job->o.where, sizeof(job->o.where), "%s",
 			         job->req.where);
-			curl_easy_reset(job->req.easy);
+			deliver_reset_easy(job->req.easy);
 			deliver_unlink(dl, job);
 			deliver_q_put(&done, job);
 		}
