@@ -201,10 +201,15 @@ stored_drop(struct stored *st, int type, const char *why)
  * Stores the events of one message.  The message is checked whole first,
  * so a malformed one is dropped entirely rather than half stored.
  */
+/* Events handed to the store at once (store_add_events); their strings
+ * point into the message, which outlives the call. */
+#define STORED_TAKE 64
+
 static void
 stored_take_events(struct stored *st, struct msg_reader *r)
 {
-	struct sn_event ev;
+	struct sn_event evs[STORED_TAKE];
+	size_t n = 0;
 
 	if (msg_check(r) < 0) {
 		stored_drop(st, r->type, "malformed");
@@ -212,9 +217,16 @@ stored_take_events(struct stored *st, struct msg_reader *r)
 	}
 	if (!cursor_batch(&st->cursor, r->prev))
 		return; /* after a gap: asked for again */
-	while (msg_next_event(r, &ev) == 1)
-		if (cursor_take(&st->cursor, ev.seq))
-			store_add_event(st->store, &ev);
+	while (msg_next_event(r, &evs[n]) == 1) {
+		if (!cursor_take(&st->cursor, evs[n].seq))
+			continue;
+		if (++n == STORED_TAKE) {
+			store_add_events(st->store, evs, n);
+			n = 0;
+		}
+	}
+	if (n > 0)
+		store_add_events(st->store, evs, n);
 }
 
 static void

@@ -5,6 +5,7 @@
  *
  *   store_open(folder, &s)     create or migrate <folder>/sentinel.db
  *   store_add_event(s, ev)     into the open transaction (begun on demand)
+ *   store_add_events(s, evs, n)  the same, several at a time
  *   store_add_anomaly(s, a)
  *   store_commit(s)            make the pending rows durable, with the
  *                              rollups of their events (rollup.h)
@@ -66,6 +67,13 @@ int store_open(const char *folder, struct store **out);
  * is rolled back and its rows counted as failed).
  */
 int store_add_event(struct store *s, const struct sn_event *ev);
+/*
+ * The same for n events at once, fewer statements than one by one (the
+ * events' strings must stay valid during the call).  Returns how many
+ * were inserted, the others being duplicates, or -1 as above (the
+ * events before the failing one are rolled back too).
+ */
+int store_add_events(struct store *s, const struct sn_event *evs, size_t n);
 /* An anomaly row: status 'firing' or 'resolved'; numbers that are not
  * finite (expected NaN: none) and empty labels/event_ids are NULL. */
 int store_add_anomaly(struct store *s, const struct sn_anomaly *a);

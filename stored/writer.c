@@ -52,7 +52,9 @@ struct store {
 	sqlite3 *db;
 	char *path; /* <folder>/sentinel.db */
 	int wal_fd; /* <path>-wal for store_writeback; -1: not open yet */
-	sqlite3_stmt *ins_event;
+	sqlite3_stmt *ins_event;  /* one row */
+	sqlite3_stmt *ins_events; /* STORE_MULTI rows */
+	sqlite3_stmt *find_event; /* an event's rowid by its key */
 	sqlite3_stmt *ins_anomaly;
 	struct rollup *rollup;   /* buckets of the events being stored */
 	struct sn_walckpt *ckpt; /* checkpoints off the loop */
@@ -74,12 +76,28 @@ static uint64_t store_get_cursor(struct store *s);
 /* At most this often a commit is synced for the spool's sake. */
 #define STORE_SYNC_MS 1000
 
-static const char store_sql_event[] =
+/*
+ * Events go in STORE_MULTI rows a statement when a message brings that
+ * many: one statement of 16 rows costs sqlite less than 16 of one (the
+ * statement's start, its cursors opened and its end once, and the
+ * index seek starts from where the last row went), measured at 1.2 µs
+ * less per event (docs/storage.md).  Whether each row went in is not
+ * reported per row, so when fewer rows went in than were given, each
+ * row's key is looked up (find_event): the rows a statement inserts get
+ * consecutive rowids ending at sqlite3_last_insert_rowid, so a row is
+ * new when its rowid is among those and no earlier row of the same
+ * statement had its key.
+ */
+#define STORE_MULTI      16
+#define STORE_EVENT_COLS 15
+static const char store_sql_event_head[] =
         "INSERT OR IGNORE INTO events (seq, event_id, ts_ms, timestamp,"
         " recv_ms, event_type, application_id, model, status, latency_ms,"
         " total_tokens, prompt_tokens, completion_tokens, cost, raw)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15)";
+        " VALUES ";
+static const char store_sql_event_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char store_sql_find_event[] =
+        "SELECT id FROM events WHERE ts_ms = ?1 AND event_id = ?2";
 
 static const char store_sql_anomaly[] =
         "INSERT OR IGNORE INTO anomalies (anomaly_id, seq, ts_ms,"
@@ -114,6 +132,30 @@ store_first_column(void *arg, int ncol, char **vals, char **names)
 	(void)names;
 	if (ncol > 0 && vals[0] != NULL && out[0] == '\0')
 		snprintf(out, 16, "%s", vals[0]);
+	return 0;
+}
+
+/* Prepares the insert of rows events.  0 or -1 (logged). */
+static int
+store_prepare_insert(struct store *s, int rows, sqlite3_stmt **out)
+{
+	size_t n = sizeof(store_sql_event_head) +
+	           (size_t)rows * sizeof(store_sql_event_row);
+	char *sql = sn_xmalloc(n), *p = sql;
+	int i, rc;
+
+	p += snprintf(p, n, "%s", store_sql_event_head);
+	for (i = 0; i < rows; i++)
+		p += snprintf(p, n - (size_t)(p - sql), "%s%s", i ? "," : "",
+		              store_sql_event_row);
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
+	                        NULL);
+	free(sql);
+	if (rc != SQLITE_OK) {
+		log_warnx("%s: preparing statements: %s", s->path,
+		          sqlite3_errmsg(s->db));
+		return -1;
+	}
 	return 0;
 }
 
@@ -211,8 +253,10 @@ store_open(const char *folder, struct store **out)
 
 	s->committed_seq = s->synced_seq = s->txn_seq = store_get_cursor(s);
 
-	if (sqlite3_prepare_v3(s->db, store_sql_event, -1,
-	                       SQLITE_PREPARE_PERSISTENT, &s->ins_event,
+	if (store_prepare_insert(s, 1, &s->ins_event) < 0 ||
+	    store_prepare_insert(s, STORE_MULTI, &s->ins_events) < 0 ||
+	    sqlite3_prepare_v3(s->db, store_sql_find_event, -1,
+	                       SQLITE_PREPARE_PERSISTENT, &s->find_event,
 	                       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(s->db, store_sql_anomaly, -1,
 	                       SQLITE_PREPARE_PERSISTENT, &s->ins_anomaly,
@@ -241,6 +285,8 @@ fail:
 	rc = STORE_ERR;
 fail_rc:
 	sqlite3_finalize(s->ins_event);
+	sqlite3_finalize(s->ins_events);
+	sqlite3_finalize(s->find_event);
 	sqlite3_finalize(s->ins_anomaly);
 	sn_walckpt_detach(s->ckpt);
 	sqlite3_close(s->db);
@@ -335,43 +381,142 @@ store_step_insert(struct store *s, sqlite3_stmt *st, const char *what)
 	return sqlite3_changes(s->db) > 0 ? 1 : 0;
 }
 
-int
-store_add_event(struct store *s, const struct sn_event *ev)
+/* Binds ev as the row starting at parameter base + 1. */
+static void
+store_bind_event(sqlite3_stmt *st, int base, const struct sn_event *ev)
 {
-	sqlite3_stmt *st = s->ins_event;
+	sqlite3_bind_int64(st, base + 1, (sqlite3_int64)ev->seq);
+	store_bind_str(st, base + 2, ev->event_id, 0);
+	sqlite3_bind_int64(st, base + 3, ev->ts_ms);
+	store_bind_str(st, base + 4, ev->timestamp, 0);
+	sqlite3_bind_int64(st, base + 5, ev->recv_ms);
+	store_bind_str(st, base + 6, ev->event_type, 0);
+	store_bind_str(st, base + 7, ev->application_id, 0);
+	store_bind_str(st, base + 8, ev->model, 1);
+	store_bind_str(st, base + 9, ev->status, 1);
+	store_bind_num(st, base + 10, ev, SN_EV_LATENCY_MS, ev->latency_ms);
+	store_bind_num(st, base + 11, ev, SN_EV_TOTAL_TOKENS, ev->total_tokens);
+	store_bind_num(st, base + 12, ev, SN_EV_PROMPT_TOKENS,
+	               ev->prompt_tokens);
+	store_bind_num(st, base + 13, ev, SN_EV_COMPLETION_TOKENS,
+	               ev->completion_tokens);
+	store_bind_num(st, base + 14, ev, SN_EV_COST, ev->cost);
+	store_bind_str(st, base + 15, ev->json, 0);
+}
+
+/* The rowid of the stored event with ev's key: > 0, 0 when there is
+ * none, -1 on error (logged). */
+static sqlite3_int64
+store_find_event(struct store *s, const struct sn_event *ev)
+{
+	sqlite3_stmt *st = s->find_event;
+	sqlite3_int64 id = 0;
 	int rc;
+
+	sqlite3_bind_int64(st, 1, ev->ts_ms);
+	store_bind_str(st, 2, ev->event_id, 0);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE) {
+		log_warnx("%s: looking up event %.*s: %s", s->path,
+		          (int)ev->event_id.len, ev->event_id.p,
+		          sqlite3_errmsg(s->db));
+		id = -1;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return id;
+}
+
+/*
+ * ids[0..k): the rowid each of the k events just given to one insert
+ * got, 0 for one it ignored.  The inserted rows have the rowids
+ * (last - n, last], in the order given.  0 or -1.
+ */
+static int
+store_inserted_ids(struct store *s, const struct sn_event *evs, int k, int n,
+                   sqlite3_int64 *ids)
+{
+	sqlite3_int64 last = sqlite3_last_insert_rowid(s->db), id;
+	int i, j;
+
+	if (n == k) {
+		for (i = 0; i < k; i++)
+			ids[i] = last - k + 1 + i;
+		return 0;
+	}
+	for (i = 0; i < k; i++) {
+		ids[i] = 0;
+		if (n == 0)
+			continue;
+		if ((id = store_find_event(s, &evs[i])) < 0)
+			return -1;
+		if (id <= last - n || id > last)
+			continue; /* stored before */
+		for (j = 0; j < i && ids[j] != id; j++)
+			;
+		if (j == i)
+			ids[i] = id; /* else a repeat within the statement */
+	}
+	return 0;
+}
+
+int
+store_add_events(struct store *s, const struct sn_event *evs, size_t n)
+{
+	sqlite3_int64 ids[STORE_MULTI];
+	sqlite3_stmt *st;
+	size_t at;
+	int i, k, rc, added = 0;
 
 	if (store_begin(s) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ev->seq);
-	store_bind_str(st, 2, ev->event_id, 0);
-	sqlite3_bind_int64(st, 3, ev->ts_ms);
-	store_bind_str(st, 4, ev->timestamp, 0);
-	sqlite3_bind_int64(st, 5, ev->recv_ms);
-	store_bind_str(st, 6, ev->event_type, 0);
-	store_bind_str(st, 7, ev->application_id, 0);
-	store_bind_str(st, 8, ev->model, 1);
-	store_bind_str(st, 9, ev->status, 1);
-	store_bind_num(st, 10, ev, SN_EV_LATENCY_MS, ev->latency_ms);
-	store_bind_num(st, 11, ev, SN_EV_TOTAL_TOKENS, ev->total_tokens);
-	store_bind_num(st, 12, ev, SN_EV_PROMPT_TOKENS, ev->prompt_tokens);
-	store_bind_num(st, 13, ev, SN_EV_COMPLETION_TOKENS,
-	               ev->completion_tokens);
-	store_bind_num(st, 14, ev, SN_EV_COST, ev->cost);
-	store_bind_str(st, 15, ev->json, 0);
-	rc = store_step_insert(s, st, "event");
-	if (ev->seq > s->txn_seq)
-		s->txn_seq = ev->seq;
-	if (rc == 1) {
-		s->txn_ev_new++;
-		if (rollup_add_event(s->rollup, ev,
-		                     sqlite3_last_insert_rowid(s->db)) < 0) {
-			store_abort(s); /* the event without its rollup */
+	for (at = 0; at < n; at += (size_t)k) {
+		k = n - at >= STORE_MULTI ? STORE_MULTI : 1;
+		st = k == STORE_MULTI ? s->ins_events : s->ins_event;
+		for (i = 0; i < k; i++)
+			store_bind_event(st, i * STORE_EVENT_COLS,
+			                 &evs[at + (size_t)i]);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_DONE) {
+			log_warnx("%s: inserting events: %s", s->path,
+			          sqlite3_errmsg(s->db));
+			store_abort(s);
 			return -1;
 		}
-	} else if (rc == 0)
-		s->txn_ev_dup++;
-	return rc;
+		if (store_inserted_ids(s, evs + at, k, sqlite3_changes(s->db),
+		                       ids) < 0) {
+			store_abort(s);
+			return -1;
+		}
+		for (i = 0; i < k; i++) {
+			const struct sn_event *ev = &evs[at + (size_t)i];
+
+			if (ev->seq > s->txn_seq)
+				s->txn_seq = ev->seq;
+			if (ids[i] == 0) {
+				s->txn_ev_dup++;
+				continue;
+			}
+			s->txn_ev_new++;
+			added++;
+			if (rollup_add_event(s->rollup, ev, ids[i]) < 0) {
+				store_abort(
+				        s); /* the event without its rollup */
+				return -1;
+			}
+		}
+	}
+	return added;
+}
+
+int
+store_add_event(struct store *s, const struct sn_event *ev)
+{
+	return store_add_events(s, ev, 1);
 }
 
 int
@@ -617,6 +762,8 @@ store_close(struct store *s)
 	store_flush(s);
 	rollup_free(s->rollup);
 	sqlite3_finalize(s->ins_event);
+	sqlite3_finalize(s->ins_events);
+	sqlite3_finalize(s->find_event);
 	sqlite3_finalize(s->ins_anomaly);
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);

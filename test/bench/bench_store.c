@@ -5,7 +5,7 @@
  * stored does: ingestd's forwarder packs events into SN_MSG_EVENTS
  * messages (FWD_BATCH_BYTES or FWD_BATCH_EVENTS, ingestd.h); stored
  * checks and decodes each message, adds its events to the open
- * transaction (store_add_event: the insert and the rollups' cells) and
+ * transaction (store_add_events: the inserts and the rollups' cells) and
  * commits once STORE_BATCH_ROWS (8000) rows are pending; every 250 ms
  * it runs store_tick (the rollups' upserts, about once a second), the
  * spool cursor's sync (one synchronous=FULL commit a second) and the
@@ -168,18 +168,26 @@ static void
 take_msg(struct store *s, const void *data, size_t len)
 {
 	struct msg_reader r;
-	struct sn_event ev;
+	struct sn_event evs[64]; /* as stored/main.c's STORED_TAKE */
+	size_t n = 0;
+	int more;
 
 	if (msg_open(&r, data, len) < 0 || r.type != SN_MSG_EVENTS ||
 	    msg_check(&r) < 0) {
 		fprintf(stderr, "bench_store: malformed message\n");
 		exit(1);
 	}
-	while (msg_next_event(&r, &ev) == 1)
-		if (store_add_event(s, &ev) < 0) {
+	do {
+		more = msg_next_event(&r, &evs[n]) == 1;
+		n += more;
+		if ((n == 64 || (!more && n > 0)) &&
+		    store_add_events(s, evs, n) < 0) {
 			fprintf(stderr, "bench_store: insert failed\n");
 			exit(1);
 		}
+		if (n == 64)
+			n = 0;
+	} while (more);
 	if (store_pending(s) >= BENCH_BATCH_ROWS && store_commit(s) < 0) {
 		fprintf(stderr, "bench_store: commit failed\n");
 		exit(1);

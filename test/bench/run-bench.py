@@ -472,29 +472,40 @@ def case_batch(s, res, conns_list=None):
     conns_list = conns_list or BATCH_CONNS
     acc = {c: [] for c in conns_list}
     sto = {c: [] for c in conns_list}
+    refused = {c: 0 for c in conns_list}
     for r in range(ROUNDS):
         for c in conns_list:
             n0 = stored_count(s)
             t0 = time.monotonic()
             a = wrk(surl, "batch.lua", c, SECONDS)
-            assert a["non2xx"] == 0 and a["errors"] == 0, a
-            accepted = a["requests"] * 100
+            # A dropped connection fails the case.  A refused request
+            # (non-2xx: ingestd answers overload with 429 or 503 once
+            # stored falls a spool's worth behind) is how a set that
+            # accepts faster than it stores must answer: its events are
+            # not counted as accepted, and the refusals are reported.
+            assert a["errors"] == 0, a
+            ok = a["requests"] - a["non2xx"]
+            accepted = ok * 100
+            refused[c] += a["non2xx"]
             # storage has caught up when every accepted event is counted
             wait_for(lambda: stored_count(s) - n0 >= accepted, 300,
                      interval=0.2, what="storage to catch up")
             took = time.monotonic() - t0
-            acc[c].append(a["rps"] * 100)
+            acc[c].append(a["rps"] * 100 * ok / max(a["requests"], 1))
             sto[c].append(accepted / took)
-            log("round %d, %d connections: %.0f events/s accepted, %d stored "
-                "in %.1f s: %.0f events/s"
-                % (r + 1, c, a["rps"] * 100, accepted, took, accepted / took))
+            log("round %d, %d connections: %.0f events/s accepted (%d "
+                "requests refused), %d stored in %.1f s: %.0f events/s"
+                % (r + 1, c, acc[c][-1], a["non2xx"], accepted, took,
+                   accepted / took))
     best = max(conns_list, key=lambda c: statistics.median(sto[c]))
     res["batch_events_per_s_accepted"] = statistics.median(acc[best])
     res["batch_events_per_s_stored"] = statistics.median(sto[best])
     res["batch_connections"] = best
     for c in conns_list:
         res["batch_events_per_s_stored_%d_connections" % c] = statistics.median(sto[c])
-    res["detail"]["batch"] = {str(c): {"accepted": stats(acc[c]), "stored": stats(sto[c])}
+    res["batch_requests_refused"] = refused[best]
+    res["detail"]["batch"] = {str(c): {"accepted": stats(acc[c]), "stored": stats(sto[c]),
+                                       "refused_requests": refused[c]}
                               for c in conns_list}
 
 
@@ -675,7 +686,8 @@ def table(res):
         ("  to the webhook, p50 / p99 (ms, goal p99 < 50)", "%.1f / %.1f"
          % (res["notify_p50_ms"], res["notify_p99_ms"])),
         ("100-event batches, events/s accepted (%d connections)" % res["batch_connections"],
-         "%.0f" % res["batch_events_per_s_accepted"]),
+         "%.0f (%d requests refused)" % (res["batch_events_per_s_accepted"],
+                                         res["batch_requests_refused"])),
         ("  events/s stored end to end (goal >= 250000)", "%.0f" % res["batch_events_per_s_stored"]),
         ("  stored at %s connections" % " and ".join(str(c) for c in BATCH_CONNS),
          ", ".join("%.0f" % res["batch_events_per_s_stored_%d_connections" % c]

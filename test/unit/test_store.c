@@ -179,6 +179,71 @@ test_batch_and_duplicates(void **state)
 	assert_string_equal(query(f, "PRAGMA page_size"), "16384");
 }
 
+/*
+ * store_add_events: 40 events in one call (two 16-row statements and
+ * single rows), then a call where a 16-row statement mixes stored
+ * events, new ones and one of its own repeated: each counted once, in
+ * the table, the stats and the rollups, also after a reopen (which
+ * rolls up again whatever lies above the rollups' watermark).
+ */
+static void
+test_many_at_once(void **state)
+{
+	struct fixture *f = *state;
+	static char id[64][32], json[64][512];
+	struct sn_event evs[64];
+	const struct store_stats *st;
+	int i, n = 0;
+
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	for (i = 0; i < 40; i++)
+		evs[i] = event(i, id[i], sizeof(id[i]), json[i],
+		               sizeof(json[i]));
+	assert_int_equal(store_add_events(f->s, evs, 40), 40);
+	assert_int_equal(store_commit(f->s), 40);
+	assert_string_equal(query(f, "SELECT count(*) || ' ' || min(id) || "
+	                             "' ' || max(id) FROM events"),
+	                    "40 1 40");
+	assert_string_equal(query(f, "SELECT id FROM events WHERE event_id = "
+	                             "'ev-39'"),
+	                    "40");
+
+	for (i = 0; i < 8; i++) /* stored already */
+		evs[n++] = event(i, id[i], sizeof(id[i]), json[i],
+		                 sizeof(json[i]));
+	for (i = 0; i < 4; i++, n++) /* new */
+		evs[n] = event(100 + i, id[n], sizeof(id[n]), json[n],
+		               sizeof(json[n]));
+	evs[n++] = evs[8]; /* ev-100 again, in the same statement */
+	for (i = 4; i < 7; i++, n++)
+		evs[n] = event(100 + i, id[n], sizeof(id[n]), json[n],
+		               sizeof(json[n]));
+	for (i = 0; i < 16; i++, n++) /* a statement of new ones */
+		evs[n] = event(200 + i, id[n], sizeof(id[n]), json[n],
+		               sizeof(json[n]));
+	assert_int_equal(n, 32);
+	assert_int_equal(store_add_events(f->s, evs, (size_t)n), 23);
+	assert_int_equal(store_pending(f->s), 32);
+	assert_int_equal(store_commit(f->s), 32);
+	assert_string_equal(query(f, "SELECT count(*) FROM events"), "63");
+	assert_string_equal(query(f, "SELECT count(*) FROM events WHERE "
+	                             "event_id = 'ev-100'"),
+	                    "1");
+	st = store_get_stats(f->s);
+	assert_int_equal(st->events_inserted, 63);
+	assert_int_equal(st->events_duplicate, 9);
+
+	for (i = 0; i < 2; i++) {
+		store_close(f->s); /* writes the rollups */
+		f->s = NULL;
+		assert_string_equal(query(f, "SELECT sum(count) FROM rollups "
+		                             "WHERE metric = 'requests' AND "
+		                             "resolution = 60"),
+		                    "63");
+		assert_int_equal(store_open(f->dir, &f->s), 0);
+	}
+}
+
 static void
 test_fields_nulls_and_raw(void **state)
 {
@@ -639,6 +704,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_batch_and_duplicates,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_many_at_once, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_fields_nulls_and_raw,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
