@@ -361,8 +361,8 @@ store_bind_real(sqlite3_stmt *st, int i, double v)
 }
 
 /*
- * Steps an insert bound by the caller.  Returns 1 inserted, 0 ignored,
- * -1 on error (logged, transaction aborted).
+ * Steps an insert bound by the caller.  Returns the rows it inserted (0:
+ * all ignored), -1 on error (logged, transaction aborted).
  */
 static int
 store_step_insert(struct store *s, sqlite3_stmt *st, const char *what)
@@ -378,7 +378,7 @@ store_step_insert(struct store *s, sqlite3_stmt *st, const char *what)
 		store_abort(s);
 		return -1;
 	}
-	return sqlite3_changes(s->db) > 0 ? 1 : 0;
+	return sqlite3_changes(s->db);
 }
 
 /* Binds ev as the row starting at parameter base + 1. */
@@ -478,17 +478,9 @@ store_add_events(struct store *s, const struct sn_event *evs, size_t n)
 		for (i = 0; i < k; i++)
 			store_bind_event(st, i * STORE_EVENT_COLS,
 			                 &evs[at + (size_t)i]);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (rc != SQLITE_DONE) {
-			log_warnx("%s: inserting events: %s", s->path,
-			          sqlite3_errmsg(s->db));
-			store_abort(s);
+		if ((rc = store_step_insert(s, st, "events")) < 0)
 			return -1;
-		}
-		if (store_inserted_ids(s, evs + at, k, sqlite3_changes(s->db),
-		                       ids) < 0) {
+		if (store_inserted_ids(s, evs + at, k, rc, ids) < 0) {
 			store_abort(s);
 			return -1;
 		}
