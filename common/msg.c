@@ -46,40 +46,76 @@ put_u8(struct sn_buf *b, uint8_t v)
 	sn_buf_append(b, &v, 1);
 }
 
+/*
+ * The writers put a value at p, which has room for it, and return the
+ * end; the put_ functions make the room first.  msg_add_event, on the
+ * hot path, makes room for a whole event once and then only writes
+ * (field by field through sn_buf_append it cost about 2 000
+ * instructions an event under callgrind).
+ */
+static uint8_t *
+wr_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+	return p + 4;
+}
+
+static uint8_t *
+wr_u64(uint8_t *p, uint64_t v)
+{
+	return wr_u32(wr_u32(p, (uint32_t)v), (uint32_t)(v >> 32));
+}
+
+static uint8_t *
+wr_f64(uint8_t *p, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, sizeof(v));
+	return wr_u64(p, v);
+}
+
+/* A string: its length, its bytes and a NUL (STR_BYTES(s) in all). */
+#define STR_BYTES(s) (4 + (size_t)(s).len + 1)
+static uint8_t *
+wr_str(uint8_t *p, struct sn_str s)
+{
+	p = wr_u32(p, s.len);
+	if (s.len > 0)
+		memcpy(p, s.p, s.len);
+	p[s.len] = '\0';
+	return p + s.len + 1;
+}
+
 static void
 put_u32(struct sn_buf *b, uint32_t v)
 {
-	uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-	                (uint8_t)(v >> 24)};
-
-	sn_buf_append(b, x, 4);
+	sn_buf_reserve(b, 4);
+	b->len = (size_t)(wr_u32(b->data + b->len, v) - b->data);
 }
 
 static void
 put_u64(struct sn_buf *b, uint64_t v)
 {
-	put_u32(b, (uint32_t)v);
-	put_u32(b, (uint32_t)(v >> 32));
+	sn_buf_reserve(b, 8);
+	b->len = (size_t)(wr_u64(b->data + b->len, v) - b->data);
 }
 
 static void
 put_f64(struct sn_buf *b, double d)
 {
-	uint64_t v;
-
-	memcpy(&v, &d, sizeof(v));
-	put_u64(b, v);
+	sn_buf_reserve(b, 8);
+	b->len = (size_t)(wr_f64(b->data + b->len, d) - b->data);
 }
 
 static void
 put_str(struct sn_buf *b, struct sn_str s)
 {
-	put_u32(b, s.len);
-	sn_buf_reserve(b, s.len + 1);
-	if (s.len > 0)
-		memcpy(b->data + b->len, s.p, s.len);
-	b->data[b->len + s.len] = '\0';
-	b->len += s.len + 1;
+	sn_buf_reserve(b, STR_BYTES(s));
+	b->len = (size_t)(wr_str(b->data + b->len, s) - b->data);
 }
 
 static void
@@ -145,22 +181,32 @@ msg_count(const struct sn_buf *b)
 void
 msg_add_event(struct sn_buf *b, const struct sn_event *ev)
 {
-	put_u64(b, ev->seq);
-	put_u64(b, (uint64_t)ev->ts_ms);
-	put_u64(b, (uint64_t)ev->recv_ms);
-	put_u32(b, ev->present);
-	put_f64(b, ev->latency_ms);
-	put_f64(b, ev->total_tokens);
-	put_f64(b, ev->prompt_tokens);
-	put_f64(b, ev->completion_tokens);
-	put_f64(b, ev->cost);
-	put_str(b, ev->event_id);
-	put_str(b, ev->event_type);
-	put_str(b, ev->application_id);
-	put_str(b, ev->model);
-	put_str(b, ev->status);
-	put_str(b, ev->timestamp);
-	put_str(b, ev->json);
+	uint8_t *p;
+
+	sn_buf_reserve(b, 3 * 8 + 4 + 5 * 8 + STR_BYTES(ev->event_id) +
+	                          STR_BYTES(ev->event_type) +
+	                          STR_BYTES(ev->application_id) +
+	                          STR_BYTES(ev->model) + STR_BYTES(ev->status) +
+	                          STR_BYTES(ev->timestamp) +
+	                          STR_BYTES(ev->json));
+	p = b->data + b->len;
+	p = wr_u64(p, ev->seq);
+	p = wr_u64(p, (uint64_t)ev->ts_ms);
+	p = wr_u64(p, (uint64_t)ev->recv_ms);
+	p = wr_u32(p, ev->present);
+	p = wr_f64(p, ev->latency_ms);
+	p = wr_f64(p, ev->total_tokens);
+	p = wr_f64(p, ev->prompt_tokens);
+	p = wr_f64(p, ev->completion_tokens);
+	p = wr_f64(p, ev->cost);
+	p = wr_str(p, ev->event_id);
+	p = wr_str(p, ev->event_type);
+	p = wr_str(p, ev->application_id);
+	p = wr_str(p, ev->model);
+	p = wr_str(p, ev->status);
+	p = wr_str(p, ev->timestamp);
+	p = wr_str(p, ev->json);
+	b->len = (size_t)(p - b->data);
 	bump_count(b);
 }
 
