@@ -40,6 +40,10 @@ sn_daemon_state_name(int state)
 
 /* --- encoding ---------------------------------------------------------- */
 
+/* An event's numbers, before its strings: seq, ts_ms, recv_ms, present
+ * and the five metrics. */
+#define MSG_EVENT_FIXED (3 * 8 + 4 + 5 * 8)
+
 static void
 put_u8(struct sn_buf *b, uint8_t v)
 {
@@ -183,7 +187,7 @@ msg_add_event(struct sn_buf *b, const struct sn_event *ev)
 {
 	uint8_t *p;
 
-	sn_buf_reserve(b, 3 * 8 + 4 + 5 * 8 + STR_BYTES(ev->event_id) +
+	sn_buf_reserve(b, MSG_EVENT_FIXED + STR_BYTES(ev->event_id) +
 	                          STR_BYTES(ev->event_type) +
 	                          STR_BYTES(ev->application_id) +
 	                          STR_BYTES(ev->model) + STR_BYTES(ev->status) +
@@ -262,13 +266,36 @@ get_u8(struct msg_reader *r, uint8_t *v)
 	return 0;
 }
 
+/* The readers take a value at p, for a caller that checked it is there. */
+static uint32_t
+rd_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+rd_u64(const uint8_t *p)
+{
+	return (uint64_t)rd_u32(p + 4) << 32 | rd_u32(p);
+}
+
+static double
+rd_f64(const uint8_t *p)
+{
+	uint64_t v = rd_u64(p);
+	double d;
+
+	memcpy(&d, &v, sizeof(d));
+	return d;
+}
+
 static int
 get_u32(struct msg_reader *r, uint32_t *v)
 {
 	if (r->end - r->p < 4)
 		return -1;
-	*v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 |
-	     (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+	*v = rd_u32(r->p);
 	r->p += 4;
 	return 0;
 }
@@ -276,11 +303,10 @@ get_u32(struct msg_reader *r, uint32_t *v)
 static int
 get_u64(struct msg_reader *r, uint64_t *v)
 {
-	uint32_t lo, hi;
-
-	if (get_u32(r, &lo) < 0 || get_u32(r, &hi) < 0)
+	if (r->end - r->p < 8)
 		return -1;
-	*v = (uint64_t)hi << 32 | lo;
+	*v = rd_u64(r->p);
+	r->p += 8;
 	return 0;
 }
 
@@ -298,11 +324,10 @@ get_i64(struct msg_reader *r, int64_t *v)
 static int
 get_f64(struct msg_reader *r, double *d)
 {
-	uint64_t v;
-
-	if (get_u64(r, &v) < 0)
+	if (r->end - r->p < 8)
 		return -1;
-	memcpy(d, &v, sizeof(*d));
+	*d = rd_f64(r->p);
+	r->p += 8;
 	return 0;
 }
 
@@ -360,14 +385,20 @@ msg_next_event(struct msg_reader *r, struct sn_event *ev)
 		return -1;
 	if (r->remaining == 0)
 		return msg_at_end(r);
-	if (get_u64(r, &ev->seq) < 0 || get_i64(r, &ev->ts_ms) < 0 ||
-	    get_i64(r, &ev->recv_ms) < 0 || get_u32(r, &ev->present) < 0 ||
-	    get_f64(r, &ev->latency_ms) < 0 ||
-	    get_f64(r, &ev->total_tokens) < 0 ||
-	    get_f64(r, &ev->prompt_tokens) < 0 ||
-	    get_f64(r, &ev->completion_tokens) < 0 ||
-	    get_f64(r, &ev->cost) < 0 || get_str(r, &ev->event_id) < 0 ||
-	    get_str(r, &ev->event_type) < 0 ||
+	/* the numbers at once, then the strings */
+	if (r->end - r->p < MSG_EVENT_FIXED)
+		return -1;
+	ev->seq = rd_u64(r->p);
+	ev->ts_ms = (int64_t)rd_u64(r->p + 8);
+	ev->recv_ms = (int64_t)rd_u64(r->p + 16);
+	ev->present = rd_u32(r->p + 24);
+	ev->latency_ms = rd_f64(r->p + 28);
+	ev->total_tokens = rd_f64(r->p + 36);
+	ev->prompt_tokens = rd_f64(r->p + 44);
+	ev->completion_tokens = rd_f64(r->p + 52);
+	ev->cost = rd_f64(r->p + 60);
+	r->p += MSG_EVENT_FIXED;
+	if (get_str(r, &ev->event_id) < 0 || get_str(r, &ev->event_type) < 0 ||
 	    get_str(r, &ev->application_id) < 0 || get_str(r, &ev->model) < 0 ||
 	    get_str(r, &ev->status) < 0 || get_str(r, &ev->timestamp) < 0 ||
 	    get_str(r, &ev->json) < 0)
