@@ -60,17 +60,15 @@ put_u8(struct sn_buf *b, uint8_t v)
 static uint8_t *
 wr_u32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
+	sn_put_le32(p, v);
 	return p + 4;
 }
 
 static uint8_t *
 wr_u64(uint8_t *p, uint64_t v)
 {
-	return wr_u32(wr_u32(p, (uint32_t)v), (uint32_t)(v >> 32));
+	sn_put_le64(p, v);
+	return p + 8;
 }
 
 static uint8_t *
@@ -127,10 +125,7 @@ bump_count(struct sn_buf *b)
 {
 	uint32_t n = msg_count(b) + 1;
 
-	b->data[4] = (uint8_t)n;
-	b->data[5] = (uint8_t)(n >> 8);
-	b->data[6] = (uint8_t)(n >> 16);
-	b->data[7] = (uint8_t)(n >> 24);
+	sn_put_le32(b->data + 4, n);
 }
 
 void
@@ -178,8 +173,7 @@ msg_count(const struct sn_buf *b)
 {
 	if (b->len < SN_MSG_HDR_LEN)
 		return 0;
-	return (uint32_t)b->data[4] | (uint32_t)b->data[5] << 8 |
-	       (uint32_t)b->data[6] << 16 | (uint32_t)b->data[7] << 24;
+	return sn_get_le32(b->data + 4);
 }
 
 void
@@ -266,24 +260,11 @@ get_u8(struct msg_reader *r, uint8_t *v)
 	return 0;
 }
 
-/* The readers take a value at p, for a caller that checked it is there. */
-static uint32_t
-rd_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-rd_u64(const uint8_t *p)
-{
-	return (uint64_t)rd_u32(p + 4) << 32 | rd_u32(p);
-}
-
+/* A double at p, for a caller that checked it is there. */
 static double
 rd_f64(const uint8_t *p)
 {
-	uint64_t v = rd_u64(p);
+	uint64_t v = sn_get_le64(p);
 	double d;
 
 	memcpy(&d, &v, sizeof(d));
@@ -295,7 +276,7 @@ get_u32(struct msg_reader *r, uint32_t *v)
 {
 	if (r->end - r->p < 4)
 		return -1;
-	*v = rd_u32(r->p);
+	*v = sn_get_le32(r->p);
 	r->p += 4;
 	return 0;
 }
@@ -305,7 +286,7 @@ get_u64(struct msg_reader *r, uint64_t *v)
 {
 	if (r->end - r->p < 8)
 		return -1;
-	*v = rd_u64(r->p);
+	*v = sn_get_le64(r->p);
 	r->p += 8;
 	return 0;
 }
@@ -388,10 +369,10 @@ msg_next_event(struct msg_reader *r, struct sn_event *ev)
 	/* the numbers at once, then the strings */
 	if (r->end - r->p < MSG_EVENT_FIXED)
 		return -1;
-	ev->seq = rd_u64(r->p);
-	ev->ts_ms = (int64_t)rd_u64(r->p + 8);
-	ev->recv_ms = (int64_t)rd_u64(r->p + 16);
-	ev->present = rd_u32(r->p + 24);
+	ev->seq = sn_get_le64(r->p);
+	ev->ts_ms = (int64_t)sn_get_le64(r->p + 8);
+	ev->recv_ms = (int64_t)sn_get_le64(r->p + 16);
+	ev->present = sn_get_le32(r->p + 24);
 	ev->latency_ms = rd_f64(r->p + 28);
 	ev->total_tokens = rd_f64(r->p + 36);
 	ev->prompt_tokens = rd_f64(r->p + 44);

@@ -72,6 +72,37 @@ char *sn_path_dirname(const char *path);
 int sn_mkdir_p(const char *path, unsigned mode);
 
 /* Growable byte buffer.  Zero-initialised is empty and valid. */
+/* Little-endian integers in byte buffers (the ipc messages, the spool's
+ * record headers): the byte order written out, the same on any host. */
+static inline void
+sn_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void
+sn_put_le64(uint8_t *p, uint64_t v)
+{
+	sn_put_le32(p, (uint32_t)v);
+	sn_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint32_t
+sn_get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t
+sn_get_le64(const uint8_t *p)
+{
+	return (uint64_t)sn_get_le32(p) | (uint64_t)sn_get_le32(p + 4) << 32;
+}
+
 struct sn_buf {
 	uint8_t *data;
 	size_t len;

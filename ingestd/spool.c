@@ -91,33 +91,6 @@ struct spool {
 
 /* --- helpers ----------------------------------------------------------- */
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 /* The record CRC: header fields 4..24 (length, first, last), payload. */
 static uint32_t
 spool_crc(const uint8_t *hdr, const void *payload, size_t len)
@@ -223,11 +196,11 @@ spool_read_record(int fd, uint64_t off, uint64_t size, uint8_t *hdr,
 	n = pread(fd, hdr, SPOOL_RECORD_HDR, (off_t)off);
 	if (n < 0)
 		return -1;
-	if (n != SPOOL_RECORD_HDR || get32(hdr) != SPOOL_MAGIC)
+	if (n != SPOOL_RECORD_HDR || sn_get_le32(hdr) != SPOOL_MAGIC)
 		return 0;
-	len = get32(hdr + 4);
+	len = sn_get_le32(hdr + 4);
 	if (len > SPOOL_MAX_RECORD || off + SPOOL_RECORD_HDR + len > size ||
-	    get64(hdr + 8) > get64(hdr + 16))
+	    sn_get_le64(hdr + 8) > sn_get_le64(hdr + 16))
 		return 0;
 	sn_buf_reset(b);
 	sn_buf_reserve(b, len);
@@ -238,7 +211,7 @@ spool_read_record(int fd, uint64_t off, uint64_t size, uint8_t *hdr,
 	}
 	b->len = (size_t)n;
 	ok = (size_t)n == len &&
-	     spool_crc(hdr, b->data, len) == get32(hdr + 24);
+	     spool_crc(hdr, b->data, len) == sn_get_le32(hdr + 24);
 	sn_buf_free(&tmp);
 	return ok;
 }
@@ -278,25 +251,26 @@ spool_walk(int fd, struct seg *s, uint64_t size, int crc, enum walk_end *why)
 		}
 		if ((n = pread(fd, hdr, sizeof(hdr), (off_t)off)) < 0)
 			return -1;
-		if (n != (ssize_t)sizeof(hdr) || get32(hdr) != SPOOL_MAGIC) {
+		if (n != (ssize_t)sizeof(hdr) ||
+		    sn_get_le32(hdr) != SPOOL_MAGIC) {
 			*why = WALK_OLD;
 			return (int64_t)off;
 		}
-		if (get64(hdr + 8) < next) {
+		if (sn_get_le64(hdr + 8) < next) {
 			*why = WALK_STALE;
 			return (int64_t)off;
 		}
 		rc = crc ? spool_read_record(fd, off, size, hdr, NULL)
-		         : off + sizeof(hdr) + get32(hdr + 4) <= size;
+		         : off + sizeof(hdr) + sn_get_le32(hdr + 4) <= size;
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
 			*why = WALK_TORN;
 			return (int64_t)off;
 		}
-		next = get64(hdr + 16) + 1;
-		s->last = get64(hdr + 16);
-		off += SPOOL_RECORD_HDR + get32(hdr + 4);
+		next = sn_get_le64(hdr + 16) + 1;
+		s->last = sn_get_le64(hdr + 16);
+		off += SPOOL_RECORD_HDR + sn_get_le32(hdr + 4);
 	}
 }
 
@@ -714,12 +688,12 @@ spool_append(struct spool *sp, const void *msg, size_t len, uint64_t first,
 	if (sp->fd < 0 && spool_new_segment(sp, first) < 0)
 		return -1;
 	s = &sp->segs[sp->nsegs - 1];
-	put32(hdr, SPOOL_MAGIC);
-	put32(hdr + 4, (uint32_t)len);
-	put64(hdr + 8, first);
-	put64(hdr + 16, last);
-	put32(hdr + 24, spool_crc(hdr, msg, len));
-	put32(hdr + 28, 0);
+	sn_put_le32(hdr, SPOOL_MAGIC);
+	sn_put_le32(hdr + 4, (uint32_t)len);
+	sn_put_le64(hdr + 8, first);
+	sn_put_le64(hdr + 16, last);
+	sn_put_le32(hdr + 24, spool_crc(hdr, msg, len));
+	sn_put_le32(hdr + 28, 0);
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)msg;
@@ -890,8 +864,8 @@ spool_reader_next(struct spool_reader *r, struct sn_buf *out, uint64_t *last)
 		}
 		return -1;
 	}
-	r->off += SPOOL_RECORD_HDR + get32(hdr + 4);
-	*last = get64(hdr + 16);
+	r->off += SPOOL_RECORD_HDR + sn_get_le32(hdr + 4);
+	*last = sn_get_le64(hdr + 16);
 	if (r->patch) {
 		msg_set_prev_raw(out->data, out->len, r->patch_prev);
 		r->patch = 0;
@@ -921,15 +895,15 @@ spool_reader_seek(struct spool_reader *r, uint64_t seq)
 			break;
 		end = sp->segs[i].bytes;
 		for (off = 0; spool_read_record(fd, off, end, hdr, NULL) == 1;
-		     off += SPOOL_RECORD_HDR + get32(hdr + 4)) {
-			if (get64(hdr + 16) <= seq)
+		     off += SPOOL_RECORD_HDR + sn_get_le32(hdr + 4)) {
+			if (sn_get_le64(hdr + 16) <= seq)
 				continue;
 			r->seg_first = sp->segs[i].first;
 			r->off = off;
 			if (pread(fd, pv, 8,
 			          (off_t)(off + SPOOL_RECORD_HDR +
 			                  SN_MSG_HDR_LEN)) == 8)
-				prev = get64(pv);
+				prev = sn_get_le64(pv);
 			return prev <= seq;
 		}
 	}
