@@ -30,14 +30,18 @@ cursor_send(struct cursor *c, enum sn_cursor_kind kind, uint64_t seq)
 	sn_buf_free(&b);
 }
 
+void
+cursor_ack(struct cursor *c)
+{
+	cursor_send(c, SN_CURSOR_ACK, c->durable);
+}
+
 static void
 cursor_on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct cursor *c = arg;
-
 	(void)fd;
 	(void)what;
-	cursor_send(c, SN_CURSOR_ACK, c->durable);
+	cursor_ack(arg);
 }
 
 int

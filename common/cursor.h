@@ -53,6 +53,10 @@ int cursor_open(struct cursor *c, struct sn_daemon *d, const char *name,
                 uint64_t durable);
 void cursor_close(struct cursor *c);
 
+/* Acknowledges c->durable now, not at the next tick (once much more
+ * became durable at once: ingestd may free the spool sooner). */
+void cursor_ack(struct cursor *c);
+
 /*
  * A batch arrived whose prev (msg_reader.prev) is given: 1 to take its
  * events (each through cursor_take), 0 to drop it (a gap; a RESUME was

@@ -12,7 +12,12 @@
  * detection.checkpoint_interval the engine's state is saved with the seq
  * of the last event taken (checkpoint.h) and that seq acknowledged; a
  * restarted detectd loads it and asks for the events after it, so kill
- * -9 loses no state and counts no event twice.
+ * -9 loses no state and counts no event twice.  ingestd keeps every
+ * event detectd has not acknowledged, so under heavy load detectd also
+ * saves once it has taken DETECTD_CKPT_SHARE of the spool's
+ * max_size since the last save: otherwise a fast stream would fill the
+ * spool within one interval and be refused while every consumer keeps
+ * up.
  *
  * Time: the engine runs on event time.  When no event has arrived for
  * DETECTD_IDLE_MS, a 1-second timer moves the engine's event-time clock
@@ -49,6 +54,10 @@
 /* Silence after which the wall clock drives event time. */
 #define DETECTD_IDLE_MS 1000
 #define DETECTD_TICK_MS 1000
+/* A checkpoint once the events taken since the last one take this part
+ * of ingestion.spool.max_size (1/4: 256 MB of the default 1 GiB, some
+ * 570 000 events). */
+#define DETECTD_CKPT_SHARE 4
 
 /* sentinel_detection_errors_total's reasons. */
 enum detectd_err {
@@ -79,6 +88,7 @@ struct detectd {
 	struct cursor cursor;      /* our place in ingestd's spool */
 	char *ckpt_path;           /* <storage.path>/detectd.checkpoint */
 	struct event *ckpt_ev;     /* every detection.checkpoint_interval */
+	uint64_t ckpt_bytes;       /* spooled bytes taken since a save */
 	/* exported metrics (common/metrics.h) */
 	struct sn_series *m_latency, *m_events, *m_groups;
 	struct sn_series *m_err[DETECTD_NERR];
@@ -89,6 +99,7 @@ struct detectd {
 static int
 detectd_checkpoint(struct detectd *st)
 {
+	st->ckpt_bytes = 0;
 	if (st->cursor.last == st->cursor.durable)
 		return 0;
 	if (checkpoint_save(st->engine, st->cursor.last, st->ckpt_path) < 0) {
@@ -243,6 +254,12 @@ detectd_on_msg(const void *data, size_t len, void *arg)
 	st->last_event_ms = engine_max_event_time(st->engine);
 	st->last_arrival_ms = now;
 	detectd_flush(st);
+	/* the message is one spool record, bar its header; a save that
+	 * fails is tried again a share later, or at the next tick */
+	st->ckpt_bytes += len;
+	if (st->ckpt_bytes >= st->d.cfg->spool.max_bytes / DETECTD_CKPT_SHARE &&
+	    detectd_checkpoint(st) == 0)
+		cursor_ack(&st->cursor);
 }
 
 /* Timer: with no event for a while, let the wall clock move event time

@@ -2,14 +2,18 @@
 spool fills to ingestion.spool.max_size and ingestd answers 429 with
 Retry-After and a JSON reason; when a stage has not been heard from
 for ingestion.spool.stage_timeout, 503.  Once the stage is back,
-requests are accepted again and every event that got 202 is stored."""
+requests are accepted again and every event that got 202 is stored.
+And no refusal while the consumers keep up: detectd acknowledges
+events at its checkpoints, so it checkpoints by volume too, not only
+every detection.checkpoint_interval."""
 
 import json
 import os
 import signal
 import time
 
-from harness import Sentinel, Tap, check_no_sanitizer_reports, iso, wait_for
+from harness import (Sentinel, Tap, check_no_sanitizer_reports, iso, metric,
+                     wait_for)
 
 
 def batch(tag, n, size=500):
@@ -82,9 +86,31 @@ def test_stage_away_too_long_gives_503(ctx):
     wait_for(accepted, 15, interval=0.5, what="202 once detectd is back")
 
 
+def test_detectd_checkpoints_before_the_spool_fills(ctx):
+    """Two and a half times the spool's 2 MB, each batch sent once
+    stored has acknowledged the one before, detectd's timer an hour
+    away: every batch is accepted, because detectd saves its state
+    (and acknowledges) each quarter of the spool it takes.  Without
+    that, detectd would hold the whole spool until its timer."""
+    s = ctx["svol"]
+    acked = 0
+    for n in range(12):
+        st, _, body = s.post_events(batch("vol", n))
+        assert st == 202, (n, acked, st, body)
+        acked += 500
+        # stored has them and said so: only detectd can hold the spool
+        wait_for(lambda: stored_count(s, "vol") >= acked and metric(
+            s.scrape(), "sentinel_consumer_lag_events", consumer="stored") == 0,
+            30, interval=0.1, what="batch %d stored and acknowledged" % n)
+    assert os.path.exists(os.path.join(s.dir, "data", "detectd.checkpoint")), \
+        "detectd never saved its state"
+    lag = metric(s.scrape(), "sentinel_consumer_lag_events", consumer="detectd")
+    assert lag is not None and lag < acked / 4, (lag, acked)
+
+
 def main():
     tap = Tap()
-    a = b = None
+    a = b = c = None
     try:
         a = Sentinel()
         a.start()
@@ -102,17 +128,24 @@ def main():
             "ingestion:\n  spool:\n    stage_timeout: 2s\n", 1))
         b.stop()
         b.start()
-        ctx = {"s429": a, "s503": b}
+        c = Sentinel(extra_top="detection:\n  checkpoint_interval: 1h\n")
+        c.write_config(c.config_text().replace(
+            "ingestion:\n",
+            "ingestion:\n  spool:\n    max_size: 2MB\n", 1))
+        c.start()
+        ctx = {"s429": a, "s503": b, "svol": c}
         tap.run(test_spool_full_gives_429_then_recovers, ctx)
         if "acked_before_429" in ctx:
             print("# events acknowledged before the first 429: %d"
                   % ctx["acked_before_429"])
         tap.run(test_stage_away_too_long_gives_503, ctx)
+        tap.run(test_detectd_checkpoints_before_the_spool_fills, ctx)
         a.cleanup()
         b.cleanup()
-        tap.run(check_no_sanitizer_reports, a, b)
+        c.cleanup()
+        tap.run(check_no_sanitizer_reports, a, b, c)
     finally:
-        for s in (a, b):
+        for s in (a, b, c):
             if s is not None:
                 s.cleanup()
     tap.done()
