@@ -397,6 +397,53 @@ def test_connections_over_the_cap_get_503(s):
              timeout=5, what="connections closed")
 
 
+def answer_from(f):
+    """(status, headers, JSON body) of the next answer on file f: reads
+    exactly one, so answers to pipelined requests stay apart."""
+    status = int(f.readline().split()[1])
+    hdrs = {}
+    while True:
+        line = f.readline().decode("latin-1").strip()
+        if not line:
+            break
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, json.loads(f.read(int(hdrs["content-length"])))
+
+
+def test_202s_keep_alive_pipelined_then_close(s):
+    """ingestd writes a 202 in the loop iteration its sync ends, ahead
+    of libevent (http.c, http_write_now): the connection must go on as
+    evhttp's own write would leave it.  Two requests pipelined in one
+    send, then one with Connection: close, on one connection: three 202s
+    in order, then the server closes; all three events stored."""
+    ids = ["pipe-%d-%d" % (int(time.monotonic() * 1e6), k) for k in range(3)]
+
+    def req(ev, close=False):
+        body = json.dumps(now_ev(ev)).encode()
+        head = post_head(len(body))
+        if not close:
+            head = head.replace(b"Connection: close\r\n", b"")
+        return head + body
+    c = connect(s)
+    try:
+        f = c.makefile("rb")
+        c.sendall(req(ids[0]) + req(ids[1]))
+        for ev in ids[:2]:
+            st, hdrs, body = answer_from(f)
+            assert st == 202 and body["event_id"] == ev, (st, body)
+            assert hdrs.get("connection", "").lower() != "close", hdrs
+        c.sendall(req(ids[2], close=True))
+        st, hdrs, body = answer_from(f)
+        assert st == 202 and body["event_id"] == ids[2], (st, body)
+        c.settimeout(5)
+        assert f.read() == b"", "the server kept the connection open"
+    finally:
+        c.close()
+    for ev in ids:
+        s.wait_event(ev)
+
+
 def test_daemon_unaffected(s, pid):
     st, _, body = s.post_events(now_ev("after-all"))
     assert st == 202, body
@@ -425,7 +472,8 @@ def main():
                   test_timestamps_outside_the_window_get_400,
                   test_slow_headers_get_408,
                   test_slow_body_gets_408,
-                  test_connections_over_the_cap_get_503):
+                  test_connections_over_the_cap_get_503,
+                  test_202s_keep_alive_pipelined_then_close):
             tap.run(t, s)
         tap.run(test_daemon_unaffected, s, pid)
     finally:
