@@ -58,11 +58,11 @@
 	 EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |           \
 	 EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
 
-/* An events request waiting for its batch to go out. */
 /* Answers up to this size are written in the iteration they are made
  * (http_write_now); a 202 for a single event is about 200 bytes. */
 #define HTTP_WRITE_NOW_MAX 4096
 
+/* An events request waiting for its batch to go out. */
 struct http_pending {
 	struct http_server *h;
 	struct evhttp_request *req;
@@ -830,11 +830,11 @@ static void
 http_events_done(void *arg, const char *failed)
 {
 	struct http_pending *p = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
 	struct bufferevent *bev = NULL;
 
-	if (p->h->tls == NULL)
-		bev = evhttp_connection_get_bufferevent(
-		        evhttp_request_get_connection(p->req));
+	if (p->h->tls == NULL && evcon != NULL)
+		bev = evhttp_connection_get_bufferevent(evcon);
 	if (failed != NULL)
 		http_answer_refusal(p->req, fwd_refusal_status(p->h->fwd),
 		                    failed);

@@ -416,7 +416,8 @@ def test_202s_keep_alive_pipelined_then_close(s):
     of libevent (http.c, http_write_now): the connection must go on as
     evhttp's own write would leave it.  Two requests pipelined in one
     send, then one with Connection: close, on one connection: three 202s
-    in order, then the server closes; all three events stored."""
+    in order, then the server closes; all three events stored.  And a
+    client that leaves before its 202."""
     ids = ["pipe-%d-%d" % (int(time.monotonic() * 1e6), k) for k in range(3)]
 
     def req(ev, close=False):
@@ -440,7 +441,14 @@ def test_202s_keep_alive_pipelined_then_close(s):
         assert f.read() == b"", "the server kept the connection open"
     finally:
         c.close()
-    for ev in ids:
+    # a client gone before its 202 is written: nothing for it, and the
+    # event, accepted whole, is still stored (test_daemon_unaffected
+    # checks ingestd did not restart)
+    gone = "gone-%d" % int(time.monotonic() * 1e6)
+    c = connect(s)
+    c.sendall(req(gone))
+    c.close()
+    for ev in ids + [gone]:
         s.wait_event(ev)
 
 
