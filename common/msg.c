@@ -176,17 +176,21 @@ msg_count(const struct sn_buf *b)
 	return sn_get_le32(b->data + 4);
 }
 
+size_t
+msg_event_size(const struct sn_event *ev)
+{
+	return MSG_EVENT_FIXED + STR_BYTES(ev->event_id) +
+	       STR_BYTES(ev->event_type) + STR_BYTES(ev->application_id) +
+	       STR_BYTES(ev->model) + STR_BYTES(ev->status) +
+	       STR_BYTES(ev->timestamp) + STR_BYTES(ev->json);
+}
+
 void
 msg_add_event(struct sn_buf *b, const struct sn_event *ev)
 {
 	uint8_t *p;
 
-	sn_buf_reserve(b, MSG_EVENT_FIXED + STR_BYTES(ev->event_id) +
-	                          STR_BYTES(ev->event_type) +
-	                          STR_BYTES(ev->application_id) +
-	                          STR_BYTES(ev->model) + STR_BYTES(ev->status) +
-	                          STR_BYTES(ev->timestamp) +
-	                          STR_BYTES(ev->json));
+	sn_buf_reserve(b, msg_event_size(ev));
 	p = b->data + b->len;
 	p = wr_u64(p, ev->seq);
 	p = wr_u64(p, (uint64_t)ev->ts_ms);

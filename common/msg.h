@@ -82,6 +82,8 @@ struct sn_daemon_status {
 /* Encoder: begin, add records, then b holds the whole message. */
 void msg_begin(struct sn_buf *b, enum sn_msg_type type);
 void msg_add_event(struct sn_buf *b, const struct sn_event *ev);
+/* The bytes msg_add_event adds for ev (ingestd's spool room check). */
+size_t msg_event_size(const struct sn_event *ev);
 void msg_add_anomaly(struct sn_buf *b, const struct sn_anomaly *a);
 void msg_add_daemon_status(struct sn_buf *b, const struct sn_daemon_status *st);
 void msg_add_cursor(struct sn_buf *b, const struct sn_cursor *c);

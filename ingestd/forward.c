@@ -397,16 +397,6 @@ fwd_refusal_status(const struct fwd *f)
 	return f->refusal ? f->refusal : 503;
 }
 
-size_t
-fwd_event_size(const struct sn_event *ev)
-{
-	/* msg_add_event's record: 3 u64, a u32, 5 doubles, then 7 strings
-	 * of u32 length + bytes + NUL. */
-	return 3 * 8 + 4 + 5 * 8 + 7 * 5 + (size_t)ev->event_id.len +
-	       ev->event_type.len + ev->application_id.len + ev->model.len +
-	       ev->status.len + ev->timestamp.len + ev->json.len;
-}
-
 const char *
 fwd_flush(struct fwd *f)
 {

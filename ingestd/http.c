@@ -756,7 +756,7 @@ http_ingest(struct http_server *h, const struct ingest_result *res,
 	int64_t now;
 
 	for (i = 0; i < res->nevents; i++)
-		bytes += fwd_event_size(&res->events[i].ev);
+		bytes += msg_event_size(&res->events[i].ev);
 	if ((*failed = fwd_room(h->fwd, bytes)) != NULL) {
 		http_count_refusal(h, res->nevents);
 		return -1;

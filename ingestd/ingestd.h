@@ -140,8 +140,6 @@ void fwd_set_limits(struct fwd *f, const struct sn_config *cfg);
  */
 const char *fwd_room(struct fwd *f, size_t bytes);
 int fwd_refusal_status(const struct fwd *f);
-/* Encoded size of ev in a batch, for fwd_room. */
-size_t fwd_event_size(const struct sn_event *ev);
 /*
  * Gives ev the next sequence number and appends it to the batch,
  * spooling the batch when full.  Returns 0, or -1 when that failed

@@ -22,7 +22,7 @@
  * event of the body is accepted or rejected once, reasons are printable
  * ASCII); the window only adds rejections, counted as such; an accepted
  * event's compact JSON loads and validates again to
- * the same event; fwd_event_size is the size msg_add_event writes; a
+ * the same event; msg_event_size is the size msg_add_event writes; a
  * batch decodes back to the same events, field for field; the anomaly
  * message is well-formed.
  */
@@ -264,7 +264,7 @@ fe_forward(struct fe_state *st, struct ingest_result *res)
 		ev->seq = seq++;
 		before = st->batch.len;
 		msg_add_event(&st->batch, ev);
-		FUZZ_CHECK(st->batch.len - before == fwd_event_size(ev));
+		FUZZ_CHECK(st->batch.len - before == msg_event_size(ev));
 		st->sent[st->nsent++] = ev;
 		if (st->batch.len >= FWD_BATCH_BYTES ||
 		    msg_count(&st->batch) >= FWD_BATCH_EVENTS)
