@@ -412,9 +412,9 @@ def answer_from(f):
 
 
 def test_202s_keep_alive_pipelined_then_close(s):
-    """ingestd writes a 202 in the loop iteration its sync ends, ahead
-    of libevent (http.c, http_write_now): the connection must go on as
-    evhttp's own write would leave it.  Two requests pipelined in one
+    """A held 202 must leave the connection as a fresh one (a way of
+    writing it ahead of libevent was tried and taken out again:
+    docs/performance.md).  Two requests pipelined in one
     send, then one with Connection: close, on one connection: three 202s
     in order, then the server closes; all three events stored.  And a
     client that leaves before its 202."""
