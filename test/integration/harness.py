@@ -656,6 +656,15 @@ class Sentinel:
                 return d
         raise AssertionError("no daemon %s in status" % name)
 
+    def wait_restarted(self, name, before, timeout=20):
+        """Waits until daemon name runs again, up, under a pid other than
+        before's; returns its status.  One status snapshot decides: the
+        old process may still show as up until the supervisor reaps it."""
+        def restarted():
+            d = self.daemon(name)
+            return d["state"] == "up" and d["pid"] != before["pid"] and d
+        return wait_for(restarted, timeout, what="%s restarted" % name)
+
 
 def check_no_sanitizer_reports(*sets):
     """Fails when any daemon of the given sets reported memory errors,

@@ -408,9 +408,7 @@ def test_kill_9_while_pending_delivers_exactly_once(ctx):
     os.kill(before["pid"], signal.SIGKILL)
     with peer.lock:
         peer.down.discard("/fast")
-    wait_for(lambda: s.daemon("alertd")["state"] == "up" and
-             s.daemon("alertd")["pid"] != before["pid"], 20,
-             what="alertd restarted")
+    s.wait_restarted("alertd", before)
     ok = wait_for(lambda: [r for r in peer.got("/fast", 200)
                            if json.loads(r[3])["alerts"][0]["annotations"]
                            ["value"] == "8100"], 20, what="delivery")

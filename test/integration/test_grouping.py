@@ -256,9 +256,7 @@ def test_silences_mute_persist_and_expire(ctx):
     # persisted: a kill -9 of alertd keeps it
     before = s.daemon("alertd")
     os.kill(before["pid"], signal.SIGKILL)
-    wait_for(lambda: s.daemon("alertd")["state"] == "up" and
-             s.daemon("alertd")["pid"] != before["pid"], 20,
-             what="alertd restarted")
+    s.wait_restarted("alertd", before)
     rc, out, err = s.cli("--json", "alerts", "silence", "list")
     assert rc == 0, err
     assert [x for x in json.loads(out) if x["id"] == sid], out

@@ -56,10 +56,7 @@ def test_kill_9_each_daemon_is_restarted_and_ingestion_works(s):
         before = s.daemon(name)
         os.kill(before["pid"], signal.SIGKILL)
 
-        def restarted():
-            d = s.daemon(name)
-            return d["state"] == "up" and d["pid"] != before["pid"] and d
-        after = wait_for(restarted, 20, what="%s restarted" % name)
+        after = s.wait_restarted(name, before)
         assert after["restarts"] == before["restarts"] + 1, (before, after)
         s.wait_ready()
         eid = "after-kill-%s" % name
