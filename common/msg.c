@@ -13,6 +13,7 @@ static const char *const msg_type_names[] = {
         [SN_MSG_ANOMALIES] = "anomalies",
         [SN_MSG_SET_STATE] = "set_state",
         [SN_MSG_CURSOR] = "cursor",
+        [SN_MSG_ANOMALIES_ACK] = "anomalies_ack",
 };
 
 const char *
@@ -137,26 +138,50 @@ msg_begin(struct sn_buf *b, enum sn_msg_type type)
 	put_u8(b, 0);
 	put_u8(b, 0);
 	put_u32(b, 0);
-	if (type == SN_MSG_EVENTS)
-		put_u64(b, 0); /* prev, msg_set_prev */
+	if (type == SN_MSG_EVENTS || type == SN_MSG_ANOMALIES)
+		put_u64(b, 0); /* prev or id: msg_set_prev, msg_set_id */
+}
+
+/* The u64 after the header of a message of the given type. */
+static void
+msg_set_head(void *msg, size_t len, int type, uint64_t v)
+{
+	uint8_t *p = msg;
+
+	if (len < SN_MSG_HDR_LEN + 8 || p[1] != type)
+		return;
+	sn_put_le64(p + SN_MSG_HDR_LEN, v);
 }
 
 void
 msg_set_prev_raw(void *msg, size_t len, uint64_t prev)
 {
-	uint8_t *p = msg;
-	int i;
-
-	if (len < SN_MSG_HDR_LEN + 8 || p[1] != SN_MSG_EVENTS)
-		return;
-	for (i = 0; i < 8; i++)
-		p[SN_MSG_HDR_LEN + i] = (uint8_t)(prev >> (8 * i));
+	msg_set_head(msg, len, SN_MSG_EVENTS, prev);
 }
 
 void
 msg_set_prev(struct sn_buf *b, uint64_t prev)
 {
-	msg_set_prev_raw(b->data, b->len, prev);
+	msg_set_head(b->data, b->len, SN_MSG_EVENTS, prev);
+}
+
+void
+msg_set_id_raw(void *msg, size_t len, uint64_t id)
+{
+	msg_set_head(msg, len, SN_MSG_ANOMALIES, id);
+}
+
+void
+msg_set_id(struct sn_buf *b, uint64_t id)
+{
+	msg_set_head(b->data, b->len, SN_MSG_ANOMALIES, id);
+}
+
+void
+msg_add_ack(struct sn_buf *b, uint64_t id)
+{
+	put_u64(b, id);
+	bump_count(b);
 }
 
 void
@@ -338,19 +363,19 @@ msg_open(struct msg_reader *r, const void *data, size_t len)
 
 	if (len < SN_MSG_HDR_LEN || p[0] != SN_MSG_VERSION)
 		return -1;
-	if (p[1] < SN_MSG_EVENTS || p[1] > SN_MSG_CURSOR)
+	if (p[1] < SN_MSG_EVENTS || p[1] > SN_MSG_ANOMALIES_ACK)
 		return -1;
 	r->type = p[1];
 	r->remaining = (uint32_t)p[4] | (uint32_t)p[5] << 8 |
 	               (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
 	r->p = p + SN_MSG_HDR_LEN;
 	r->end = p + len;
-	r->prev = 0;
-	if (r->type == SN_MSG_EVENTS) {
+	r->prev = r->id = 0;
+	if (r->type == SN_MSG_EVENTS || r->type == SN_MSG_ANOMALIES) {
 		if (len < SN_MSG_HDR_LEN + 8)
 			return -1;
-		for (int i = 7; i >= 0; i--)
-			r->prev = r->prev << 8 | r->p[i];
+		*(r->type == SN_MSG_EVENTS ? &r->prev : &r->id) =
+		        sn_get_le64(r->p);
 		r->p += 8;
 	}
 	return 0;
@@ -451,6 +476,19 @@ msg_next_cursor(struct msg_reader *r, struct sn_cursor *c)
 }
 
 int
+msg_next_ack(struct msg_reader *r, uint64_t *id)
+{
+	if (r->type != SN_MSG_ANOMALIES_ACK)
+		return -1;
+	if (r->remaining == 0)
+		return msg_at_end(r);
+	if (get_u64(r, id) < 0)
+		return -1;
+	r->remaining--;
+	return 1;
+}
+
+int
 msg_check(const struct msg_reader *r)
 {
 	struct msg_reader c = *r;
@@ -458,6 +496,7 @@ msg_check(const struct msg_reader *r)
 	struct sn_anomaly a;
 	struct sn_daemon_status st;
 	struct sn_cursor cur;
+	uint64_t id;
 	int rc;
 
 	do {
@@ -473,6 +512,9 @@ msg_check(const struct msg_reader *r)
 			break;
 		case SN_MSG_CURSOR:
 			rc = msg_next_cursor(&c, &cur);
+			break;
+		case SN_MSG_ANOMALIES_ACK:
+			rc = msg_next_ack(&c, &id);
 			break;
 		default:
 			return -1;

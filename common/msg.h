@@ -13,7 +13,11 @@
  * strings as u32 length + bytes + NUL.  An SN_MSG_EVENTS payload starts
  * with a u64 `prev`, the sequence number of the last event of the
  * batch before it in ingestd's spool (0: none), so a consumer can tell a
- * batch that follows what it has from one after a gap (cursor.h).  Binary and
+ * batch that follows what it has from one after a gap (cursor.h).  An
+ * SN_MSG_ANOMALIES payload starts with a u64 `id`, the message's hand-over
+ * id (detectd/handover.h): stored acknowledges it in SN_MSG_ANOMALIES_ACK
+ * once the anomalies are on disk, and detectd sends it again until then
+ * (0: nobody waits for the acknowledgement).  Binary and
  * batched on purpose: nng moves 45-66k messages/s over ipc:// whatever their
  * size, so one message carries many events (see docs/architecture.md).
  *
@@ -28,7 +32,7 @@
 #include "event.h"
 #include "util.h"
 
-#define SN_MSG_VERSION 3
+#define SN_MSG_VERSION 4
 #define SN_MSG_HDR_LEN 8
 
 enum sn_msg_type {
@@ -40,6 +44,9 @@ enum sn_msg_type {
 	SN_MSG_SET_STATE = 3,
 	/* stored, detectd -> ingestd: where a consumer stands (cursor.h) */
 	SN_MSG_CURSOR = 4,
+	/* stored -> detectd: the ids of SN_MSG_ANOMALIES messages whose
+	 * anomalies are committed and synced (one u64 per record) */
+	SN_MSG_ANOMALIES_ACK = 5,
 };
 
 /* What a SN_MSG_CURSOR record says. */
@@ -90,6 +97,11 @@ void msg_add_cursor(struct sn_buf *b, const struct sn_cursor *c);
 /* Sets the `prev` of an SN_MSG_EVENTS message being built or sent. */
 void msg_set_prev(struct sn_buf *b, uint64_t prev);
 void msg_set_prev_raw(void *msg, size_t len, uint64_t prev);
+/* Sets the `id` of an SN_MSG_ANOMALIES message being built or sent. */
+void msg_set_id(struct sn_buf *b, uint64_t id);
+void msg_set_id_raw(void *msg, size_t len, uint64_t id);
+/* One acknowledged id into an SN_MSG_ANOMALIES_ACK message. */
+void msg_add_ack(struct sn_buf *b, uint64_t id);
 /* Number of records added since msg_begin. */
 uint32_t msg_count(const struct sn_buf *b);
 
@@ -100,6 +112,7 @@ struct msg_reader {
 	uint32_t remaining; /* records not yet read */
 	uint8_t type;
 	uint64_t prev; /* SN_MSG_EVENTS: the batch before this one */
+	uint64_t id;   /* SN_MSG_ANOMALIES: its hand-over id */
 };
 
 /*
@@ -119,6 +132,7 @@ int msg_next_event(struct msg_reader *r, struct sn_event *ev);
 int msg_next_anomaly(struct msg_reader *r, struct sn_anomaly *a);
 int msg_next_daemon_status(struct msg_reader *r, struct sn_daemon_status *st);
 int msg_next_cursor(struct msg_reader *r, struct sn_cursor *c);
+int msg_next_ack(struct msg_reader *r, uint64_t *id);
 
 /*
  * Checks every record of the message r is positioned on without

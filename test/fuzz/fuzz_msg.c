@@ -14,6 +14,7 @@
  *                     type, through the outbox's JSON and back
  *   SN_MSG_SET_STATE  ingestd adopts the daemon set's state
  *   SN_MSG_CURSOR     decoded and encoded back only
+ *   SN_MSG_ANOMALIES_ACK  likewise
  *
  * Checked: msg_check agrees with reading every record; a well-formed
  * message encodes back to the same bytes (apart from the unused flags);
@@ -324,10 +325,12 @@ fm_reencode(struct msg_reader *r, struct sn_buf *out, uint32_t *nrec)
 	struct sn_anomaly a;
 	struct sn_daemon_status st;
 	struct sn_cursor c;
+	uint64_t id;
 	int rc;
 
 	msg_begin(out, (enum sn_msg_type)r->type);
 	msg_set_prev(out, r->prev);
+	msg_set_id(out, r->id);
 	*nrec = 0;
 	for (;;) {
 		switch (r->type) {
@@ -346,6 +349,10 @@ fm_reencode(struct msg_reader *r, struct sn_buf *out, uint32_t *nrec)
 		case SN_MSG_CURSOR:
 			if ((rc = msg_next_cursor(r, &c)) == 1)
 				msg_add_cursor(out, &c);
+			break;
+		case SN_MSG_ANOMALIES_ACK:
+			if ((rc = msg_next_ack(r, &id)) == 1)
+				msg_add_ack(out, id);
 			break;
 		default:
 			FUZZ_CHECK(!"msg_open let an unknown type through");

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the seed corpus of fuzz_msg: a few well-formed messages of each
-type in the layout of common/msg.h (version 3), as the daemons send them.
+type in the layout of common/msg.h (version 4), as the daemons send them.
 Run from the top of the tree after a change of the message layout:
 
     /usr/bin/python3 test/fuzz/gen-msg-seeds.py
@@ -9,8 +9,8 @@ import json
 import os
 import struct
 
-VERSION = 3
-EVENTS, ANOMALIES, SET_STATE, CURSOR = 1, 2, 3, 4
+VERSION = 4
+EVENTS, ANOMALIES, SET_STATE, CURSOR, ANOMALIES_ACK = 1, 2, 3, 4, 5
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "msg")
 
 
@@ -21,8 +21,9 @@ def s(text):
 
 def msg(kind, records, prev=0):
     head = struct.pack("<BBHI", VERSION, kind, 0, len(records))
-    if kind == EVENTS:
-        head += struct.pack("<Q", prev)  # the batch before this one
+    if kind in (EVENTS, ANOMALIES):
+        # events: the batch before this one; anomalies: the hand-over id
+        head += struct.pack("<Q", prev)
     return head + b"".join(records)
 
 
@@ -68,7 +69,8 @@ seeds = {
     "events-empty": msg(EVENTS, []),
     "anomalies-firing": msg(ANOMALIES, [
         anomaly(7, T, 0, "critical",
-                {"application_id": "chat", "model": "gpt-4o"}, 4000.0)]),
+                {"application_id": "chat", "model": "gpt-4o"}, 4000.0)],
+        prev=0x5eed00000001),
     "anomalies-resolved": msg(ANOMALIES, [
         anomaly(8, T, 1, "warning", {"application_id": "search"}),
         anomaly(9, T + 1, 0, "info", {})]),
@@ -76,6 +78,8 @@ seeds = {
         daemon("ingestd", 2, 1234, T, 0), daemon("detectd", 2, 1235, T, 1),
         daemon("stored", 3, 0, T, 4), daemon("alertd", 1, 1237, T, 0)]),
     "cursor": msg(CURSOR, [cursor(1, "stored", 41), cursor(2, "detectd", 7)]),
+    "anomalies-ack": msg(ANOMALIES_ACK, [struct.pack("<Q", 0x5eed00000001),
+                                         struct.pack("<Q", 0x5eed00000002)]),
     "bad-version": struct.pack("<BBHI", 1, EVENTS, 0, 0),
     "truncated": msg(EVENTS, [event(1, T, "x", "a", "m", "s", 1, 1)])[:-3],
 }

@@ -189,6 +189,47 @@ test_bad_headers_and_trailing_bytes(void **state)
 	sn_buf_free(&b);
 }
 
+/* An anomalies message carries its hand-over id; stored answers with the
+ * ids in an ack message. */
+static void
+test_anomaly_id_and_ack(void **state)
+{
+	struct sn_buf b = {0};
+	struct msg_reader r;
+	uint64_t id;
+
+	(void)state;
+	msg_begin(&b, SN_MSG_ANOMALIES);
+	assert_int_equal(msg_open(&r, b.data, b.len), 0);
+	assert_true(r.id == 0 && r.prev == 0 && r.remaining == 0);
+	msg_set_id(&b, 0x0123456789abcdefULL);
+	msg_set_prev(&b, 7); /* not an events message: ignored */
+	assert_int_equal(msg_open(&r, b.data, b.len), 0);
+	assert_true(r.id == 0x0123456789abcdefULL && r.prev == 0);
+	assert_int_equal(msg_check(&r), 0);
+	/* too short for its id */
+	assert_int_equal(msg_open(&r, b.data, SN_MSG_HDR_LEN + 7), -1);
+
+	msg_begin(&b, SN_MSG_ANOMALIES_ACK);
+	msg_add_ack(&b, 5);
+	msg_add_ack(&b, UINT64_MAX);
+	msg_set_id(&b, 9); /* not an anomalies message: ignored */
+	assert_int_equal(msg_open(&r, b.data, b.len), 0);
+	assert_int_equal(r.remaining, 2);
+	assert_int_equal(msg_check(&r), 0);
+	assert_int_equal(msg_next_ack(&r, &id), 1);
+	assert_true(id == 5);
+	assert_int_equal(msg_next_ack(&r, &id), 1);
+	assert_true(id == UINT64_MAX);
+	assert_int_equal(msg_next_ack(&r, &id), 0);
+	assert_string_equal(sn_msg_type_name(SN_MSG_ANOMALIES_ACK),
+	                    "anomalies_ack");
+	/* a record cut short is malformed */
+	assert_int_equal(msg_open(&r, b.data, b.len - 1), 0);
+	assert_int_equal(msg_check(&r), -1);
+	sn_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -197,6 +238,7 @@ main(void)
 	        cmocka_unit_test(test_anomaly_and_state_round_trip),
 	        cmocka_unit_test(test_truncated_messages_rejected),
 	        cmocka_unit_test(test_bad_headers_and_trailing_bytes),
+	        cmocka_unit_test(test_anomaly_id_and_ack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
