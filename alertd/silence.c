@@ -8,14 +8,10 @@
  * and must not wait on the disk.  Matchers are stored as JSON text, an
  * array of {"name","op","value"} objects, and compiled again on load.
  */
-#include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -450,38 +446,11 @@ silence_new_id(char *id)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char b[SILENCE_ID_LEN / 2];
-	size_t got = 0;
-	ssize_t r;
-	int fd, i;
+	int i;
 
-	while (got < sizeof(b)) {
-		r = getrandom(b + got, sizeof(b) - got, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	if (got < sizeof(b)) {
-		/* a kernel without getrandom(2) */
-		if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) < 0) {
-			log_warn("silences: /dev/urandom");
-			return -1;
-		}
-		got = 0;
-		while (got < sizeof(b)) {
-			r = read(fd, b + got, sizeof(b) - got);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-		}
-		close(fd);
-		if (got < sizeof(b)) {
-			log_warnx("silences: cannot read random bytes");
-			return -1;
-		}
+	if (sn_random_bytes(b, sizeof(b)) < 0) {
+		log_warn("silences: cannot read random bytes");
+		return -1;
 	}
 	for (i = 0; i < (int)sizeof(b); i++) {
 		id[2 * i] = hex[b[i] >> 4];

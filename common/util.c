@@ -4,11 +4,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -354,6 +356,101 @@ sn_path_dirname(const char *path)
 	memcpy(out, path, (size_t)(slash - path));
 	out[slash - path] = '\0';
 	return out;
+}
+
+int
+sn_random_bytes(void *p, size_t n)
+{
+	unsigned char *b = p;
+	size_t got = 0;
+	ssize_t r;
+	int fd;
+
+	while (got < n) {
+		r = getrandom(b + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got == n)
+		return 0;
+	/* a kernel without getrandom(2) */
+	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	got = 0;
+	while (got < n) {
+		r = read(fd, b + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (got < n) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sn_fsync_dir(const char *path)
+{
+	char *dir = sn_path_dirname(path);
+	int fd, rc = -1, e;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		rc = fsync(fd);
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	free(dir);
+	return rc;
+}
+
+int
+sn_write_file_atomic(const char *path, const void *data, size_t len,
+                     unsigned mode)
+{
+	size_t plen = strlen(path), done = 0;
+	char *tmp = sn_xmalloc(plen + 5);
+	ssize_t n;
+	int fd, e;
+
+	memcpy(tmp, path, plen);
+	memcpy(tmp + plen, ".tmp", 5);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0)
+		goto fail;
+	while (done < len) {
+		n = write(fd, (const char *)data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		done += (size_t)n;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	free(tmp);
+	return sn_fsync_dir(path) < 0 ? -2 : 0;
+fail:
+	e = errno != 0 ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	errno = e;
+	return -1;
 }
 
 int

@@ -68,6 +68,24 @@ char *sn_path_resolve(const char *base_dir, const char *path);
 /* The folder part of path, as a new string ("." when none).  Caller frees. */
 char *sn_path_dirname(const char *path);
 
+/* n random bytes (getrandom(2), else /dev/urandom).  0 or -1 with
+ * errno. */
+int sn_random_bytes(void *p, size_t n);
+
+/* fsyncs the folder holding path, so a rename or create in it is
+ * durable.  0 or -1 with errno. */
+int sn_fsync_dir(const char *path);
+
+/*
+ * Replaces path with data whole, or not at all: path.tmp (mode) is
+ * written, fsynced and renamed over path, then the folder is fsynced.
+ * 0; -1 with errno and path untouched (path.tmp removed); -2 with errno
+ * when only the folder's fsync failed: path holds data, but a crash may
+ * still bring back what it held before.
+ */
+int sn_write_file_atomic(const char *path, const void *data, size_t len,
+                         unsigned mode);
+
 /* mkdir -p with mode for each created folder.  0 or -1 with errno. */
 int sn_mkdir_p(const char *path, unsigned mode);
 

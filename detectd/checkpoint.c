@@ -293,21 +293,6 @@ ckpt_put_header(struct ckpt_w *w, uint64_t seq, uint64_t body_len)
 	ckpt_put_u64(w, body_len);
 }
 
-/* fsyncs the folder holding path, so a rename in it is durable. */
-static int
-ckpt_sync_dir(const char *path)
-{
-	char *dir = sn_path_dirname(path);
-	int fd, rc = -1;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	free(dir);
-	return rc;
-}
-
 int
 checkpoint_save(const struct engine *e, uint64_t seq, const char *path)
 {
@@ -366,7 +351,7 @@ checkpoint_save(const struct engine *e, uint64_t seq, const char *path)
 		what = "cannot rename over the checkpoint";
 		goto fail;
 	}
-	if (ckpt_sync_dir(path) < 0)
+	if (sn_fsync_dir(path) < 0)
 		log_warn("checkpoint %s: written, but its folder cannot be "
 		         "fsynced: a crash may bring back the previous one",
 		         path);

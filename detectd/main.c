@@ -4,7 +4,10 @@
  * Pulls SN_MSG_EVENTS on detectd.ipc, feeds each event to the engine,
  * and pushes the anomaly records of one received message (or of one
  * timer tick) as one SN_MSG_ANOMALIES message to both stored.ipc (to
- * keep them) and alertd.ipc (to route them).  SIGHUP rebuilds the
+ * keep them) and alertd.ipc (to route them).  Each message is kept
+ * (handover.h) until stored acknowledges it, with an
+ * SN_MSG_ANOMALIES_ACK that arrives on detectd.ipc too, and is sent to
+ * stored again while it does not.  SIGHUP rebuilds the
  * engine from the new detectors, keeping the state of unchanged ones.
  * detectd-ctl.ipc answers `sentinel-cli detectors list|test` (detctl.h).
  *
@@ -12,7 +15,10 @@
  * detection.checkpoint_interval the engine's state is saved with the seq
  * of the last event taken (checkpoint.h) and that seq acknowledged; a
  * restarted detectd loads it and asks for the events after it, so kill
- * -9 loses no state and counts no event twice.  ingestd keeps every
+ * -9 loses no state and counts no event twice.  The messages stored has
+ * not acknowledged are saved just before each checkpoint and sent again
+ * after a restart: an anomaly raised by an event before the checkpoint
+ * is in stored or in that file.  ingestd keeps every
  * event detectd has not acknowledged, so under heavy load detectd also
  * saves once it has taken DETECTD_CKPT_SHARE of the spool's
  * max_size since the last save: otherwise a fast stream would fill the
@@ -41,6 +47,7 @@
 #include "detctl.h"
 #include "daemon.h"
 #include "engine.h"
+#include "handover.h"
 #include "ipc.h"
 #include "log.h"
 #include "metrics.h"
@@ -88,11 +95,15 @@ struct detectd {
 	struct cursor cursor;      /* our place in ingestd's spool */
 	char *ckpt_path;           /* <storage.path>/detectd.checkpoint */
 	struct event *ckpt_ev;     /* every detection.checkpoint_interval */
+	struct handover *hov;      /* anomalies stored has not acknowledged */
+	char *hov_path;            /* <storage.path>/detectd.handover */
 	uint64_t ckpt_bytes;       /* spooled bytes taken since a save */
 	/* exported metrics (common/metrics.h) */
 	struct sn_series *m_latency, *m_events, *m_groups;
 	struct sn_series *m_err[DETECTD_NERR];
 };
+
+static void detectd_drop(struct detectd *st, int type, const char *why);
 
 /* Saves the engine's state at the last event taken; then ingestd may
  * forget the events before it.  0 or -1 (logged). */
@@ -102,7 +113,9 @@ detectd_checkpoint(struct detectd *st)
 	st->ckpt_bytes = 0;
 	if (st->cursor.last == st->cursor.durable)
 		return 0;
-	if (checkpoint_save(st->engine, st->cursor.last, st->ckpt_path) < 0) {
+	/* first the anomalies not yet in stored, then what raised them */
+	if (handover_save(st->hov, st->hov_path) < 0 ||
+	    checkpoint_save(st->engine, st->cursor.last, st->ckpt_path) < 0) {
 		metrics_add(st->m_err[DETECTD_ERR_CHECKPOINT], 1);
 		return -1;
 	}
@@ -168,27 +181,79 @@ detectd_metrics_groups(struct detectd *st)
 	metrics_set(st->m_groups, (double)groups);
 }
 
+/* To alertd, which nothing sends again: a full queue loses them. */
 static void
-detectd_send(struct detectd *st, struct ipc_out *o, const char *to)
+detectd_send_alertd(struct detectd *st)
 {
-	if (ipc_send(o, st->out.data, st->out.len) == 0)
+	if (ipc_send(st->to_alertd, st->out.data, st->out.len) == 0)
 		return;
 	metrics_add(st->m_err[DETECTD_ERR_DELIVERY], 1);
-	log_warnx("%s is not keeping up, queue full: %" PRIu32
+	log_warnx("alertd is not keeping up, queue full: %" PRIu32
 	          " anomalies not delivered to it",
-	          to, msg_count(&st->out));
+	          msg_count(&st->out));
 }
 
-/* Sends the anomalies gathered in st->out, if any. */
+/* Sends the anomalies gathered in st->out, if any; stored's copy is
+ * kept until stored acknowledges it. */
 static void
 detectd_flush(struct detectd *st)
 {
+	uint64_t dropped;
+
 	if (msg_count(&st->out) == 0)
 		return;
 	st->anomalies += msg_count(&st->out);
 	log_debug("%" PRIu32 " anomalies", msg_count(&st->out));
-	detectd_send(st, st->to_stored, "stored");
-	detectd_send(st, st->to_alertd, "alertd");
+	handover_add(st->hov, &st->out, sn_mono_ms(), &dropped);
+	if (dropped > 0) {
+		metrics_add(st->m_err[DETECTD_ERR_DELIVERY], 1);
+		log_warnx("stored has not acknowledged anomalies for long: "
+		          "the oldest %" PRIu64 " will not be sent again",
+		          dropped);
+	}
+	/* refused by a full queue, it is sent again with the others */
+	(void)ipc_send(st->to_stored, st->out.data, st->out.len);
+	detectd_send_alertd(st);
+}
+
+/* handover_send_fn: one message to stored again. */
+static int
+detectd_resend_one(const void *data, size_t len, void *arg)
+{
+	struct detectd *st = arg;
+
+	return ipc_send(st->to_stored, data, len);
+}
+
+/* Sends stored what it has not acknowledged for a while, when it is
+ * there and has taken everything queued for it. */
+static void
+detectd_resend(struct detectd *st)
+{
+	size_t n;
+
+	if (handover_count(st->hov) == 0 || ipc_peers(st->to_stored) == 0 ||
+	    ipc_queued(st->to_stored) > 0)
+		return;
+	n = handover_resend(st->hov, sn_mono_ms(), detectd_resend_one, st);
+	if (n > 0)
+		log_info("sent stored %zu anomalies messages again (not "
+		         "acknowledged; %zu held)",
+		         n, handover_count(st->hov));
+}
+
+/* stored has these anomalies messages on disk. */
+static void
+detectd_on_ack(struct detectd *st, struct msg_reader *r)
+{
+	uint64_t id;
+
+	if (msg_check(r) < 0) {
+		detectd_drop(st, r->type, "malformed");
+		return;
+	}
+	while (msg_next_ack(r, &id) == 1)
+		(void)handover_ack(st->hov, id);
 }
 
 /* Counts and logs a message we cannot use (style.md 9: never fatal). */
@@ -217,6 +282,10 @@ detectd_on_msg(const void *data, size_t len, void *arg)
 	if (msg_open(&r, data, len) < 0) {
 		detectd_drop(st, len > 1 ? ((const uint8_t *)data)[1] : 0,
 		             "bad header or version");
+		return;
+	}
+	if (r.type == SN_MSG_ANOMALIES_ACK) {
+		detectd_on_ack(st, &r);
 		return;
 	}
 	if (r.type != SN_MSG_EVENTS) {
@@ -273,6 +342,7 @@ detectd_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	detectd_metrics_groups(st);
+	detectd_resend(st);
 	if (st->last_event_ms == INT64_MIN || idle < DETECTD_IDLE_MS)
 		return;
 	msg_begin(&st->out, SN_MSG_ANOMALIES);
@@ -324,6 +394,7 @@ detectd_open(struct detectd *st)
 	                        (suseconds_t)(ms % 1000 * 1000)};
 	uint64_t seq = 0;
 	char url[256];
+	int n;
 	struct sn_buf p = {0};
 	const char *dir = st->d.cfg->storage.path;
 
@@ -333,6 +404,12 @@ detectd_open(struct detectd *st)
 	sn_buf_append(&p, dir, strlen(dir));
 	sn_buf_append(&p, "/detectd.checkpoint", sizeof("/detectd.checkpoint"));
 	st->ckpt_path = (char *)p.data;
+	st->hov_path = sn_path_resolve(dir, "detectd.handover");
+	st->hov = handover_new(DETECTD_MAX_QUEUED);
+	if ((n = handover_load(st->hov, st->hov_path)) > 0)
+		log_info("%d anomalies messages stored had not acknowledged "
+		         "will be sent again",
+		         n);
 	if (checkpoint_load(st->engine, st->ckpt_path, &seq) == 1) {
 		log_info("detector state restored from %s (event seq %llu)",
 		         st->ckpt_path, (unsigned long long)seq);
@@ -381,6 +458,8 @@ main(int argc, char **argv)
 	event_free(st.ckpt_ev);
 	cursor_close(&st.cursor);
 	free(st.ckpt_path);
+	free(st.hov_path);
+	handover_free(st.hov);
 	ctl_free(st.ctl);
 	ipc_in_free(st.in);
 	ipc_out_free(st.to_stored);

@@ -13,7 +13,10 @@
  * the seq of the last event in each transaction (store_meta), syncs what
  * is committed about once a second and acknowledges it; after a restart
  * it asks for what follows.  Deduplication by (ts_ms, event_id) makes
- * any replay harmless.
+ * any replay harmless.  Anomalies come from detectd, which keeps each
+ * message until stored acknowledges its id (SN_MSG_ANOMALIES_ACK on
+ * detectd.ipc) after the same sync; the anomaly id keeps one row of each
+ * when a message comes again.
  *
  * Timers: about once a second the rollups' changed rows are written
  * (store_tick; rollup.h says why not at every commit); every
@@ -58,6 +61,8 @@
 /* Period of store_tick, which writes the rollups when due (every second,
  * rollup.h): a fraction of that, so they trail by little more. */
 #define STORED_TICK_MS 250
+/* Bytes of acknowledgements held while detectd is away (8 per message). */
+#define STORED_ACK_QUEUE (256u * 1024)
 
 struct stored {
 	struct sn_daemon d;
@@ -75,6 +80,8 @@ struct stored {
 	struct stm *stm;            /* storage size and row gauges */
 	struct store_stats last;    /* totals at the previous summary */
 	struct cursor cursor;       /* our place in ingestd's spool */
+	struct ipc_out *to_detectd; /* detectd.ipc: anomalies acknowledged */
+	struct sn_buf acks;         /* the SN_MSG_ANOMALIES_ACK being sent */
 	uint64_t msgs_dropped;      /* malformed or unexpected messages */
 };
 
@@ -111,8 +118,11 @@ stored_on_commit(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * After commits: what is synced to disk is acknowledged to ingestd; what
- * a rolled-back transaction lost is asked for again.
+ * After commits: what is synced to disk is acknowledged to ingestd, and
+ * to detectd its anomalies messages (when detectd is away or slow the
+ * acknowledgement is dropped: it sends those again, and the anomalies'
+ * ids keep one row of each); what a rolled-back transaction lost is
+ * asked for again.
  */
 static void
 stored_cursor_sync(struct stored *st)
@@ -123,6 +133,8 @@ stored_cursor_sync(struct stored *st)
 		cursor_rewind(&st->cursor, to);
 	if (store_sync_cursor(st->store) > 0)
 		st->cursor.durable = store_cursor(st->store);
+	if (store_take_acks(st->store, &st->acks) > 0)
+		(void)ipc_send(st->to_detectd, st->acks.data, st->acks.len);
 }
 
 /* Every STORED_TICK_MS: the rollups' changed rows, when due; the
@@ -229,17 +241,23 @@ stored_take_events(struct stored *st, struct msg_reader *r)
 		store_add_events(st->store, evs, n);
 }
 
+/* Stores the anomalies of one message from detectd; once they are all
+ * in, its id waits for the commit and sync that acknowledge it. */
 static void
 stored_take_anomalies(struct stored *st, struct msg_reader *r)
 {
 	struct sn_anomaly a;
+	int ok = 1;
 
 	if (msg_check(r) < 0) {
 		stored_drop(st, r->type, "malformed");
 		return;
 	}
 	while (msg_next_anomaly(r, &a) == 1)
-		store_add_anomaly(st->store, &a);
+		if (store_add_anomaly(st->store, &a) < 0)
+			ok = 0;
+	if (ok && r->id != 0)
+		store_hand_over(st->store, r->id);
 }
 
 /* ipc callback: one message from stored.ipc. */
@@ -400,6 +418,8 @@ stored_listen(struct stored *st)
 	if (cursor_open(&st->cursor, &st->d, "stored",
 	                store_cursor(st->store)) < 0)
 		fatalx("cannot reach ingestd's cursor socket");
+	st->to_detectd = daemon_push_dial(&st->d, SN_IPC_DETECTD,
+	                                  STORED_ACK_QUEUE);
 	st->in = daemon_pull_listen(&st->d, SN_IPC_STORED, stored_on_msg, st);
 }
 
@@ -426,6 +446,8 @@ main(int argc, char **argv)
 	store_close(st.store);
 	ipc_in_free(st.in);
 	cursor_close(&st.cursor);
+	ipc_out_free(st.to_detectd);
+	sn_buf_free(&st.acks);
 	event_free(st.commit_ev);
 	event_free(st.summary_ev);
 	event_free(st.flush_ev);

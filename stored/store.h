@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "util.h"
 
 struct store;
 
@@ -116,6 +117,18 @@ void store_close(struct store *s);
 uint64_t store_cursor(const struct store *s);
 int store_sync_cursor(struct store *s);
 int store_take_rewind(struct store *s, uint64_t *to);
+
+/*
+ * detectd's anomalies hand-over (detectd/handover.h).  store_hand_over:
+ * every anomaly of the message with this id was added (none failed);
+ * the id is acknowledged once the transaction holding them is committed
+ * and store_sync_cursor has synced it (a rollback forgets it: detectd
+ * sends the message again).  store_take_acks builds, into msg, the
+ * SN_MSG_ANOMALIES_ACK of every id synced since the last call; returns
+ * how many (0: none, msg untouched).
+ */
+void store_hand_over(struct store *s, uint64_t id);
+uint32_t store_take_acks(struct store *s, struct sn_buf *msg);
 
 const struct store_stats *store_get_stats(const struct store *s);
 

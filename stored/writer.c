@@ -31,6 +31,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "msg.h"
 #include "rollup.h"
 #include "store.h"
 #include "util.h"
@@ -67,6 +68,9 @@ struct store {
 	uint64_t txn_seq, committed_seq, synced_seq;
 	int64_t synced_mono;
 	int rewound; /* a rollback dropped events taken from the spool */
+	/* detectd's anomalies messages (handover.h) by id, as uint64_t:
+	 * in the open transaction, committed, committed and synced */
+	struct sn_buf ack_txn, ack_committed, ack_synced;
 	struct sn_series *m_stored; /* sentinel_events_stored_total */
 };
 
@@ -313,6 +317,7 @@ store_abort(struct store *s)
 	if (s->txn_seq > s->committed_seq)
 		s->rewound = 1; /* the events taken since are gone */
 	s->txn_seq = s->committed_seq;
+	sn_buf_reset(&s->ack_txn); /* detectd sends them again */
 	s->stats.rows_failed += s->txn_ev_new + s->txn_an_new;
 	s->txn_ev_new = s->txn_ev_dup = s->txn_an_new = s->txn_an_dup = 0;
 	s->in_txn = 0;
@@ -629,7 +634,8 @@ store_sync_cursor(struct store *s)
 	int64_t now = sn_mono_ms();
 	int ok;
 
-	if (s->in_txn || s->committed_seq <= s->synced_seq ||
+	if (s->in_txn ||
+	    (s->committed_seq <= s->synced_seq && s->ack_committed.len == 0) ||
 	    now - s->synced_mono < STORE_SYNC_MS)
 		return 0;
 	/*
@@ -649,7 +655,35 @@ store_sync_cursor(struct store *s)
 		return -1;
 	s->synced_seq = s->committed_seq;
 	s->synced_mono = now;
+	sn_buf_append(&s->ack_synced, s->ack_committed.data,
+	              s->ack_committed.len);
+	sn_buf_reset(&s->ack_committed);
 	return 1;
+}
+
+void
+store_hand_over(struct store *s, uint64_t id)
+{
+	struct sn_buf *to = s->in_txn ? &s->ack_txn : &s->ack_committed;
+
+	sn_buf_append(to, &id, sizeof(id));
+}
+
+uint32_t
+store_take_acks(struct store *s, struct sn_buf *msg)
+{
+	size_t i, n = s->ack_synced.len / sizeof(uint64_t);
+	uint64_t id;
+
+	if (n == 0)
+		return 0;
+	msg_begin(msg, SN_MSG_ANOMALIES_ACK);
+	for (i = 0; i < n; i++) {
+		memcpy(&id, s->ack_synced.data + i * sizeof(id), sizeof(id));
+		msg_add_ack(msg, id);
+	}
+	sn_buf_reset(&s->ack_synced);
+	return msg_count(msg);
 }
 
 /*
@@ -704,6 +738,8 @@ store_commit_txn(struct store *s, int force)
 	store_writeback(s);
 	if (s->txn_seq > s->committed_seq)
 		s->committed_seq = s->txn_seq;
+	sn_buf_append(&s->ack_committed, s->ack_txn.data, s->ack_txn.len);
+	sn_buf_reset(&s->ack_txn);
 	rollup_committed(s->rollup, now);
 	n = store_pending(s);
 	log_debug(
@@ -767,6 +803,9 @@ store_close(struct store *s)
 	/* The last connection to close checkpoints the WAL into the file. */
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		log_warnx("%s: close: %s", s->path, sqlite3_errmsg(s->db));
+	sn_buf_free(&s->ack_txn);
+	sn_buf_free(&s->ack_committed);
+	sn_buf_free(&s->ack_synced);
 	free(s->path);
 	free(s);
 }

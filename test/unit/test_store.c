@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "msg.h"
 #include "../../stored/rollup.h"
 #include "../../stored/store.h"
 
@@ -343,6 +344,54 @@ test_anomalies(void **state)
 	assert_string_equal(query(f, "SELECT model FROM anomalies"), "NULL");
 	assert_int_equal(store_get_stats(f->s)->anomalies_inserted, 2);
 	assert_int_equal(store_get_stats(f->s)->anomalies_duplicate, 1);
+}
+
+/* detectd's hand-over: a message's id is acknowledged only once its
+ * anomalies are committed and synced, each id once, in order. */
+static void
+test_anomalies_acknowledged_after_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct sn_buf m = {0};
+	struct msg_reader r;
+	struct sn_anomaly a;
+	uint64_t id;
+
+	memset(&a, 0, sizeof(a));
+	a.ts_ms = 1762430400000;
+	a.id = str("lat-1");
+	a.detector_id = a.detector_type = a.alert = str("x");
+	a.severity = a.application_id = a.metric = str("x");
+	a.model = a.event_id = a.message = str("");
+	assert_int_equal(store_open(f->dir, &f->s), 0);
+	assert_int_equal(store_add_anomaly(f->s, &a), 1);
+	store_hand_over(f->s, 11);
+	a.id = str("lat-2");
+	assert_int_equal(store_add_anomaly(f->s, &a), 1);
+	store_hand_over(f->s, 12);
+	/* open transaction: nothing to acknowledge, nothing to sync */
+	assert_int_equal(store_take_acks(f->s, &m), 0);
+	assert_int_equal(store_sync_cursor(f->s), 0);
+	assert_int_equal(store_commit(f->s), 2);
+	/* committed, not yet synced */
+	assert_int_equal(store_take_acks(f->s, &m), 0);
+	/* no event moved the cursor: the ids alone make it sync */
+	assert_int_equal(store_sync_cursor(f->s), 1);
+	assert_int_equal(store_take_acks(f->s, &m), 2);
+	assert_int_equal(msg_open(&r, m.data, m.len), 0);
+	assert_int_equal(r.type, SN_MSG_ANOMALIES_ACK);
+	assert_int_equal(msg_next_ack(&r, &id), 1);
+	assert_true(id == 11);
+	assert_int_equal(msg_next_ack(&r, &id), 1);
+	assert_true(id == 12);
+	assert_int_equal(msg_next_ack(&r, &id), 0);
+	assert_int_equal(store_take_acks(f->s, &m), 0); /* each once */
+	/* a message arriving outside a transaction waits for the next
+	 * sync, a second after the last one */
+	store_hand_over(f->s, 13);
+	assert_int_equal(store_sync_cursor(f->s), 0);
+	assert_int_equal(store_take_acks(f->s, &m), 0);
+	sn_buf_free(&m);
 }
 
 /* A firing record of the engine and its resolution: two rows, every new
@@ -723,6 +772,8 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_newer_schema_refused,
 	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_anomalies_acknowledged_after_sync, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_creates_folder, setup,
 	                                        teardown),
 	};
