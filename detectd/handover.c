@@ -50,7 +50,7 @@ struct handover {
 	struct hmsg *head, *tail; /* oldest first */
 	struct hmsg *hint;        /* the one after the last acknowledged */
 	size_t count, bytes, max_bytes;
-	uint64_t epoch, next;     /* ids: epoch << 32 | counter */
+	uint64_t epoch, next; /* ids: epoch << 32 | counter */
 };
 
 struct handover *
@@ -193,8 +193,8 @@ handover_save(const struct handover *h, const char *path)
 	uint8_t w[HANDOVER_REC];
 	int rc;
 
-	sn_buf_reserve(&b, HANDOVER_HEAD + h->bytes +
-	                           h->count * HANDOVER_REC + 4);
+	sn_buf_reserve(&b,
+	               HANDOVER_HEAD + h->bytes + h->count * HANDOVER_REC + 4);
 	sn_buf_append(&b, HANDOVER_MAGIC, 8);
 	sn_put_le32(w, HANDOVER_VERSION);
 	sn_put_le32(w + 4, (uint32_t)h->count);

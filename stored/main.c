@@ -418,8 +418,8 @@ stored_listen(struct stored *st)
 	if (cursor_open(&st->cursor, &st->d, "stored",
 	                store_cursor(st->store)) < 0)
 		fatalx("cannot reach ingestd's cursor socket");
-	st->to_detectd = daemon_push_dial(&st->d, SN_IPC_DETECTD,
-	                                  STORED_ACK_QUEUE);
+	st->to_detectd =
+	        daemon_push_dial(&st->d, SN_IPC_DETECTD, STORED_ACK_QUEUE);
 	st->in = daemon_pull_listen(&st->d, SN_IPC_STORED, stored_on_msg, st);
 }
 
