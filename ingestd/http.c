@@ -58,6 +58,10 @@
 	 EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |           \
 	 EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
 
+/* Answers up to this size are written in the iteration they are made
+ * (http_write_now); a 202 for a single event is about 200 bytes. */
+#define HTTP_WRITE_NOW_MAX 4096
+
 /* An events request waiting for its batch to go out. */
 struct http_pending {
 	struct http_server *h;
@@ -788,13 +792,49 @@ http_ingest(struct http_server *h, const struct ingest_result *res,
 	return 0;
 }
 
+/*
+ * Writes the answer evhttp_send_reply just queued on bev, in this loop
+ * iteration, and finishes it as bufferevent_socket would once the
+ * socket is writable (output empty: writing off, evhttp's write
+ * callback).  An answer held for the spool's sync is queued in a later
+ * iteration than its request was read in, so evhttp's way costs three
+ * epoll_ctl a request: reading off once the request is in, writing on
+ * for the answer, then writing off and reading on once it is written.
+ * Written at once, the last two fall in one iteration and libevent's
+ * changelist makes them one.  Plain sockets only (a TLS bufferevent
+ * encrypts on its own), and only an answer the socket takes whole; else
+ * the bufferevent writes the rest as usual.  bev may be freed on
+ * return (evhttp closes a Connection: close request's connection).
+ */
+static void
+http_write_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t len = evbuffer_get_length(out);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	bufferevent_data_cb writecb;
+	void *cbarg;
+
+	if (fd < 0 || len == 0 || len > HTTP_WRITE_NOW_MAX ||
+	    evbuffer_write(out, fd) != (int)len)
+		return;
+	bufferevent_getcb(bev, NULL, &writecb, NULL, &cbarg);
+	bufferevent_disable(bev, EV_WRITE);
+	if (writecb != NULL)
+		writecb(bev, cbarg);
+}
+
 /* Called through http_ingest once the request's batch went out or
  * failed. */
 static void
 http_events_done(void *arg, const char *failed)
 {
 	struct http_pending *p = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
+	struct bufferevent *bev = NULL;
 
+	if (p->h->tls == NULL && evcon != NULL)
+		bev = evhttp_connection_get_bufferevent(evcon);
 	if (failed != NULL)
 		http_answer_refusal(p->req, fwd_refusal_status(p->h->fwd),
 		                    failed);
@@ -804,6 +844,8 @@ http_events_done(void *arg, const char *failed)
 	metrics_observe_us(p->h->latency, (uint64_t)(sn_mono_us() - p->t0_us));
 	sn_buf_free(&p->answer);
 	free(p);
+	if (bev != NULL)
+		http_write_now(bev);
 }
 
 /*
