@@ -166,12 +166,6 @@ msg_set_prev(struct sn_buf *b, uint64_t prev)
 }
 
 void
-msg_set_id_raw(void *msg, size_t len, uint64_t id)
-{
-	msg_set_head(msg, len, SN_MSG_ANOMALIES, id);
-}
-
-void
 msg_set_id(struct sn_buf *b, uint64_t id)
 {
 	msg_set_head(b->data, b->len, SN_MSG_ANOMALIES, id);

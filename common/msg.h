@@ -99,7 +99,6 @@ void msg_set_prev(struct sn_buf *b, uint64_t prev);
 void msg_set_prev_raw(void *msg, size_t len, uint64_t prev);
 /* Sets the `id` of an SN_MSG_ANOMALIES message being built or sent. */
 void msg_set_id(struct sn_buf *b, uint64_t id);
-void msg_set_id_raw(void *msg, size_t len, uint64_t id);
 /* One acknowledged id into an SN_MSG_ANOMALIES_ACK message. */
 void msg_add_ack(struct sn_buf *b, uint64_t id);
 /* Number of records added since msg_begin. */
