@@ -23,17 +23,27 @@ def stored_anomalies(s, event_id):
                    (event_id,))[0][0]
 
 
-def outlier_while_stored_stopped(s, event_id):
-    """Stops stored, sends an event high-latency fires on and waits until
-    detectd raised the anomaly: its message waits in stored's socket.
-    Returns stored's status before."""
-    before = s.daemon("stored")
-    raised = detected(s)
-    os.kill(before["pid"], signal.SIGSTOP)
+def outlier(s, event_id):
     ev = event(event_id, latency_ms=9100)
     ev["application_id"] = event_id  # a group of its own: not firing yet
     st, _, body = s.post_events(ev)
     assert st == 202, body
+
+
+def outlier_while_stored_stopped(s, event_id):
+    """Stops stored, sends an event high-latency fires on and waits until
+    detectd raised the anomaly: its message waits in stored's socket.
+    Returns stored's status before."""
+    # first one stored normally: detectd's connection to this stored is
+    # up (nng dials it again after a start), so the next message goes
+    # into stored's socket rather than waiting in detectd's queue
+    outlier(s, event_id + "-before")
+    wait_for(lambda: stored_anomalies(s, event_id + "-before") == 1, 20,
+             what="an anomaly stored before")
+    before = s.daemon("stored")
+    raised = detected(s)
+    os.kill(before["pid"], signal.SIGSTOP)
+    outlier(s, event_id)
     wait_for(lambda: detected(s) > raised, 15, what="the anomaly raised")
     return before
 
@@ -48,8 +58,12 @@ def test_stored_killed_before_its_commit_gets_it_again(ctx):
     s.wait_event("hand-over-1", 20)  # the event: from ingestd's spool
     wait_for(lambda: stored_anomalies(s, "hand-over-1") == 1, 20,
              what="the anomaly in storage")
-    assert "anomalies messages again" in s.logs()
     assert s.daemon("detectd")["restarts"] == 0
+    # it came again: not still queued in detectd when stored went
+    wait_for(lambda: "anomalies messages again" in s.logs(), 5,
+             what="detectd's log line of the message sent again: %s" %
+             [l.get("msg") for l in s.log_lines()
+              if l.get("daemon") in ("detectd", "stored")][-30:])
 
 
 def test_detectd_restart_sends_what_stored_lacked(ctx):
