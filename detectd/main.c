@@ -395,15 +395,12 @@ detectd_open(struct detectd *st)
 	uint64_t seq = 0;
 	char url[256];
 	int n;
-	struct sn_buf p = {0};
 	const char *dir = st->d.cfg->storage.path;
 
 	/* the state a checkpoint kept, and the events after it */
 	if (sn_mkdir_p(dir, 0750) < 0)
 		log_warn("storage.path %s", dir);
-	sn_buf_append(&p, dir, strlen(dir));
-	sn_buf_append(&p, "/detectd.checkpoint", sizeof("/detectd.checkpoint"));
-	st->ckpt_path = (char *)p.data;
+	st->ckpt_path = sn_path_resolve(dir, "detectd.checkpoint");
 	st->hov_path = sn_path_resolve(dir, "detectd.handover");
 	st->hov = handover_new(DETECTD_MAX_QUEUED);
 	if ((n = handover_load(st->hov, st->hov_path)) > 0)
