@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../detectd/handover.h"
 #include "crc32c.h"
 #include "log.h"
@@ -137,11 +139,13 @@ test_bounded(void **state)
 	handover_free(h);
 }
 
+/* A fresh folder (testutil.h) and the hand-over file's path in it. */
 static void
 tmp_path(char *dir, char *path)
 {
-	strcpy(dir, "/tmp/sn-test-handover-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	char db[128];
+
+	assert_int_equal(tu_db_dir(dir, db, "handover"), 0);
 	snprintf(path, 128, "%s/detectd.handover", dir);
 }
 
