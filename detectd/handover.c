@@ -5,7 +5,9 @@
  * The messages are a doubly linked list in the order they were first
  * sent; acknowledgements come in about that order, so each is looked for
  * from where the last one was found (one step mostly) before the whole
- * list is searched.
+ * list is searched.  Every send takes the next number of a counter
+ * (`order`), so "stored acknowledged a message sent after this one" is
+ * one comparison.
  *
  * File format 1 (<storage.path>/detectd.handover), little-endian:
  *
@@ -42,6 +44,7 @@ struct hmsg {
 	struct hmsg *prev, *next;
 	uint64_t id;
 	int64_t sent_ms; /* INT64_MIN: loaded, not sent yet */
+	uint64_t order;  /* the last send's number (0: not sent) */
 	size_t len;
 	uint8_t data[];
 };
@@ -49,6 +52,9 @@ struct hmsg {
 struct handover {
 	struct hmsg *head, *tail; /* oldest first */
 	struct hmsg *hint;        /* the one after the last acknowledged */
+	uint64_t sends;           /* the send counter */
+	uint64_t acked_order;     /* the highest send acknowledged */
+	int64_t acked_ms;         /* when the last acknowledgement came */
 	size_t count, bytes, max_bytes;
 	uint64_t epoch, next; /* ids: epoch << 32 | counter */
 };
@@ -63,6 +69,7 @@ handover_new(size_t max_bytes)
 		r = (uint32_t)sn_now_us() ^ (uint32_t)getpid() << 16;
 	h->epoch = (uint64_t)r << 32;
 	h->max_bytes = max_bytes;
+	h->acked_ms = INT64_MIN; /* none yet */
 	return h;
 }
 
@@ -105,6 +112,7 @@ hmsg_append(struct handover *h, uint64_t id, const void *data, size_t len,
 
 	m->id = id;
 	m->sent_ms = sent_ms;
+	m->order = sent_ms == INT64_MIN ? 0 : ++h->sends;
 	m->len = len;
 	memcpy(m->data, data, len);
 	m->next = NULL;
@@ -137,7 +145,7 @@ handover_add(struct handover *h, struct sn_buf *msg, int64_t now_ms,
 }
 
 int
-handover_ack(struct handover *h, uint64_t id)
+handover_ack(struct handover *h, uint64_t id, int64_t now_ms)
 {
 	struct hmsg *m;
 
@@ -150,8 +158,22 @@ handover_ack(struct handover *h, uint64_t id)
 	return 0;
 found:
 	h->hint = m->next;
+	h->acked_ms = now_ms;
+	if (m->order > h->acked_order)
+		h->acked_order = m->order;
 	hmsg_unlink(h, m);
 	return 1;
+}
+
+/* Whether m is due to go again (see handover.h). */
+static int
+hmsg_due(const struct handover *h, const struct hmsg *m, int64_t now_ms)
+{
+	if (m->sent_ms == INT64_MIN || m->order < h->acked_order)
+		return 1;
+	return m->sent_ms <= now_ms - HANDOVER_RESEND_MS &&
+	       (h->acked_ms == INT64_MIN ||
+	        h->acked_ms <= now_ms - HANDOVER_RESEND_MS);
 }
 
 size_t
@@ -162,12 +184,12 @@ handover_resend(struct handover *h, int64_t now_ms, handover_send_fn send,
 	size_t n = 0;
 
 	for (m = h->head; m != NULL; m = m->next) {
-		if (m->sent_ms != INT64_MIN &&
-		    m->sent_ms > now_ms - HANDOVER_RESEND_MS)
+		if (!hmsg_due(h, m, now_ms))
 			continue;
 		if (send(m->data, m->len, arg) != 0)
 			break;
 		m->sent_ms = now_ms;
+		m->order = ++h->sends;
 		n++;
 	}
 	return n;

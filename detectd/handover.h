@@ -5,10 +5,19 @@
  * Each SN_MSG_ANOMALIES message detectd sends gets an id (msg.h) and a
  * copy is kept here until stored names the id in an SN_MSG_ANOMALIES_ACK,
  * which it sends once the anomalies are committed and synced.  A message
- * still held HANDOVER_RESEND_MS after it was last sent is sent again:
- * stored lost it (killed before its commit, or while the message waited
- * in a socket), or lost the acknowledgement; the anomaly id keeps one
- * row of each in the database either way.
+ * still held is sent again
+ *
+ *   - once stored has acknowledged a message sent after it: stored takes
+ *     messages in the order they went, so this one was lost (in the
+ *     socket of a stored that was killed, or in a transaction that
+ *     failed), or
+ *   - HANDOVER_RESEND_MS after it went, when stored has acknowledged
+ *     nothing for that long either (the last messages before a quiet
+ *     spell lost, or the acknowledgement lost).
+ *
+ * A stored that is behind but working keeps acknowledging, so it is not
+ * sent its backlog a second time.  The anomaly id keeps one row of each
+ * in the database when a message does come twice.
  *
  * The copies are saved with each checkpoint (handover_save, before the
  * checkpoint itself): a checkpoint says "the events up to seq need not
@@ -30,8 +39,9 @@
 
 #include "util.h"
 
-/* A message still unacknowledged this long after it went is sent again;
- * stored acknowledges within about a second (its sync). */
+/* A message still unacknowledged this long after it went, when stored
+ * acknowledged nothing in as long, is sent again; stored acknowledges
+ * within about a second (its sync). */
 #define HANDOVER_RESEND_MS 5000
 
 struct handover;
@@ -47,14 +57,15 @@ void handover_free(struct handover *h);
 uint64_t handover_add(struct handover *h, struct sn_buf *msg, int64_t now_ms,
                       uint64_t *dropped);
 
-/* stored has the message id on disk: forget it.  1 when it was held. */
-int handover_ack(struct handover *h, uint64_t id);
+/* stored has the message id on disk (said at now_ms): forget it.  1
+ * when it was held. */
+int handover_ack(struct handover *h, uint64_t id, int64_t now_ms);
 
 /*
- * Sends again, oldest first, each message last sent at or before
- * now_ms - HANDOVER_RESEND_MS (a loaded one at once), through send,
- * which returns 0 when the message was taken; stops at the first
- * refusal.  Returns the number of messages sent.
+ * Sends again, oldest first, each message that is due (see the top; a
+ * loaded one at once), through send, which returns 0 when the message
+ * was taken; stops at the first refusal.  Returns the number of
+ * messages sent.
  */
 typedef int (*handover_send_fn)(const void *data, size_t len, void *arg);
 size_t handover_resend(struct handover *h, int64_t now_ms,

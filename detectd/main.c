@@ -246,6 +246,7 @@ detectd_resend(struct detectd *st)
 static void
 detectd_on_ack(struct detectd *st, struct msg_reader *r)
 {
+	int64_t now = sn_mono_ms();
 	uint64_t id;
 
 	if (msg_check(r) < 0) {
@@ -253,7 +254,7 @@ detectd_on_ack(struct detectd *st, struct msg_reader *r)
 		return;
 	}
 	while (msg_next_ack(r, &id) == 1)
-		(void)handover_ack(st->hov, id);
+		(void)handover_ack(st->hov, id, now);
 }
 
 /* Counts and logs a message we cannot use (style.md 9: never fatal). */

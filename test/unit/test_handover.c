@@ -1,9 +1,10 @@
 /*
  * test_handover.c: the anomalies messages detectd keeps until stored
  * acknowledges them (detectd/handover.h): ids, acknowledgement in any
- * order, resending after HANDOVER_RESEND_MS and only then, the memory
- * bound, and the file: a save loads back to the same messages, sent at
- * once; a damaged, truncated or forged file is refused whole.
+ * order, resending once a later message was acknowledged or after
+ * HANDOVER_RESEND_MS of silence, and only then, the memory bound, and
+ * the file: a save loads back to the same messages, sent at once; a
+ * damaged, truncated or forged file is refused whole.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,30 +84,47 @@ test_ids_ack_and_resend(void **state)
 	}
 	assert_int_equal(handover_count(h), 4);
 	/* out of order, twice, and an id never given */
-	assert_int_equal(handover_ack(h, id[2]), 1);
-	assert_int_equal(handover_ack(h, id[2]), 0);
-	assert_int_equal(handover_ack(h, id[0] ^ 0x5a5a), 0);
+	assert_int_equal(handover_ack(h, id[2], 3000), 1);
+	assert_int_equal(handover_ack(h, id[2], 3000), 0);
+	assert_int_equal(handover_ack(h, id[0] ^ 0x5a5a, 3000), 0);
 	assert_int_equal(handover_count(h), 3);
-	/* nothing is due before HANDOVER_RESEND_MS */
-	assert_int_equal(handover_resend(h, 3000, record, &s), 0);
-	/* at 5000 only the one sent at 0 */
-	assert_int_equal(handover_resend(h, HANDOVER_RESEND_MS, record, &s), 1);
-	assert_true(s.ids[0] == id[0]);
-	/* later: 1 and 3 (0 was just sent again), oldest first */
+	/* stored took 2, sent after 0 and 1: they were lost, due at once;
+	 * 3 went after 2 and is not due yet */
+	assert_int_equal(handover_resend(h, 3000, record, &s), 2);
+	assert_true(s.ids[0] == id[0] && s.ids[1] == id[1]);
 	s.n = 0;
+	assert_int_equal(handover_resend(h, 3000, record, &s), 0);
+	/* by time: HANDOVER_RESEND_MS after they went, with stored silent
+	 * as long, and not before */
 	assert_int_equal(
-	        handover_resend(h, 3000 + HANDOVER_RESEND_MS, record, &s), 2);
-	assert_true(s.ids[0] == id[1] && s.ids[1] == id[3]);
+	        handover_resend(h, 3000 + HANDOVER_RESEND_MS - 1, record, &s),
+	        0);
+	assert_int_equal(
+	        handover_resend(h, 3000 + HANDOVER_RESEND_MS, record, &s), 3);
+	assert_true(s.ids[0] == id[0] && s.ids[1] == id[1] &&
+	            s.ids[2] == id[3]);
+	/* stored takes 1, sent after 0: 0 is due at once, 3 (sent after 1)
+	 * is not */
+	assert_int_equal(handover_ack(h, id[1], 9000), 1);
+	s.n = 0;
+	assert_int_equal(handover_resend(h, 9000, record, &s), 1);
+	assert_true(s.ids[0] == id[0]);
+	/* stored acknowledges, so it is working: 3, sent 5.5 s ago, is not
+	 * due while stored acknowledged something within the last 5 s */
+	s.n = 0;
+	assert_int_equal(handover_resend(h, 13500, record, &s), 0);
+	assert_int_equal(handover_resend(h, 14000, record, &s), 2);
+	assert_true(s.ids[0] == id[0] && s.ids[1] == id[3]);
 	/* a refusal stops the pass; what was not sent stays due */
 	s.n = 0;
 	s.refuse_after = 1;
 	assert_int_equal(handover_resend(h, 100000, record, &s), 1);
 	s.n = 0;
 	s.refuse_after = 64;
-	assert_int_equal(handover_resend(h, 100000, record, &s), 2);
-	assert_true(s.ids[0] == id[1] && s.ids[1] == id[3]);
+	assert_int_equal(handover_resend(h, 100000, record, &s), 1);
+	assert_true(s.ids[0] == id[3]);
 	for (i = 0; i < 4; i++)
-		(void)handover_ack(h, id[i]);
+		(void)handover_ack(h, id[i], 100001);
 	assert_int_equal(handover_count(h), 0);
 	assert_int_equal(handover_bytes(h), 0);
 	sn_buf_free(&b);
@@ -134,7 +152,7 @@ test_bounded(void **state)
 	assert_true(dropped == 3);
 	assert_int_equal(handover_count(h), 2);
 	assert_int_equal(handover_bytes(h), 2 * one);
-	assert_int_equal(handover_ack(h, first), 0); /* forgotten */
+	assert_int_equal(handover_ack(h, first, 0), 0); /* forgotten */
 	sn_buf_free(&b);
 	handover_free(h);
 }
@@ -209,7 +227,7 @@ test_save_load(void **state)
 		make_msg(&b, i == 1 ? "second" : "other", (uint32_t)i + 1);
 		id[i] = handover_add(h, &b, 0, &dropped);
 	}
-	assert_int_equal(handover_ack(h, id[0]), 1);
+	assert_int_equal(handover_ack(h, id[0], 0), 1);
 	assert_int_equal(handover_save(h, path), 0);
 	assert_int_equal(handover_load(g, path), 2);
 	assert_int_equal(handover_count(g), 2);
@@ -218,8 +236,8 @@ test_save_load(void **state)
 	assert_int_equal(handover_resend(g, -1000000, record, &s), 2);
 	assert_true(s.ids[0] == id[1] && s.ids[1] == id[2]);
 	/* and acknowledged by the ids of the run that saved them */
-	assert_int_equal(handover_ack(g, id[1]), 1);
-	assert_int_equal(handover_ack(g, id[2]), 1);
+	assert_int_equal(handover_ack(g, id[1], 0), 1);
+	assert_int_equal(handover_ack(g, id[2], 0), 1);
 	handover_free(g);
 	handover_free(h);
 	sn_buf_free(&b);
