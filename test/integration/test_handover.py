@@ -76,9 +76,11 @@ def test_detectd_restart_sends_what_stored_lacked(ctx):
     before = outlier_while_stored_stopped(s, "hand-over-2")
 
     def saved():
+        """The anomaly's message is in the file (its ids are strings
+        ending in a NUL there: not hand-over-2-before's)."""
         try:
             with open(handover, "rb") as f:
-                return b"hand-over-2" in f.read()
+                return b"hand-over-2\0" in f.read()
         except FileNotFoundError:
             return False
     # the checkpoint (every second here) comes once an event moved on
@@ -93,10 +95,16 @@ def test_detectd_restart_sends_what_stored_lacked(ctx):
     wait_for(lambda: stored_anomalies(s, "hand-over-2") == 1, 20,
              what="the anomaly in storage")
     assert "stored had not acknowledged will be sent again" in s.logs()
-    # once stored has it, the file no longer holds it (next checkpoint)
-    st, _, body = s.post_events(event("hand-over-2-last"))
-    assert st == 202, body
-    wait_for(lambda: not saved(), 15, what="the hand-over emptied")
+    # once stored has acknowledged it, the next checkpoint's file no
+    # longer holds it (a checkpoint needs an event since the last one)
+    n = [0]
+
+    def emptied():
+        n[0] += 1
+        st, _, body = s.post_events(event("hand-over-2-last-%d" % n[0]))
+        assert st == 202, body
+        return not saved()
+    wait_for(emptied, 20, interval=0.5, what="the hand-over emptied")
     assert stored_anomalies(s, "hand-over-2") == 1
 
 
